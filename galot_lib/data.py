@@ -1,0 +1,224 @@
+"""Data sets as in-memory tensors, their class names as prompt words, and the fixed splits.
+
+Every data set is held as one uint8 tensor ``[N, C, H, W]`` plus int64 labels: AL pools are at
+most ~100k small images, so keeping them in memory lets the trainer augment whole batches at
+once instead of running a per-sample PIL pipeline.
+
+Fashion-MNIST (the embedded data set) has three disjoint splits:
+``generator`` (trains the bundled text-to-image model and its reference classifier),
+``pool`` (the active-learning pool) and ``test`` (the official test set). CIFAR-10/100 and
+TinyImageNet have ``pool`` (official train) and ``test`` (official test / val).
+"""
+
+from __future__ import annotations
+
+import gzip
+import os
+import shutil
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import torch
+
+DATASETS = ("fashion_mnist", "cifar10", "cifar100", "tiny_imagenet")
+DEBIAN_FASHION_MNIST = Path("/usr/share/datasets/fashion-mnist")
+FASHION_MNIST_FILES = (
+    "train-images-idx3-ubyte",
+    "train-labels-idx1-ubyte",
+    "t10k-images-idx3-ubyte",
+    "t10k-labels-idx1-ubyte",
+)
+# Prompt words for the ten Fashion-MNIST classes, in label order ("ankle boot", not "9").
+FASHION_MNIST_CLASSES = (
+    "t-shirt", "trouser", "pullover", "dress", "coat",
+    "sandal", "shirt", "sneaker", "bag", "ankle boot",
+)
+# Half of Fashion-MNIST's training set, stratified, is reserved for the generator.
+GENERATOR_FRACTION = 0.5
+SPLIT_SEED = 20240501
+
+
+@dataclass(frozen=True)
+class ImageSet:
+    """Images (uint8, ``[N, C, H, W]``), labels (int64, ``[N]``) and the class words."""
+
+    images: torch.Tensor
+    labels: torch.Tensor
+    class_names: tuple[str, ...]
+    name: str
+
+    def __post_init__(self):
+        if self.images.dtype != torch.uint8 or self.images.ndim != 4:
+            raise ValueError(f"images must be uint8 [N, C, H, W], got {self.images.dtype} {tuple(self.images.shape)}")
+        if len(self.images) != len(self.labels):
+            raise ValueError(f"{len(self.images)} images but {len(self.labels)} labels")
+
+    def __len__(self) -> int:
+        return len(self.labels)
+
+    @property
+    def num_classes(self) -> int:
+        return len(self.class_names)
+
+    @property
+    def image_shape(self) -> tuple[int, int, int]:
+        return tuple(self.images.shape[1:])
+
+    def subset(self, indices) -> "ImageSet":
+        idx = torch.as_tensor(np.asarray(indices), dtype=torch.long)
+        return ImageSet(self.images[idx], self.labels[idx], self.class_names, self.name)
+
+    def floats(self) -> torch.Tensor:
+        """Images as float32 in [0, 1], the input range of every classifier here."""
+        return self.images.float().div_(255.0)
+
+
+def default_root() -> Path:
+    """Where data sets are stored: ``$GALOT_DATA_DIR`` or ``~/.cache/galot/data``."""
+    return Path(os.environ.get("GALOT_DATA_DIR", Path.home() / ".cache" / "galot" / "data"))
+
+
+def check_dataset_name(name: str) -> str:
+    if name not in DATASETS:
+        raise ValueError(f"unknown data set {name!r}; valid names: {', '.join(DATASETS)}")
+    return name
+
+
+def splits_of(name: str) -> tuple[str, ...]:
+    return ("generator", "pool", "test") if check_dataset_name(name) == "fashion_mnist" else ("pool", "test")
+
+
+def load_dataset(name: str, split: str, root: str | Path | None = None, download: bool = False) -> ImageSet:
+    """Load one split of a data set into memory.
+
+    ``download=True`` lets torchvision fetch what is missing (needs internet); otherwise a
+    missing file raises ``FileNotFoundError`` saying where it was looked for and how to get it.
+    """
+    valid = splits_of(name)
+    if split not in valid:
+        raise ValueError(f"unknown split {split!r} for {name}; valid splits: {', '.join(valid)}")
+    root = Path(root) if root is not None else default_root()
+    loader = {
+        "fashion_mnist": _fashion_mnist,
+        "cifar10": lambda s, r, d: _cifar(s, r, d, 10),
+        "cifar100": lambda s, r, d: _cifar(s, r, d, 100),
+        "tiny_imagenet": _tiny_imagenet,
+    }[name]
+    return loader(split, root, download)
+
+
+# ----------------------------------------------------------------------------- Fashion-MNIST
+def prepare_fashion_mnist(root: str | Path | None = None, download: bool = False) -> Path:
+    """Make ``<root>/FashionMNIST/raw/`` hold the four decompressed files torchvision reads.
+
+    Debian's ``.gz`` files differ byte-wise from torchvision's (other md5 sums), so torchvision
+    would ignore them and try to download; decompressed, they are used as they are.
+    """
+    root = Path(root) if root is not None else default_root()
+    raw = root / "FashionMNIST" / "raw"
+    missing = [f for f in FASHION_MNIST_FILES if not (raw / f).exists()]
+    if not missing:
+        return raw
+    if all((DEBIAN_FASHION_MNIST / f"{f}.gz").exists() for f in missing):
+        raw.mkdir(parents=True, exist_ok=True)
+        for f in missing:
+            tmp = raw / f"{f}.part"
+            with gzip.open(DEBIAN_FASHION_MNIST / f"{f}.gz", "rb") as src, open(tmp, "wb") as dst:
+                shutil.copyfileobj(src, dst)
+            os.replace(tmp, raw / f)
+        return raw
+    if download:
+        from torchvision.datasets import FashionMNIST
+
+        FashionMNIST(str(root), train=True, download=True)
+        FashionMNIST(str(root), train=False, download=True)
+        return raw
+    raise FileNotFoundError(
+        f"Fashion-MNIST files {missing} were found neither in {raw} nor as .gz in {DEBIAN_FASHION_MNIST}. "
+        "Get them with `apt-get install dataset-fashion-mnist` (Debian/Ubuntu), or load with download=True "
+        "to let torchvision fetch them, or set GALOT_DATA_DIR to a folder holding FashionMNIST/raw/."
+    )
+
+
+def _fashion_mnist(split: str, root: Path, download: bool) -> ImageSet:
+    from torchvision.datasets import FashionMNIST
+
+    prepare_fashion_mnist(root, download)
+    ds = FashionMNIST(str(root), train=split != "test", download=False)
+    images = ds.data.unsqueeze(1).contiguous()  # [N, 1, 28, 28] uint8
+    labels = ds.targets.long()
+    if split != "test":
+        gen_idx, pool_idx = generator_pool_indices(labels)
+        idx = gen_idx if split == "generator" else pool_idx
+        images, labels = images[idx], labels[idx]
+    return ImageSet(images, labels, FASHION_MNIST_CLASSES, f"fashion_mnist/{split}")
+
+
+def generator_pool_indices(labels: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    """A fixed, stratified split of the training labels into disjoint generator / pool halves."""
+    rng = np.random.default_rng(SPLIT_SEED)
+    labels_np = labels.numpy()
+    gen, pool = [], []
+    for c in np.unique(labels_np):
+        idx = rng.permutation(np.flatnonzero(labels_np == c))
+        k = int(round(len(idx) * GENERATOR_FRACTION))
+        gen.append(idx[:k])
+        pool.append(idx[k:])
+    return torch.from_numpy(np.sort(np.concatenate(gen))), torch.from_numpy(np.sort(np.concatenate(pool)))
+
+
+# ----------------------------------------------------------------------------- CIFAR
+def _cifar(split: str, root: Path, download: bool, num_classes: int) -> ImageSet:
+    from torchvision.datasets import CIFAR10, CIFAR100
+
+    cls, folder = (CIFAR10, "cifar-10-batches-py") if num_classes == 10 else (CIFAR100, "cifar-100-python")
+    try:
+        ds = cls(str(root), train=split == "pool", download=download)
+    except RuntimeError as err:  # torchvision: "Dataset not found or corrupted."
+        raise FileNotFoundError(
+            f"CIFAR-{num_classes} was not found in {root / folder} ({err}). Load with download=True "
+            f"(needs internet) or put the extracted python version of CIFAR-{num_classes} there."
+        ) from err
+    images = torch.from_numpy(ds.data).permute(0, 3, 1, 2).contiguous()
+    names = tuple(c.replace("_", " ") for c in ds.classes)
+    return ImageSet(images, torch.as_tensor(ds.targets, dtype=torch.long), names, f"cifar{num_classes}/{split}")
+
+
+# ----------------------------------------------------------------------------- TinyImageNet
+def _tiny_imagenet(split: str, root: Path, download: bool) -> ImageSet:
+    """TinyImageNet from its standard layout: ``wnids.txt``, ``words.txt``,
+    ``train/<wnid>/images/*.JPEG`` and ``val/images`` + ``val/val_annotations.txt``.
+    The official test set has no labels, so ``test`` is the labelled val split."""
+    from PIL import Image
+
+    base = root / "tiny-imagenet-200"
+    if not (base / "wnids.txt").exists():
+        raise FileNotFoundError(
+            f"TinyImageNet was not found: {base / 'wnids.txt'} is missing. Download "
+            "http://cs231n.stanford.edu/tiny-imagenet-200.zip and extract it into "
+            f"{root} (download=True is not supported for TinyImageNet)."
+        )
+    wnids = [w.strip() for w in (base / "wnids.txt").read_text().split() if w.strip()]
+    words = {}
+    for line in (base / "words.txt").read_text(encoding="utf-8").splitlines():
+        wnid, _, text = line.partition("\t")
+        words[wnid] = text
+    names = tuple(words.get(w, w).split(",")[0].strip() for w in wnids)
+    index = {w: i for i, w in enumerate(wnids)}
+    if split == "pool":
+        files = [(p, index[w]) for w in wnids for p in sorted((base / "train" / w / "images").glob("*.JPEG"))]
+    else:
+        files = []
+        for line in (base / "val" / "val_annotations.txt").read_text().splitlines():
+            parts = line.split("\t")
+            files.append((base / "val" / "images" / parts[0], index[parts[1]]))
+    images = np.stack([np.asarray(Image.open(p).convert("RGB"), dtype=np.uint8) for p, _ in files])
+    labels = torch.as_tensor([c for _, c in files], dtype=torch.long)
+    return ImageSet(torch.from_numpy(images).permute(0, 3, 1, 2).contiguous(), labels, names, f"tiny_imagenet/{split}")
+
+
+if __name__ == "__main__":  # python -m galot_lib.data [--download]: set up the embedded data set
+    import sys
+
+    print("Fashion-MNIST ready in", prepare_fashion_mnist(download="--download" in sys.argv))
