@@ -1,0 +1,276 @@
+"""Pool-based active learning cycles, with a hook where generated data join the training set.
+
+One record (a dict) per cycle: method, seed, cycle, n_labeled, n_generated, accuracy, timings,
+and a hash of the configuration. After every cycle the run's state (records, labelled indices,
+generated data, classifier weights) is written atomically, so an interrupted run resumes where
+it stopped and gives the same records as an uninterrupted one (timings aside).
+
+Cycle k (k = 0..cycles-1), as in the paper's tables (the first column is the initial set):
+  k > 0: the strategy queries ``query_size`` pool images with the previous cycle's classifier,
+         and their true labels are revealed (simulated annotation);
+  then:  the generation hook, if any, adds pseudo-labelled images (GALOT fills it);
+  then:  a classifier is trained from scratch on labelled + generated data and evaluated.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import hashlib
+import json
+import os
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Callable, Protocol
+
+import numpy as np
+import torch
+from tqdm.auto import tqdm
+
+from .data import ImageSet
+from .models import MODELS
+from .strategies import STRATEGIES, PoolView, get_strategy
+from .train import TrainConfig, Trained, accuracy, fit, infer, mc_dropout_probs, seed_for
+
+# Purposes of derived seeds, so that every random choice has its own stream.
+_INIT, _TRAIN, _QUERY, _MC, _GENERATE = range(5)
+
+
+@dataclass(frozen=True)
+class ALConfig:
+    """One active-learning run: what is queried, how, and how the classifier is trained."""
+
+    strategy: str = "RandomSampling"  # A_AL, a name from strategies.STRATEGIES
+    model: str = "SmallCNN"
+    initial_labeled: int = 100
+    query_size: int = 100  # n_AL per cycle
+    cycles: int = 5  # records; the first is the initial set
+    mc_passes: int = 10  # for BALD, MeanSTD, VarRatio
+    candidates: int | None = None  # score a random subset of the unlabelled pool each cycle (None: all)
+    train: TrainConfig = field(default_factory=TrainConfig)
+    method: str | None = None  # the name in result tables; defaults to the strategy
+
+    def __post_init__(self):
+        if self.strategy not in STRATEGIES:
+            raise ValueError(f"unknown strategy {self.strategy!r}; valid names: {', '.join(STRATEGIES)}")
+        if self.model not in MODELS:
+            raise ValueError(f"unknown model {self.model!r}; valid names: {', '.join(MODELS)}")
+        for name in ("initial_labeled", "cycles", "mc_passes"):
+            if getattr(self, name) < 1:
+                raise ValueError(f"{name} must be >= 1, got {getattr(self, name)}")
+        if self.query_size < 0:
+            raise ValueError(f"query_size must be >= 0, got {self.query_size}")
+        if self.candidates is not None and self.candidates < self.query_size:
+            raise ValueError(f"candidates ({self.candidates}) must be >= query_size ({self.query_size}) or None")
+
+    @property
+    def label(self) -> str:
+        return self.method or self.strategy
+
+    @property
+    def total_labels(self) -> int:
+        return self.initial_labeled + (self.cycles - 1) * self.query_size
+
+    def as_dict(self) -> dict:
+        return dataclasses.asdict(self)
+
+
+def config_hash(*parts) -> str:
+    """Short stable hash of JSON-able configuration parts (dataclasses are expanded)."""
+    blob = json.dumps([dataclasses.asdict(p) if dataclasses.is_dataclass(p) else p for p in parts], sort_keys=True, default=str)
+    return hashlib.sha256(blob.encode()).hexdigest()[:12]
+
+
+@dataclass
+class Generated:
+    """Pseudo-labelled images a generation hook adds in one cycle."""
+
+    images: torch.Tensor  # uint8 [n, C, H, W], already at the classifier's input size
+    labels: torch.Tensor  # int64 [n]
+    info: dict = field(default_factory=dict)  # extra record fields (e.g. acquisition before/after PGD)
+
+
+class GenerationHook(Protocol):
+    """Called once per cycle; returns the images to add (GALOT, GAL-only, GALOT basic...)."""
+
+    def __call__(self, cycle: int, classifier: Trained, n_labeled: int, seed: int) -> Generated:
+        """n_labeled: |L| at this cycle as planned (GAL-only runs, which label nothing, use it too).
+        ``classifier`` is None when nothing has been trained yet (cycle 0 of a GAL-only run)."""
+
+    def describe(self) -> dict: ...
+
+
+def check_budget(config: ALConfig, pool_size: int):
+    if config.total_labels > pool_size:
+        raise ValueError(
+            f"the run needs {config.total_labels} labels (initial {config.initial_labeled} + "
+            f"{config.cycles - 1} cycles x {config.query_size}) but the pool holds only {pool_size} images"
+        )
+
+
+def initial_indices(pool_size: int, n: int, seed: int) -> np.ndarray:
+    """The random initial labelled set: shared by every method run with the same seed."""
+    rng = np.random.default_rng(seed_for(seed, _INIT))
+    return np.sort(rng.choice(pool_size, size=n, replace=False))
+
+
+def pool_view(trained: Trained, images: torch.Tensor, labeled_images: torch.Tensor, needs: frozenset[str],
+              mc_passes: int, seed: int) -> PoolView:
+    """Compute exactly what the strategy needs from the classifier (one pass, plus MC if asked)."""
+    view = PoolView(num_candidates=len(images))
+    if needs & {"probs", "embeddings", "predicted_loss"}:
+        out = infer(trained, images)
+        view.probs, view.embeddings = out["probs"], out["embeddings"]
+        view.predicted_loss = out.get("predicted_loss")
+    if "labeled_embeddings" in needs:
+        view.labeled_embeddings = infer(trained, labeled_images)["embeddings"]
+    if "mc_probs" in needs:
+        view.mc_probs = mc_dropout_probs(trained.model, images, mc_passes, seed)
+    return view
+
+
+class RunState:
+    """What a run has done so far, saved atomically after every cycle."""
+
+    def __init__(self, path: Path | None):
+        self.path = path
+        self.records: list[dict] = []
+        self.labeled: np.ndarray | None = None
+        self.gen_images: list[torch.Tensor] = []
+        self.gen_labels: list[torch.Tensor] = []
+        self.model_state: dict | None = None
+        self.loss_head_state: dict | None = None
+
+    def load(self, expected_hash: str) -> bool:
+        if self.path is None or not self.path.exists():
+            return False
+        state = torch.load(self.path, weights_only=False)
+        if state["config_hash"] != expected_hash:
+            raise ValueError(f"{self.path} belongs to another configuration ({state['config_hash']} != {expected_hash}); "
+                             "delete it or choose another run directory")
+        self.records, self.labeled = state["records"], state["labeled"]
+        self.gen_images, self.gen_labels = state["gen_images"], state["gen_labels"]
+        self.model_state, self.loss_head_state = state["model_state"], state["loss_head_state"]
+        return True
+
+    def save(self, config_hash_: str):
+        if self.path is None:
+            return
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        tmp = self.path.with_name(self.path.name + ".part")
+        torch.save(dict(config_hash=config_hash_, records=self.records, labeled=self.labeled,
+                        gen_images=self.gen_images, gen_labels=self.gen_labels,
+                        model_state=self.model_state, loss_head_state=self.loss_head_state), tmp)
+        os.replace(tmp, self.path)
+        write_json_atomic(self.path.with_name("records.json"), self.records)
+
+
+def write_json_atomic(path: Path, obj):
+    tmp = path.with_name(path.name + ".part")
+    tmp.write_text(json.dumps(obj, indent=1, default=str))
+    os.replace(tmp, path)
+
+
+def restore(trained_like: Trained, state: RunState) -> Trained:
+    trained_like.model.load_state_dict(state.model_state)
+    if trained_like.loss_head is not None:
+        trained_like.loss_head.load_state_dict(state.loss_head_state)
+    trained_like.model.eval()
+    return trained_like
+
+
+def run_active_learning(
+    config: ALConfig,
+    pool: ImageSet,
+    test: ImageSet,
+    seed: int,
+    run_dir: str | Path | None = None,
+    generation: GenerationHook | None = None,
+    use_pool: bool = True,
+    extra_record: dict | None = None,
+    progress: bool = True,
+) -> list[dict]:
+    """Run (or resume) one active-learning run and return its records, one per cycle.
+
+    ``use_pool=False`` trains on generated data only (the paper's GAL baseline, Fig. 3): no
+    real label is ever used, the records' n_labeled is 0.
+    """
+    strategy = get_strategy(config.strategy)
+    check_budget(config, len(pool))
+    if pool.image_shape != test.image_shape or pool.num_classes != test.num_classes:
+        raise ValueError(f"pool {pool.image_shape}/{pool.num_classes} classes and test {test.image_shape}/"
+                         f"{test.num_classes} classes differ")
+    if not use_pool and generation is None:
+        raise ValueError("use_pool=False needs a generation hook: there would be nothing to train on")
+    chash = config_hash(config.as_dict(), generation.describe() if generation else None, use_pool, pool.name, len(pool))
+    state = RunState(Path(run_dir) / "state.pt" if run_dir is not None else None)
+    resumed = state.load(chash)
+    if not resumed:
+        state.labeled = initial_indices(len(pool), config.initial_labeled, seed) if use_pool else np.zeros(0, np.int64)
+    needs_loss_head = "predicted_loss" in strategy.needs
+    trained: Trained | None = None
+    if resumed and state.records:
+        trained = restore(_untrained(config, pool, needs_loss_head), state)
+    base = dict(method=config.label, seed=seed, dataset=pool.name.split("/")[0], model=config.model,
+                strategy=config.strategy if use_pool else None, config_hash=chash, **(extra_record or {}))
+    bar = tqdm(range(config.cycles), desc=f"{config.label} seed {seed}", disable=not progress, leave=False,
+               initial=len(state.records))
+    for cycle in range(len(state.records), config.cycles):
+        t0 = time.perf_counter()
+        if cycle > 0 and use_pool and config.query_size > 0:
+            state.labeled = np.sort(np.concatenate([state.labeled, query(strategy, config, trained, pool, state.labeled, seed, cycle)]))
+        t_query = time.perf_counter() - t0
+        info, t_gen = {}, 0.0
+        if generation is not None:
+            t1 = time.perf_counter()
+            if trained is None and len(state.labeled):  # cycle 0: a classifier to optimise against
+                trained = train_on(config, pool, state, seed, cycle, needs_loss_head, tag=1)
+            planned_labels = config.initial_labeled + cycle * config.query_size  # |L|, also for GAL-only
+            batch = generation(cycle, trained, planned_labels, seed_for(seed, cycle, _GENERATE))
+            state.gen_images.append(batch.images)
+            state.gen_labels.append(batch.labels)
+            info = batch.info
+            t_gen = time.perf_counter() - t1
+        t2 = time.perf_counter()
+        trained = train_on(config, pool, state, seed, cycle, needs_loss_head, tag=0)
+        t_train = time.perf_counter() - t2
+        acc = accuracy(trained.model, test.images, test.labels)
+        n_gen = sum(len(l) for l in state.gen_labels)
+        state.records.append(dict(base, cycle=cycle, n_labeled=len(state.labeled), n_generated=n_gen, accuracy=acc,
+                                  query_s=round(t_query, 3), generate_s=round(t_gen, 3), train_s=round(t_train, 3), **info))
+        state.model_state = trained.model.state_dict()
+        state.loss_head_state = trained.loss_head.state_dict() if trained.loss_head is not None else None
+        state.save(chash)
+        bar.update(1)
+        bar.set_postfix(acc=f"{acc:.3f}", labels=len(state.labeled), generated=n_gen)
+    bar.close()
+    return [dict(r) for r in state.records]
+
+
+def _untrained(config: ALConfig, pool: ImageSet, loss_head: bool) -> Trained:
+    from .models import LossPredictionHead, build_model
+
+    model = build_model(config.model, pool.num_classes, in_channels=pool.image_shape[0], dropout=config.train.dropout)
+    return Trained(model, LossPredictionHead(model.stage_channels) if loss_head else None)
+
+
+def train_on(config: ALConfig, pool: ImageSet, state: RunState, seed: int, cycle: int, loss_head: bool, tag: int) -> Trained:
+    """Train from scratch on the labelled pool images plus everything generated so far."""
+    images = [pool.images[torch.as_tensor(state.labeled, dtype=torch.long)]] + state.gen_images
+    labels = [pool.labels[torch.as_tensor(state.labeled, dtype=torch.long)]] + state.gen_labels
+    return fit(config.model, torch.cat(images), torch.cat(labels), pool.num_classes, config.train,
+               seed=seed_for(seed, cycle, _TRAIN, tag), loss_prediction=loss_head)
+
+
+def query(strategy, config: ALConfig, trained: Trained, pool: ImageSet, labeled: np.ndarray, seed: int, cycle: int) -> np.ndarray:
+    """Indices (into the pool) of the images the strategy asks to be annotated."""
+    unlabeled = np.setdiff1d(np.arange(len(pool)), labeled)
+    rng = np.random.default_rng(seed_for(seed, cycle, _QUERY))
+    if config.candidates is not None and config.candidates < len(unlabeled):
+        unlabeled = np.sort(rng.choice(unlabeled, size=config.candidates, replace=False))
+    n = min(config.query_size, len(unlabeled))
+    cand_images = pool.images[torch.as_tensor(unlabeled, dtype=torch.long)]
+    lab_images = pool.images[torch.as_tensor(labeled, dtype=torch.long)]
+    view = pool_view(trained, cand_images, lab_images, strategy.needs, config.mc_passes, seed_for(seed, cycle, _MC))
+    picks = strategy.select(view, n, torch.Generator().manual_seed(seed_for(seed, cycle, _QUERY, 1)))
+    return unlabeled[np.asarray(picks)]

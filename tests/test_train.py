@@ -1,0 +1,86 @@
+"""The trainer learns, is deterministic, and its MC-dropout / inference helpers behave."""
+
+import pytest
+import torch
+
+from galot_lib.train import TrainConfig, accuracy, augment, fit, infer, mc_dropout_probs, ranking_loss
+
+FAST = TrainConfig(epochs=6, batch_size=32, lr=3e-3, crop_padding=1)
+
+
+def separable_problem(n=160, seed=0):
+    """Two classes told apart by where a bright square sits: learnable in a few epochs."""
+    g = torch.Generator().manual_seed(seed)
+    images = torch.randint(0, 40, (n, 1, 28, 28), generator=g, dtype=torch.uint8)
+    labels = torch.arange(n) % 2
+    for i, y in enumerate(labels.tolist()):
+        r = 4 if y == 0 else 16
+        images[i, 0, r : r + 8, 10:18] = 250
+    return images, labels
+
+
+def test_fit_learns_a_separable_problem():
+    images, labels = separable_problem()
+    test_images, test_labels = separable_problem(seed=1)
+    trained = fit("SmallCNN", images, labels, 2, FAST, seed=0)
+    assert accuracy(trained.model, test_images, test_labels) >= 0.95
+
+
+def test_fit_is_deterministic_for_a_seed():
+    images, labels = separable_problem(64)
+    a = fit("SmallCNN", images, labels, 2, FAST, seed=3).model.state_dict()
+    b = fit("SmallCNN", images, labels, 2, FAST, seed=3).model.state_dict()
+    c = fit("SmallCNN", images, labels, 2, FAST, seed=4).model.state_dict()
+    assert all(torch.equal(a[k], b[k]) for k in a)
+    assert not all(torch.equal(a[k], c[k]) for k in a)
+
+
+def test_min_steps_extends_training_of_tiny_sets():
+    images, labels = separable_problem(16)
+    few = fit("SmallCNN", images, labels, 2, TrainConfig(epochs=1, batch_size=16), seed=0)
+    many = fit("SmallCNN", images, labels, 2, TrainConfig(epochs=1, batch_size=16, min_steps=20), seed=0)
+    diff = sum((few.model.state_dict()[k].float() - many.model.state_dict()[k].float()).abs().sum() for k in few.model.state_dict())
+    assert diff > 0
+
+
+def test_augment_crops_and_flips_whole_batches():
+    g = torch.Generator().manual_seed(0)
+    x = torch.arange(2 * 1 * 6 * 6, dtype=torch.float32).reshape(2, 1, 6, 6)
+    assert torch.equal(augment(x, 0, False, g), x)
+    flipped = augment(x, 0, True, torch.Generator().manual_seed(1))
+    assert all(torch.equal(f, o) or torch.equal(f, o.flip(-1)) for f, o in zip(flipped, x))
+    cropped = augment(x, 2, False, g)
+    assert cropped.shape == x.shape
+    # a crop is a shifted window of the zero-padded image: its non-zero values are a block of x
+    for c, o in zip(cropped, x):
+        values = set(c[c != 0].tolist())
+        assert values <= set(o.flatten().tolist())
+
+
+def test_infer_and_mc_dropout_shapes_and_semantics():
+    images, labels = separable_problem(40)
+    trained = fit("SmallCNN", images, labels, 2, TrainConfig(epochs=1, batch_size=20), seed=0, loss_prediction=True)
+    out = infer(trained, images, batch_size=16)
+    assert out["probs"].shape == (40, 2) and torch.allclose(out["probs"].sum(1), torch.ones(40))
+    assert out["embeddings"].shape == (40, trained.model.embedding_dim)
+    assert out["predicted_loss"].shape == (40,)
+    mc = mc_dropout_probs(trained.model, images, passes=5, seed=0, batch_size=16)
+    assert mc.shape == (5, 40, 2)
+    assert not torch.allclose(mc[0], mc[1])  # dropout is on
+    assert torch.equal(mc, mc_dropout_probs(trained.model, images, passes=5, seed=0, batch_size=16))  # seeded
+    assert not trained.model.training  # left in eval mode
+    # eval-mode predictions are unchanged by the MC passes (BatchNorm statistics untouched)
+    assert torch.allclose(infer(trained, images)["probs"], out["probs"])
+
+
+def test_ranking_loss_rewards_the_right_order():
+    target = torch.tensor([3.0, 2.0, 1.0, 0.0])
+    good = ranking_loss(torch.tensor([3.0, 2.0, 1.0, 0.0]) * 2, target)
+    bad = ranking_loss(torch.tensor([0.0, 1.0, 2.0, 3.0]) * 2, target)
+    assert good < bad
+
+
+@pytest.mark.parametrize("kwargs", [dict(optimizer="lbfgs"), dict(epochs=0), dict(lr=0.0)])
+def test_bad_train_config_is_rejected(kwargs):
+    with pytest.raises(ValueError):
+        TrainConfig(**kwargs)
