@@ -64,7 +64,7 @@ class GalotConfig:
     eps: EpsSchedule = field(default_factory=EpsSchedule)
     pgd_steps: int = 6  # K
     grad_samples: int = 10  # N, images per gradient estimate
-    eta: float = 0.05  # PGD step size
+    eta: float | None = None  # PGD step size; None: 2.5 * eps / K (Madry et al.'s rule, scales with the ball)
     norm: str = "linf"
     fix_first_token: bool = True  # keep the BOS/CLS token state as it is
     sampling_steps: int = 6  # T of the sampler (DDIM)
@@ -82,8 +82,8 @@ class GalotConfig:
         for name in ("pgd_steps", "grad_samples", "sampling_steps"):
             if getattr(self, name) < 1:
                 raise ValueError(f"{name} must be >= 1, got {getattr(self, name)}")
-        if self.eta < 0:
-            raise ValueError(f"eta must be >= 0, got {self.eta}")
+        if self.eta is not None and self.eta < 0:
+            raise ValueError(f"eta must be >= 0 or None, got {self.eta}")
         if self.guidance < 0:
             raise ValueError(f"guidance must be >= 0, got {self.guidance}")
         if self.factor <= 0 or self.oversample < 1:
@@ -91,6 +91,9 @@ class GalotConfig:
 
     def as_dict(self) -> dict:
         return dataclasses.asdict(self)
+
+    def step_size(self, eps: float) -> float:
+        return self.eta if self.eta is not None else 2.5 * eps / self.pgd_steps
 
 
 def project(c: torch.Tensor, c_y: torch.Tensor, eps: float, norm: str, fix_first_token: bool) -> torch.Tensor:
@@ -133,9 +136,11 @@ def optimize_embedding(
     rng = np.random.default_rng(seed)
     gen = torch.Generator().manual_seed(int(rng.integers(2**31)))
     info = {"acquisition_before": float("nan")}
-    if eps == 0 or config.eta == 0 or not config.optimize:
+    eta = config.step_size(eps)
+    if eps == 0 or eta == 0 or not config.optimize:
         return c, info
-    classifier.eval()
+    if config.acquisition != "RandomSampling":
+        classifier.eval()
     for k in range(config.pgd_steps):
         if config.acquisition == "RandomSampling":
             direction = torch.randn(c.shape, generator=gen).sign()
@@ -149,7 +154,7 @@ def optimize_embedding(
             if k == 0:
                 info["acquisition_before"] = float(score.detach())
             direction = grad.sign()
-        c = project(c + config.eta * direction.to(c.dtype), c_y, eps, config.norm, config.fix_first_token)
+        c = project(c + eta * direction.to(c.dtype), c_y, eps, config.norm, config.fix_first_token)
         check_finite(c, f"the embedding after PGD step {k}")
     return c.detach(), info
 
@@ -243,7 +248,7 @@ class GalotGenerator:
 
     def needs_classifier(self, eps: float) -> bool:
         """Only gradient-guided PGD depends on the classifier (random directions and eps = 0 don't)."""
-        return eps > 0 and self.config.acquisition != "RandomSampling" and self.config.eta > 0
+        return eps > 0 and self.config.acquisition != "RandomSampling" and self.config.step_size(eps) > 0
 
     def make(self, cycle: int, classifier, eps: float, n_make: int, n_keep: int, seed: int):
         from .cache import CachedSet

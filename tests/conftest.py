@@ -14,6 +14,15 @@ TEXT_WIDTH = 16  # CLIP width of the tiny SD components
 BUNDLED_TOKENS, BUNDLED_WIDTH = 24, 384  # MiniLM token states, as in galot_lib.bundled.encoder
 
 
+@pytest.fixture(autouse=True, scope="session")
+def one_thread():
+    """Tiny tensors run fastest, and deterministically, on one thread (and leave a core to others)."""
+    before = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(before)
+
+
 def sd_scheduler_config(**overrides) -> dict:
     """Stable Diffusion's noise schedule (scaled-linear betas, leading spacing, no clipping)."""
     return {**dict(beta_start=0.00085, beta_end=0.012, beta_schedule="scaled_linear", clip_sample=False,

@@ -1,0 +1,66 @@
+"""Pseudo-label accuracy: does a generated image show the class its prompt named? (Sec. 4.4)
+
+The paper asks people; here an automatic judge (a classifier trained on real images the AL
+pool never sees) answers for every image, and the annotation panel of notebook 4.4 lets a
+person answer for the same images. Embeddings are perturbed as in Sec. 4.4: PGD with
+RandomSampling as the acquisition, i.e. K random sign steps projected onto the eps-ball.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import time
+
+import numpy as np
+import torch
+from tqdm.auto import tqdm
+
+from .galot import GalotConfig, generate_images, image_seeds, optimize_embedding
+from .prompts import fill
+from .train import predict_probs
+
+
+def perturbed_images(model, class_names, template: str, eps: float, per_class: int, config: GalotConfig,
+                     seed: int, size: int, channels: int):
+    """uint8 images [C * per_class, ...] and labels from randomly perturbed class embeddings."""
+    random_cfg = dataclasses.replace(config, template=template, acquisition="RandomSampling", optimize=True)
+    c_y = model.encode([fill(template, name) for name in class_names]).float()
+    images, labels = [], []
+    for label in range(len(class_names)):
+        c, _ = optimize_embedding(model, None, c_y[label], eps, random_cfg,
+                                  seed=int(np.random.SeedSequence([seed, label, 4]).generate_state(1)[0]),
+                                  size=size, channels=channels)
+        images.append(generate_images(model, c, image_seeds(seed, 0, label, per_class), random_cfg, size, channels))
+        labels.append(torch.full((per_class,), label, dtype=torch.long))
+    return torch.cat(images), torch.cat(labels)
+
+
+def judge_templates(model, judge, class_names, templates, eps_values, per_class: int, config: GalotConfig,
+                    seed: int, size: int, channels: int, progress: bool = True) -> list[dict]:
+    """One record per (template, eps, class): how many of its images the judge assigns to it."""
+    records = []
+    settings = [(t, e) for t in templates for e in eps_values]
+    for template, eps in tqdm(settings, desc="pseudo-labels", disable=not progress, leave=False):
+        images, labels = perturbed_images(model, class_names, template, eps, per_class, config, seed, size, channels)
+        predicted = predict_probs(judge, images).argmax(1)
+        for label, name in enumerate(class_names):
+            mask = labels == label
+            records.append(dict(template=template, eps=eps, class_name=name, label=label,
+                                correct=int((predicted[mask] == label).sum()), total=int(mask.sum()), seed=seed,
+                                sampling_steps=config.sampling_steps, guidance=config.guidance,
+                                pgd_steps=config.pgd_steps, norm=config.norm))
+    return records
+
+
+def images_per_second(model, steps: int, guidance: float, batch: int = 100, repeats: int = 2) -> float:
+    """Generation throughput (best of ``repeats`` batches, after a warm-up batch)."""
+    cond = model.encode(["a photo of a bag"])[0]
+    cfg = GalotConfig(sampling_steps=steps, guidance=guidance)
+    size, channels = model.image_size, model.image_channels
+    generate_images(model, cond, list(range(8)), cfg, size, channels)
+    best = float("inf")
+    for r in range(repeats):
+        t0 = time.perf_counter()
+        generate_images(model, cond, list(range(r * batch, (r + 1) * batch)), cfg, size, channels, batch_size=batch)
+        best = min(best, time.perf_counter() - t0)
+    return batch / best
