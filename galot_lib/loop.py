@@ -7,7 +7,9 @@ it stopped and gives the same records as an uninterrupted one (timings aside).
 
 Cycle k (k = 0..cycles-1), as in the paper's tables (the first column is the initial set):
   k > 0: the strategy queries ``query_size`` pool images with the previous cycle's classifier,
-         and their true labels are revealed (simulated annotation);
+         and their true labels are revealed (simulated annotation); or, with a ``synthesis``
+         hook (membership-query synthesis, e.g. GAAL), ``query_size`` synthesised images are
+         labelled by an oracle and count as labels;
   then:  the generation hook, if any, adds pseudo-labelled images (GALOT fills it);
   then:  a classifier is trained from scratch on labelled + generated data and evaluated.
 """
@@ -90,6 +92,14 @@ class Generated:
     info: dict = field(default_factory=dict)  # extra record fields (e.g. acquisition before/after PGD)
 
 
+class QuerySynthesis(Protocol):
+    """Membership-query synthesis: makes ``n`` query images and has an oracle label them."""
+
+    def __call__(self, cycle: int, classifier: Trained, n: int, seed: int) -> Generated: ...
+
+    def describe(self) -> dict: ...
+
+
 class GenerationHook(Protocol):
     """Called once per cycle; returns the images to add (GALOT, GAL-only, GALOT basic...)."""
 
@@ -138,6 +148,8 @@ class RunState:
         self.labeled: np.ndarray | None = None
         self.gen_images: list[torch.Tensor] = []
         self.gen_labels: list[torch.Tensor] = []
+        self.synth_images: list[torch.Tensor] = []  # synthesised queries, labelled by an oracle
+        self.synth_labels: list[torch.Tensor] = []
         self.model_state: dict | None = None
         self.loss_head_state: dict | None = None
 
@@ -150,8 +162,13 @@ class RunState:
                              "delete it or choose another run directory")
         self.records, self.labeled = state["records"], state["labeled"]
         self.gen_images, self.gen_labels = state["gen_images"], state["gen_labels"]
+        self.synth_images, self.synth_labels = state["synth_images"], state["synth_labels"]
         self.model_state, self.loss_head_state = state["model_state"], state["loss_head_state"]
         return True
+
+    @property
+    def n_labeled(self) -> int:
+        return len(self.labeled) + sum(len(l) for l in self.synth_labels)
 
     def save(self, config_hash_: str):
         if self.path is None:
@@ -160,6 +177,7 @@ class RunState:
         tmp = self.path.with_name(self.path.name + ".part")
         torch.save(dict(config_hash=config_hash_, records=self.records, labeled=self.labeled,
                         gen_images=self.gen_images, gen_labels=self.gen_labels,
+                        synth_images=self.synth_images, synth_labels=self.synth_labels,
                         model_state=self.model_state, loss_head_state=self.loss_head_state), tmp)
         os.replace(tmp, self.path)
         write_json_atomic(self.path.with_name("records.json"), self.records)
@@ -186,6 +204,7 @@ def run_active_learning(
     seed: int,
     run_dir: str | Path | None = None,
     generation: GenerationHook | None = None,
+    synthesis: QuerySynthesis | None = None,
     use_pool: bool = True,
     extra_record: dict | None = None,
     progress: bool = True,
@@ -202,7 +221,8 @@ def run_active_learning(
                          f"{test.num_classes} classes differ")
     if not use_pool and generation is None:
         raise ValueError("use_pool=False needs a generation hook: there would be nothing to train on")
-    chash = config_hash(config.as_dict(), generation.describe() if generation else None, use_pool, pool.name, len(pool))
+    chash = config_hash(config.as_dict(), generation.describe() if generation else None,
+                        synthesis.describe() if synthesis else None, use_pool, pool.name, len(pool))
     state = RunState(Path(run_dir) / "state.pt" if run_dir is not None else None)
     resumed = state.load(chash)
     if not resumed:
@@ -212,12 +232,16 @@ def run_active_learning(
     if resumed and state.records:
         trained = restore(_untrained(config, pool, needs_loss_head), state)
     base = dict(method=config.label, seed=seed, dataset=pool.name.split("/")[0], model=config.model,
-                strategy=config.strategy if use_pool else None, config_hash=chash, **(extra_record or {}))
+                strategy=config.strategy if use_pool and synthesis is None else None, config_hash=chash, **(extra_record or {}))
     bar = tqdm(range(config.cycles), desc=f"{config.label} seed {seed}", disable=not progress, leave=False,
                initial=len(state.records))
     for cycle in range(len(state.records), config.cycles):
         t0 = time.perf_counter()
-        if cycle > 0 and use_pool and config.query_size > 0:
+        if cycle > 0 and use_pool and config.query_size > 0 and synthesis is not None:
+            batch = synthesis(cycle, trained, config.query_size, seed_for(seed, cycle, _QUERY, 2))
+            state.synth_images.append(batch.images)
+            state.synth_labels.append(batch.labels)
+        elif cycle > 0 and use_pool and config.query_size > 0:
             state.labeled = np.sort(np.concatenate([state.labeled, query(strategy, config, trained, pool, state.labeled, seed, cycle)]))
         t_query = time.perf_counter() - t0
         info, t_gen = {}, 0.0
@@ -236,13 +260,13 @@ def run_active_learning(
         t_train = time.perf_counter() - t2
         acc = accuracy(trained.model, test.images, test.labels, mixed_precision=config.train.mixed_precision)
         n_gen = sum(len(l) for l in state.gen_labels)
-        state.records.append(dict(base, cycle=cycle, n_labeled=len(state.labeled), n_generated=n_gen, accuracy=acc,
+        state.records.append(dict(base, cycle=cycle, n_labeled=state.n_labeled, n_generated=n_gen, accuracy=acc,
                                   query_s=round(t_query, 3), generate_s=round(t_gen, 3), train_s=round(t_train, 3), **info))
         state.model_state = trained.model.state_dict()
         state.loss_head_state = trained.loss_head.state_dict() if trained.loss_head is not None else None
         state.save(chash)
         bar.update(1)
-        bar.set_postfix(acc=f"{acc:.3f}", labels=len(state.labeled), generated=n_gen)
+        bar.set_postfix(acc=f"{acc:.3f}", labels=state.n_labeled, generated=n_gen)
     bar.close()
     return [dict(r) for r in state.records]
 
@@ -256,8 +280,8 @@ def _untrained(config: ALConfig, pool: ImageSet, loss_head: bool) -> Trained:
 
 def train_on(config: ALConfig, pool: ImageSet, state: RunState, seed: int, cycle: int, loss_head: bool, tag: int) -> Trained:
     """Train from scratch on the labelled pool images plus everything generated so far."""
-    images = [pool.images[torch.as_tensor(state.labeled, dtype=torch.long)]] + state.gen_images
-    labels = [pool.labels[torch.as_tensor(state.labeled, dtype=torch.long)]] + state.gen_labels
+    images = [pool.images[torch.as_tensor(state.labeled, dtype=torch.long)]] + state.synth_images + state.gen_images
+    labels = [pool.labels[torch.as_tensor(state.labeled, dtype=torch.long)]] + state.synth_labels + state.gen_labels
     return fit(config.model, torch.cat(images), torch.cat(labels), pool.num_classes, config.train,
                seed=seed_for(seed, cycle, _TRAIN, tag), loss_prediction=loss_head)
 

@@ -126,3 +126,23 @@ def test_state_of_another_config_is_refused(tmp_path):
     run_active_learning(config(cycles=1), pool, test, seed=0, run_dir=tmp_path, progress=False)
     with pytest.raises(ValueError, match="another configuration"):
         run_active_learning(config(cycles=1, query_size=5), pool, test, seed=0, run_dir=tmp_path, progress=False)
+
+
+def test_query_synthesis_hook_adds_oracle_labelled_queries(tmp_path):
+    pool, test = tiny_sets()
+
+    class Synth:
+        def describe(self):
+            return {"synth": "noise"}
+
+        def __call__(self, cycle, trained, n, seed):
+            g = torch.Generator().manual_seed(seed)
+            images = torch.randint(0, 255, (n, 1, 28, 28), generator=g, dtype=torch.uint8)
+            return Generated(images, torch.zeros(n, dtype=torch.long))
+
+    records = run_active_learning(config(), pool, test, seed=0, run_dir=tmp_path, synthesis=Synth(), progress=False)
+    assert [r["n_labeled"] for r in records] == [12, 21, 30]  # synthesised queries count as labels
+    assert [r["n_generated"] for r in records] == [0, 0, 0]
+    assert records[0]["strategy"] is None
+    state = torch.load(tmp_path / "state.pt", weights_only=False)
+    assert len(state["labeled"]) == 12 and sum(len(l) for l in state["synth_labels"]) == 18
