@@ -36,13 +36,17 @@ def perturbed_images(model, class_names, template: str, eps: float, per_class: i
 
 
 def judge_templates(model, judge, class_names, templates, eps_values, per_class: int, config: GalotConfig,
-                    seed: int, size: int, channels: int, progress: bool = True) -> list[dict]:
-    """One record per (template, eps, class): how many of its images the judge assigns to it."""
+                    seed: int, size: int, channels: int, progress: bool = True, keep: list | None = None) -> list[dict]:
+    """One record per (template, eps, class): how many of its images the judge assigns to it.
+    With ``keep`` (a list), every judged image is appended to it as a dict (for people to judge too)."""
     records = []
     settings = [(t, e) for t in templates for e in eps_values]
     for template, eps in tqdm(settings, desc="pseudo-labels", disable=not progress, leave=False):
         images, labels = perturbed_images(model, class_names, template, eps, per_class, config, seed, size, channels)
         predicted = predict_probs(judge, images).argmax(1)
+        if keep is not None:
+            keep += [dict(template=template, eps=eps, label=int(y), judge=int(p), image=im)
+                     for im, y, p in zip(images, labels, predicted)]
         for label, name in enumerate(class_names):
             mask = labels == label
             records.append(dict(template=template, eps=eps, class_name=name, label=label,

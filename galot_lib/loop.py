@@ -110,6 +110,14 @@ class GenerationHook(Protocol):
     def describe(self) -> dict: ...
 
 
+def run_identity(config: ALConfig, pool: ImageSet, generation=None, synthesis=None, use_pool: bool = True) -> str:
+    """Hash of everything that decides a run's results (not its display name): runs with the same
+    identity are the same run, so different notebooks share them instead of recomputing."""
+    settings = {k: v for k, v in config.as_dict().items() if k != "method"}
+    return config_hash(settings, generation.describe() if generation else None,
+                       synthesis.describe() if synthesis else None, use_pool, pool.name, len(pool))
+
+
 def check_budget(config: ALConfig, pool_size: int):
     if config.total_labels > pool_size:
         raise ValueError(
@@ -221,8 +229,7 @@ def run_active_learning(
                          f"{test.num_classes} classes differ")
     if not use_pool and generation is None:
         raise ValueError("use_pool=False needs a generation hook: there would be nothing to train on")
-    chash = config_hash(config.as_dict(), generation.describe() if generation else None,
-                        synthesis.describe() if synthesis else None, use_pool, pool.name, len(pool))
+    chash = run_identity(config, pool, generation, synthesis, use_pool)
     state = RunState(Path(run_dir) / "state.pt" if run_dir is not None else None)
     resumed = state.load(chash)
     if not resumed:
@@ -268,7 +275,7 @@ def run_active_learning(
         bar.update(1)
         bar.set_postfix(acc=f"{acc:.3f}", labels=state.n_labeled, generated=n_gen)
     bar.close()
-    return [dict(r) for r in state.records]
+    return [dict(r, method=config.label, **(extra_record or {})) for r in state.records]
 
 
 def _untrained(config: ALConfig, pool: ImageSet, loss_head: bool) -> Trained:

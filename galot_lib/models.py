@@ -13,16 +13,42 @@ never special-cases an architecture:
 The big nets follow their papers with the usual CIFAR changes (3x3 stride-1 stem, no early
 max-pool, stride 1 where ImageNet versions down-sample at 224 px); all spatial down-sampling
 rounds up (ceil), so 28 px inputs survive VGG's five pools.
+
+Every net takes a ``width`` multiplier that scales all its channel counts and nothing else (same
+depth, blocks and stage layout), so the slim ``*-slim`` entries of :data:`MODELS` are the same
+architectures at a width that trains on one CPU core: the embedded profile reruns the paper's
+Sec. 4.3 transfer study (VGG16, DenseNet121, MobileNetV2, DLA) in minutes instead of hours.
 """
 
 from __future__ import annotations
 
+import math
+import numbers
 from functools import partial
 from typing import Callable, Sequence
 
 import torch
 import torch.nn.functional as F
 from torch import nn
+
+
+def _channel_scaler(width: float) -> Callable[[int], int]:
+    """Maps a width-1.0 channel count to the one at ``width``: the product rounded to the nearest
+    multiple of 8 (at least 8, and never more than 10% below the product), MobileNet's rule.
+    Multiples of 8 keep oneDNN's vectorised kernels busy and stay divisible by any grouping we
+    use (depthwise groups equal channels). Width 1.0 leaves every count as it is, so it is the
+    unscaled net exactly."""
+    if isinstance(width, bool) or not isinstance(width, numbers.Real) or not math.isfinite(width) or width <= 0:
+        raise ValueError(f"width must be a finite number > 0, got {width!r}")
+
+    def scale(channels: int) -> int:
+        if width == 1.0:
+            return channels
+        target = channels * width
+        rounded = max(8, int(target + 4) // 8 * 8)
+        return rounded + 8 if rounded < 0.9 * target else rounded
+
+    return scale
 
 
 def _conv_bn(cin: int, cout: int, kernel: int = 3, stride: int = 1, groups: int = 1, relu: bool = True) -> nn.Sequential:
@@ -94,27 +120,33 @@ class Classifier(nn.Module):
 
 
 class _BasicBlock(nn.Module):
-    """Two 3x3 convs with an identity (or 1x1 projection) shortcut."""
+    """Two 3x3 convs with an identity shortcut, or a 1x1 projection where ``project``. The caller
+    decides from the width-1.0 net, where a projection means a change of shape; at narrow widths
+    two counts can round to the same one, and the block must keep its projection all the same.
+    """
 
-    def __init__(self, cin: int, cout: int, stride: int):
+    def __init__(self, cin: int, cout: int, stride: int, project: bool):
         super().__init__()
         self.body = nn.Sequential(_conv_bn(cin, cout, 3, stride), _conv_bn(cout, cout, 3, relu=False))
-        self.shortcut = nn.Identity() if stride == 1 and cin == cout else _conv_bn(cin, cout, 1, stride, relu=False)
+        self.shortcut = _conv_bn(cin, cout, 1, stride, relu=False) if project else nn.Identity()
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return F.relu(self.body(x) + self.shortcut(x))
 
 
 class ResNet18(Classifier):
-    """ResNet18 with a 3x3 stem: stages of 64/128/256/512 channels at 1, 1/2, 1/4, 1/8 resolution."""
+    """ResNet18 with a 3x3 stem: stages of 64/128/256/512 channels (times ``width``) at 1, 1/2,
+    1/4, 1/8 resolution."""
 
-    def __init__(self, num_classes: int, in_channels: int = 3, dropout: float = 0.2):
-        widths = (64, 128, 256, 512)
+    def __init__(self, num_classes: int, in_channels: int = 3, dropout: float = 0.2, width: float = 1.0):
+        ch = _channel_scaler(width)
+        widths = tuple(ch(c) for c in (64, 128, 256, 512))
         super().__init__(num_classes, in_channels, widths, dropout)
-        self.stem = _conv_bn(in_channels, 64)
-        cin = 64
+        cin = ch(64)
+        self.stem = _conv_bn(in_channels, cin)
         for i, w in enumerate(widths):
-            self.blocks.append(nn.Sequential(_BasicBlock(cin, w, 1 if i == 0 else 2), _BasicBlock(w, w, 1)))
+            self.blocks.append(nn.Sequential(_BasicBlock(cin, w, 1 if i == 0 else 2, project=i > 0),
+                                             _BasicBlock(w, w, 1, project=False)))
             cin = w
         self._init_weights()
 
@@ -129,8 +161,10 @@ class VGG16(Classifier):
     of dying at 0; the first group is the stem and groups 2..5 are the four stages.
     """
 
-    def __init__(self, num_classes: int, in_channels: int = 3, dropout: float = 0.2):
-        groups = ((64, 64), (128, 128), (256, 256, 256), (512, 512, 512), (512, 512, 512))
+    def __init__(self, num_classes: int, in_channels: int = 3, dropout: float = 0.2, width: float = 1.0):
+        ch = _channel_scaler(width)
+        groups = tuple(tuple(ch(c) for c in g) for g in
+                       ((64, 64), (128, 128), (256, 256, 256), (512, 512, 512), (512, 512, 512)))
         super().__init__(num_classes, in_channels, [g[-1] for g in groups[1:]], dropout)
         cin = in_channels
         made = []
@@ -164,10 +198,14 @@ class DenseNet121(Classifier):
     """DenseNet-BC-121 (growth 32, blocks 6-12-24-16, compression 0.5) with a 3x3 stem.
 
     Stage i is dense block i (preceded by its transition); the last stage ends with the final
-    BN-ReLU so that its pooled output is the usual DenseNet feature vector.
+    BN-ReLU so that its pooled output is the usual DenseNet feature vector. ``width`` scales the
+    growth rate; the stem (2 x growth), bottlenecks (4 x growth) and transitions (half their
+    input) are tied to it, so they scale with it.
     """
 
-    def __init__(self, num_classes: int, in_channels: int = 3, dropout: float = 0.2, growth: int = 32):
+    def __init__(self, num_classes: int, in_channels: int = 3, dropout: float = 0.2, growth: int = 32,
+                 width: float = 1.0):
+        growth = _channel_scaler(width)(growth)
         depths = (6, 12, 24, 16)
         channels, c = [], 2 * growth
         for i, n in enumerate(depths):
@@ -194,23 +232,31 @@ class DenseNet121(Classifier):
 
 
 class _InvertedResidual(nn.Module):
-    """1x1 expand -> 3x3 depthwise -> linear 1x1 project; residual only where shapes match."""
+    """1x1 expand -> 3x3 depthwise -> linear 1x1 project, with the input added where ``residual``
+    (the paper's rule: every block of a repeated sequence but its first, whose shape changes at
+    width 1.0, even where a narrow width rounds its two channel counts to the same one)."""
 
-    def __init__(self, cin: int, cout: int, expansion: int, stride: int):
+    def __init__(self, cin: int, cout: int, expansion: int, stride: int, residual: bool):
         super().__init__()
+        if residual and (stride != 1 or cin != cout):
+            raise ValueError(f"a residual needs stride 1 and cin == cout, got {stride}, {cin} -> {cout}")
         hidden = cin * expansion
         layers = [] if expansion == 1 else [_conv_bn(cin, hidden, 1)]
         layers += [_conv_bn(hidden, hidden, 3, stride, groups=hidden), _conv_bn(hidden, cout, 1, relu=False)]
         self.body = nn.Sequential(*layers)
-        self.residual = stride == 1 and cin == cout
+        self.residual = residual
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return x + self.body(x) if self.residual else self.body(x)
 
 
 class MobileNetV2(Classifier):
-    """MobileNetV2 (width 1.0) with a stride-1 stem and stride-1 first 24-channel group, so 32 px
-    ends at 4x4 as in the CIFAR versions. Stages end at the 24, 32, 96 and final 1280-channel maps.
+    """MobileNetV2 with a stride-1 stem and stride-1 first 24-channel group, so 32 px ends at 4x4
+    as in the CIFAR versions. Stages end at the 24, 32, 96 and final 1280-channel maps.
+
+    ``width`` is the paper's width multiplier: it scales every layer but, below 1.0, not the
+    final 1280-channel conv (Sandler et al. 2018, Sec. 6.1), which is cheap at 4x4 px and keeps
+    the embedding as rich as the full net's.
     """
 
     # (expansion, channels, repeats, first stride), grouped by stage; the stem holds 32 -> 16.
@@ -221,18 +267,21 @@ class MobileNetV2(Classifier):
         ((6, 160, 3, 2), (6, 320, 1, 1)),
     )
 
-    def __init__(self, num_classes: int, in_channels: int = 3, dropout: float = 0.2):
-        super().__init__(num_classes, in_channels, (24, 32, 96, 1280), dropout)
-        self.stem = nn.Sequential(_conv_bn(in_channels, 32), _InvertedResidual(32, 16, 1, 1))
-        cin = 16
+    def __init__(self, num_classes: int, in_channels: int = 3, dropout: float = 0.2, width: float = 1.0):
+        ch = _channel_scaler(width)
+        last = ch(1280) if width > 1.0 else 1280
+        super().__init__(num_classes, in_channels, (ch(24), ch(32), ch(96), last), dropout)
+        self.stem = nn.Sequential(_conv_bn(in_channels, ch(32)),
+                                  _InvertedResidual(ch(32), ch(16), 1, 1, residual=False))
+        cin = ch(16)
         for i, groups in enumerate(self.STAGES):
             layers: list[nn.Module] = []
             for t, c, n, s in groups:
                 for j in range(n):
-                    layers.append(_InvertedResidual(cin, c, t, s if j == 0 else 1))
-                    cin = c
+                    layers.append(_InvertedResidual(cin, ch(c), t, s if j == 0 else 1, residual=j > 0))
+                    cin = ch(c)
             if i == len(self.STAGES) - 1:
-                layers.append(_conv_bn(cin, 1280, 1))
+                layers.append(_conv_bn(cin, last, 1))
             self.blocks.append(nn.Sequential(*layers))
         self._init_weights()
 
@@ -256,15 +305,17 @@ class _Tree(nn.Module):
     """Hierarchical deep aggregation: a level-n tree is two level-(n-1) trees in sequence (level
     1: two residual blocks) merged by a root. Because each subtree's output is its root, every
     aggregation feeds back into the backbone; trees of level >= 2 also hand their (down-sampled)
-    input to the root, DLA's link from the previous stage.
+    input to the root, DLA's link from the previous stage. Only the tree's first block can change
+    shape; ``project`` gives it a projection shortcut (see :class:`_BasicBlock`).
     """
 
-    def __init__(self, cin: int, cout: int, level: int, stride: int):
+    def __init__(self, cin: int, cout: int, level: int, stride: int, project: bool):
         super().__init__()
         if level == 1:
-            self.left, self.right = _BasicBlock(cin, cout, stride), _BasicBlock(cout, cout, 1)
+            self.left, self.right = _BasicBlock(cin, cout, stride, project), _BasicBlock(cout, cout, 1, project=False)
         else:
-            self.left, self.right = _Tree(cin, cout, level - 1, stride), _Tree(cout, cout, level - 1, 1)
+            self.left = _Tree(cin, cout, level - 1, stride, project)
+            self.right = _Tree(cout, cout, level - 1, 1, project=False)
         self.level_root = level > 1
         self.down = nn.MaxPool2d(stride, ceil_mode=True) if stride > 1 else nn.Identity()
         self.root = _Root(2 * cout + (cin if self.level_root else 0), cout)
@@ -277,15 +328,18 @@ class _Tree(nn.Module):
 
 class DLA(Classifier):
     """Compact DLA: 3x3 conv stem (16, 16, 32 channels) then trees of level 1, 2, 2, 1 with
-    64/128/256/512 channels at 1, 1/2, 1/4, 1/8 resolution; the trees are the four stages."""
+    64/128/256/512 channels at 1, 1/2, 1/4, 1/8 resolution; the trees are the four stages.
+    ``width`` scales all of these channel counts."""
 
-    def __init__(self, num_classes: int, in_channels: int = 3, dropout: float = 0.2):
-        widths, levels = (64, 128, 256, 512), (1, 2, 2, 1)
+    def __init__(self, num_classes: int, in_channels: int = 3, dropout: float = 0.2, width: float = 1.0):
+        ch = _channel_scaler(width)
+        widths, levels = tuple(ch(c) for c in (64, 128, 256, 512)), (1, 2, 2, 1)
         super().__init__(num_classes, in_channels, widths, dropout)
-        self.stem = nn.Sequential(_conv_bn(in_channels, 16), _conv_bn(16, 16), _conv_bn(16, 32))
-        cin = 32
+        self.stem = nn.Sequential(_conv_bn(in_channels, ch(16)), _conv_bn(ch(16), ch(16)), _conv_bn(ch(16), ch(32)))
+        cin = ch(32)
         for i, (w, level) in enumerate(zip(widths, levels)):
-            self.blocks.append(_Tree(cin, w, level, 1 if i == 0 else 2))
+            # every stage changes shape at width 1.0: 32 -> 64 channels, then stride 2
+            self.blocks.append(_Tree(cin, w, level, 1 if i == 0 else 2, project=True))
             cin = w
         self._init_weights()
 
@@ -296,11 +350,14 @@ class DLA(Classifier):
 class SmallCNN(Classifier):
     """Plain CNN for retraining from scratch every AL cycle on 2 CPU cores: four stages of
     ``depth`` conv-BN-ReLU, each after a 2x2 max-pool (but the first), so 28 px runs at
-    28/14/7/4 px. ``widths`` and ``depth`` make the speed/accuracy variants in :data:`MODELS`.
+    28/14/7/4 px. ``widths`` and ``depth`` make the speed/accuracy variants in :data:`MODELS`;
+    ``width`` scales ``widths`` like every other net's channels.
     """
 
     def __init__(self, num_classes: int, in_channels: int = 3, dropout: float = 0.2,
-                 widths: Sequence[int] = (16, 32, 64, 128), depth: int = 1):
+                 widths: Sequence[int] = (16, 32, 64, 128), depth: int = 1, width: float = 1.0):
+        ch = _channel_scaler(width)
+        widths = tuple(ch(c) for c in widths)
         super().__init__(num_classes, in_channels, widths, dropout)
         cin = in_channels
         for i, w in enumerate(widths):
@@ -331,20 +388,41 @@ class LossPredictionHead(nn.Module):
         return self.out(torch.cat(pooled, 1)).squeeze(1)
 
 
+def _at_width(cls: Callable[..., Classifier], factor: float) -> Callable[..., Classifier]:
+    """Registry entry for ``cls`` at ``factor`` times its widths; a ``width`` given to the entry
+    multiplies that factor, so ``width`` always means "relative to the registered net"."""
+
+    def build(num_classes: int, in_channels: int = 3, dropout: float = 0.2, width: float = 1.0) -> Classifier:
+        _channel_scaler(width)  # reject a bad width before multiplying it in
+        return cls(num_classes, in_channels=in_channels, dropout=dropout, width=factor * width)
+
+    return build
+
+
+_BIG: dict[str, Callable[..., Classifier]] = {
+    "ResNet18": ResNet18, "VGG16": VGG16, "DenseNet121": DenseNet121, "MobileNetV2": MobileNetV2, "DLA": DLA,
+}
+# Width of each "<name>-slim", one for all so that Sec. 4.3 compares the architectures at the same
+# relative size. One forward+backward of 128 Fashion-MNIST images (bf16 autocast, channels-last,
+# one AVX512-BF16 core; bench/bench_models.py --threads 1 --bf16 --channels-last) then takes
+# 0.1-0.4 s, and 0.6 s for DenseNet121, whose growth rate is down to the 8-channel minimum and
+# whose cost is the memory traffic of its concatenations and BatchNorms over them.
+SLIM_WIDTHS: dict[str, float] = {"ResNet18": 0.25, "VGG16": 0.25, "DenseNet121": 0.25, "MobileNetV2": 0.25,
+                                 "DLA": 0.25}
+
 MODELS: dict[str, Callable[..., Classifier]] = {
-    "ResNet18": ResNet18,
-    "VGG16": VGG16,
-    "DenseNet121": DenseNet121,
-    "MobileNetV2": MobileNetV2,
-    "DLA": DLA,
+    **_BIG,
+    **{f"{name}-slim": _at_width(_BIG[name], w) for name, w in SLIM_WIDTHS.items()},
     "TinyCNN": partial(SmallCNN, widths=(8, 16, 32, 64)),
     "SmallCNN": SmallCNN,
     "DeepCNN": partial(SmallCNN, widths=(16, 32, 64, 128), depth=2),
 }
 
 
-def build_model(name: str, num_classes: int, in_channels: int = 3, dropout: float = 0.2) -> Classifier:
-    """The classifier registered as ``name`` (see :data:`MODELS`)."""
+def build_model(name: str, num_classes: int, in_channels: int = 3, dropout: float = 0.2,
+                width: float = 1.0) -> Classifier:
+    """The classifier registered as ``name`` (see :data:`MODELS`), its channel counts scaled by
+    ``width`` (> 0; relative to the registered net, so a slim net at 2.0 is twice as wide)."""
     if name not in MODELS:
         raise ValueError(f"unknown model {name!r}; valid names: {', '.join(MODELS)}")
-    return MODELS[name](num_classes, in_channels=in_channels, dropout=dropout)
+    return MODELS[name](num_classes, in_channels=in_channels, dropout=dropout, width=width)

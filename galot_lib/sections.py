@@ -12,7 +12,14 @@ from pathlib import Path
 NOTEBOOK_DIR = Path(__file__).resolve().parent.parent / "notebooks"
 
 # section id -> notebook file name
-SECTIONS: dict[str, str] = {}
+SECTIONS: dict[str, str] = {
+    "4.1": "4_1_al_comparison.ipynb",
+    "4.2": "4_2_gal_al_joint.ipynb",
+    "4.3": "4_3_transferability.ipynb",
+    "4.4": "4_4_pseudo_labels.ipynb",
+    "4.5": "4_5_ablations.ipynb",
+    "B": "B_generation_examples.ipynb",
+}
 
 
 def notebooks(only: str | None = None) -> list[Path]:

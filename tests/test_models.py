@@ -1,19 +1,42 @@
 """Shape and behaviour contract of the classifier zoo (galot_lib.models), on CPU with batch 2."""
 
 import itertools
+import math
 
 import pytest
 import torch
 from torch import nn
 
-from galot_lib.models import MODELS, Classifier, LossPredictionHead, build_model
+from galot_lib.models import MODELS, SLIM_WIDTHS, Classifier, LossPredictionHead, build_model
 
 BIG = ("ResNet18", "VGG16", "DenseNet121", "MobileNetV2", "DLA")
-SMALL = tuple(n for n in MODELS if n not in BIG)
+SLIM = tuple(f"{n}-slim" for n in BIG)
+SMALL = tuple(n for n in MODELS if n not in BIG + SLIM)
 # Big nets: a covering set in which every size, channel count and class count appears once.
 BIG_CASES = ((28, 1, 10), (32, 3, 100), (64, 1, 200))
+# Slim nets: the two sizes they are for (Fashion-MNIST and CIFAR), each with both channel counts.
+SLIM_CASES = ((28, 1, 10), (28, 3, 200), (32, 3, 100), (32, 1, 10))
 ALL_CASES = tuple(itertools.product((28, 32, 64), (1, 3), (10, 100, 200)))
-CASES = [(n, *c) for n in BIG for c in BIG_CASES] + [(n, *c) for n in SMALL for c in ALL_CASES]
+CASES = ([(n, *c) for n in BIG for c in BIG_CASES] + [(n, *c) for n in SLIM for c in SLIM_CASES]
+         + [(n, *c) for n in SMALL for c in ALL_CASES])
+# Parameter counts (10 classes, 3 input channels) of the nets as first written: width 1.0 must
+# keep every one of them.
+FULL_PARAMS = {"ResNet18": 11_173_962, "VGG16": 14_724_042, "DenseNet121": 6_956_298, "MobileNetV2": 2_236_682,
+               "DLA": 15_183_930, "TinyCNN": 25_298, "SmallCNN": 98_970, "DeepCNN": 295_290}
+
+
+def n_params(model: nn.Module) -> int:
+    return sum(p.numel() for p in model.parameters())
+
+
+def topology(model: nn.Module) -> list[tuple]:
+    """Everything about a net but its channel counts: each module's name and type, where the
+    residuals are, and each conv's kernel, stride and whether it is depthwise."""
+    out = []
+    for name, m in model.named_modules():
+        conv = (m.kernel_size, m.stride, m.groups == m.in_channels > 1) if isinstance(m, nn.Conv2d) else None
+        out.append((name, type(m).__name__, getattr(m, "residual", None), conv))
+    return out
 
 
 @pytest.fixture(autouse=True, scope="module")
@@ -33,6 +56,7 @@ def seed():
 
 def test_registry_has_the_required_names():
     assert set(BIG) <= set(MODELS)
+    assert set(SLIM) <= set(MODELS)
     assert len(SMALL) >= 2
 
 
@@ -135,3 +159,71 @@ def test_wrong_input_channels_raise():
     model = build_model("SmallCNN", 10, in_channels=1)
     with pytest.raises(ValueError, match=r"\[B, 1, H, W\]"):
         model(torch.rand(2, 3, 28, 28))
+
+
+# --- width multiplier and slim nets ----------------------------------------------------------------
+
+
+@pytest.mark.parametrize("name", list(FULL_PARAMS))
+def test_width_one_is_the_full_net(name):
+    assert n_params(build_model(name, 10)) == FULL_PARAMS[name]
+    assert n_params(build_model(name, 10, width=1.0)) == FULL_PARAMS[name]
+
+
+@pytest.mark.parametrize("name", BIG)
+def test_slim_net_is_the_full_architecture_at_its_width(name):
+    slim = build_model(f"{name}-slim", 10)
+    assert topology(slim) == topology(build_model(name, 10))
+    assert n_params(slim) < FULL_PARAMS[name] / 4
+    # width is relative to the registered net: scaling the slim net back up gives the full one
+    assert n_params(build_model(f"{name}-slim", 10, width=1 / SLIM_WIDTHS[name])) == FULL_PARAMS[name]
+    assert n_params(slim) == n_params(build_model(name, 10, width=SLIM_WIDTHS[name]))
+
+
+@pytest.mark.parametrize("name", BIG + ("SmallCNN",))
+@pytest.mark.parametrize("width", [0.05, 0.125, 0.5, 1.5])
+def test_width_scales_channels_only(name, width):
+    """Same modules, residuals and convs at any width (also where narrow widths round two counts
+    to one, which must not turn a projection into an identity); every conv is >= 8 channels, a
+    multiple of 8, wider or narrower with the width."""
+    full, scaled = build_model(name, 10), build_model(name, 10, width=width)
+    assert topology(scaled) == topology(full)
+    convs = [(a, b) for a, b in zip(full.modules(), scaled.modules()) if isinstance(a, nn.Conv2d)]
+    for _, b in convs[1:]:  # convs[0] reads the image
+        assert b.in_channels >= 8 and b.in_channels % 8 == 0
+    for a, b in convs:
+        assert b.out_channels >= 8 and b.out_channels % 8 == 0
+        assert (b.out_channels <= a.out_channels) if width < 1 else (b.out_channels >= a.out_channels)
+    assert (n_params(scaled) < n_params(full)) == (width < 1)
+
+
+def test_mobilenet_keeps_its_last_conv_when_slimmer():
+    """The paper's rule: the width multiplier leaves the 1280-channel last conv alone below 1.0."""
+    assert build_model("MobileNetV2-slim", 10).embedding_dim == 1280
+    assert build_model("MobileNetV2", 10, width=1.5).embedding_dim == 1920
+    assert build_model("MobileNetV2", 10, width=0.5).stage_channels == (16, 16, 48, 1280)
+
+
+def test_small_nets_honour_width():
+    assert build_model("SmallCNN", 10, width=2.0).stage_channels == (32, 64, 128, 256)
+    assert build_model("TinyCNN", 10, width=0.5).stage_channels == (8, 8, 16, 32)
+
+
+@pytest.mark.parametrize("width", [0, 0.0, -0.25, math.nan, math.inf, "0.5", True, None])
+@pytest.mark.parametrize("name", ["ResNet18", "DenseNet121", "MobileNetV2-slim", "SmallCNN"])
+def test_bad_width_raises(name, width):
+    with pytest.raises(ValueError, match="width"):
+        build_model(name, 10, width=width)
+
+
+@pytest.mark.parametrize("name", SLIM)
+def test_slim_net_trains_in_bf16_channels_last(name):
+    """The trainer's setting (bfloat16 autocast, channels-last) on a batch of Fashion-MNIST size:
+    finite loss and a gradient on every parameter."""
+    model = build_model(name, 10, in_channels=1).train().to(memory_format=torch.channels_last)
+    x = torch.rand(4, 1, 28, 28).contiguous(memory_format=torch.channels_last)
+    with torch.autocast("cpu", dtype=torch.bfloat16):
+        loss = nn.functional.cross_entropy(model(x), torch.arange(4))
+    loss.backward()
+    assert torch.isfinite(loss)
+    assert all(p.grad is not None and torch.isfinite(p.grad).all() for p in model.parameters())

@@ -1,0 +1,121 @@
+"""Tidy tables, paper-style tables and figures, and the paper's own numbers beside ours.
+
+Records (one dict per cycle and run) become a DataFrame; paper-style tables pivot them to one
+row per method and one column per label count, averaged over seeds, with an Average column,
+as the paper's tables are laid out. The paper's numbers live in ``results/paper/*.csv``.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+REPO = Path(__file__).resolve().parent.parent
+PAPER_DIR = REPO / "results" / "paper"
+
+
+def results_dir(profile_name: str, section: str) -> Path:
+    """``$GALOT_RESULTS_DIR/<profile>/<section>`` (default ``<repo>/results``), created."""
+    root = Path(os.environ.get("GALOT_RESULTS_DIR", REPO / "results"))
+    path = root / profile_name / section
+    path.mkdir(parents=True, exist_ok=True)
+    return path
+
+
+def frame(records: list[dict]) -> pd.DataFrame:
+    return pd.DataFrame.from_records(records)
+
+
+def accuracy_table(df: pd.DataFrame, index: str = "method", column: str = "n_labeled", order=None,
+                   value: str = "accuracy") -> pd.DataFrame:
+    """Mean over seeds, one row per ``index`` value, one column per ``column`` value, plus Average."""
+    table = df.pivot_table(index=index, columns=column, values=value, aggfunc="mean")
+    table["Average"] = table.mean(axis=1)
+    if order is not None:
+        table = table.reindex([o for o in order if o in table.index])
+    table.columns = [str(c) for c in table.columns]
+    return table
+
+
+def sem_table(df: pd.DataFrame, index: str = "method", column: str = "n_labeled", order=None,
+              value: str = "accuracy") -> pd.DataFrame:
+    """Standard error of the mean over seeds (the paper's uncertainty; NaN with one seed).
+
+    The Average column's SEM is over the seeds' own averages."""
+    sem = df.pivot_table(index=index, columns=column, values=value, aggfunc=lambda v: v.std(ddof=1) / np.sqrt(len(v)))
+    per_seed_avg = df.groupby([index, "seed"])[value].mean().groupby(level=0)
+    sem["Average"] = per_seed_avg.std(ddof=1) / np.sqrt(per_seed_avg.size())
+    if order is not None:
+        sem = sem.reindex([o for o in order if o in sem.index])
+    sem.columns = [str(c) for c in sem.columns]
+    return sem
+
+
+def improvement_row(table: pd.DataFrame, ours: str, baselines) -> pd.Series:
+    """Ours minus the best baseline in each column (the paper's Improvement row; negative when a
+    baseline wins)."""
+    present = [b for b in baselines if b in table.index]
+    return (table.loc[ours] - table.loc[present].max()).rename("Improvement")
+
+
+def with_improvement(table: pd.DataFrame, ours: str, baselines) -> pd.DataFrame:
+    return pd.concat([table, improvement_row(table, ours, baselines).to_frame().T])
+
+
+def paper_table(name: str) -> pd.DataFrame:
+    """One of the paper's tables, e.g. ``paper_table("table1_al_comparison")``."""
+    path = PAPER_DIR / f"{name}.csv"
+    if not path.exists():
+        raise FileNotFoundError(f"{path} is missing; the paper's tables are {sorted(p.stem for p in PAPER_DIR.glob('*.csv'))}")
+    return pd.read_csv(path)
+
+
+def save_table(df: pd.DataFrame, path: Path, index: bool = True) -> Path:
+    """CSV, written atomically."""
+    path = Path(path)
+    tmp = path.with_name(path.name + ".part")
+    df.to_csv(tmp, index=index)
+    os.replace(tmp, path)
+    return path
+
+
+def save_json(obj, path: Path) -> Path:
+    path = Path(path)
+    tmp = path.with_name(path.name + ".part")
+    tmp.write_text(json.dumps(obj, indent=2, default=str))
+    os.replace(tmp, path)
+    return path
+
+
+def save_figure(fig, path: Path) -> Path:
+    path = Path(path)
+    tmp = path.with_name(path.stem + ".part" + path.suffix)
+    fig.savefig(tmp, dpi=110, bbox_inches="tight")
+    os.replace(tmp, path)
+    return path
+
+
+def learning_curves(df: pd.DataFrame, ax, hue: str = "method", x: str = "n_labeled", y: str = "accuracy",
+                    order=None, title: str | None = None):
+    """Mean accuracy against labels with a band over seeds (seaborn's SE band)."""
+    import seaborn as sns
+
+    sns.lineplot(data=df, x=x, y=y, hue=hue, hue_order=order, marker="o", errorbar="se", ax=ax)
+    ax.set_xlabel("labelled images" if x == "n_labeled" else x)
+    ax.set_ylabel("test accuracy")
+    if title:
+        ax.set_title(title)
+    ax.legend(fontsize=7, ncol=2)
+
+
+def paper_long(table: pd.DataFrame, id_cols, value_name: str = "accuracy") -> pd.DataFrame:
+    """A paper table with label-count columns ("1000", "2000", ...) in long form."""
+    label_cols = [c for c in table.columns if c.isdigit()]
+    long = table.melt(id_vars=id_cols, value_vars=label_cols, var_name="n_labeled", value_name=value_name)
+    long["n_labeled"] = long["n_labeled"].astype(int)
+    long[value_name] = pd.to_numeric(long[value_name])
+    return long
