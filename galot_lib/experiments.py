@@ -248,10 +248,11 @@ def table2(profile: Profile, galot_records: list[dict], progress: bool = True) -
 
     pool, test = load_data(profile)
     records = []
-    jobs = [(s, m) for s in profile.seeds for m in profile.transfer_models]
+    seeds = profile.seeds[:1]  # the paper reports no spread for Table 2
+    jobs = [(s, m) for s in seeds for m in profile.transfer_models]
     for seed, model in tqdm(jobs, desc="Table 2", disable=not progress):
         records += run_replay(profile, pool, test, galot_records, seed, model)
-    for seed in profile.seeds:
+    for seed in seeds:
         records += run_baseline(profile, pool, test, "MarginSampling", seed)
         records += run_baseline(profile, pool, test, "LeastConfidence", seed)
         records += run_galot(profile, pool, test, seed, method=f"Baseline ({profile.model})")
@@ -323,7 +324,7 @@ def eps_grid(profile: Profile, eps_values=None, seed: int = 0) -> tuple[torch.Te
     """Appendix B, Fig. 7: one image per class and eps, the "{label}" embedding optimised by
     MarginSampling PGD against a classifier trained on the initial labelled set; the same noise
     seed along a row, so only eps changes. Returns (generated [C, E, ...], real [C, ...], names, eps)."""
-    from .galot import EpsSchedule, generate_images, image_seeds, optimize_embedding
+    from .galot import EpsSchedule, class_seeds, generate_images, optimize_embeddings, planned_images
     from .loop import initial_indices
     from .prompts import fill
 
@@ -335,17 +336,14 @@ def eps_grid(profile: Profile, eps_values=None, seed: int = 0) -> tuple[torch.Te
                      seed=seed_for(seed, 0, 1, 1)).model
     model = t2i_model(profile)
     c_y = model.encode([fill(profile.basic_template, n) for n in pool.class_names])
-    rows = []
-    for label in range(pool.num_classes):
-        row = []
-        for eps in eps_values:
-            cfg = dataclasses.replace(profile.galot, template=profile.basic_template, eps=EpsSchedule.constant(eps))
-            c, _ = optimize_embedding(model, classifier, c_y[label], eps, cfg, seed=seed_for(seed, label), size=size,
-                                      channels=channels)
-            row.append(generate_images(model, c, image_seeds(seed, 0, label, 1), cfg, size, channels)[0])
-        rows.append(torch.stack(row))
+    labels, seeds = planned_images([1] * pool.num_classes, seed, 0)  # one noise seed per class, reused along its row
+    columns = []
+    for eps in eps_values:
+        cfg = dataclasses.replace(profile.galot, template=profile.basic_template, eps=EpsSchedule.constant(eps))
+        c, _ = optimize_embeddings(model, classifier, c_y, eps, cfg, class_seeds(seed, 0, pool.num_classes), size, channels)
+        columns.append(generate_images(model, c, labels, seeds, cfg, size, channels))
     real = torch.stack([pool.images[int(np.flatnonzero(pool.labels.numpy() == c)[0])] for c in range(pool.num_classes)])
-    return torch.stack(rows), real, pool.class_names, eps_values
+    return torch.stack(columns, dim=1), real, pool.class_names, eps_values
 
 
 def last_cycle_examples(galot_records: list[dict], class_names, per_class: int = 3, max_classes: int = 10,

@@ -11,11 +11,10 @@ from __future__ import annotations
 import dataclasses
 import time
 
-import numpy as np
 import torch
 from tqdm.auto import tqdm
 
-from .galot import GalotConfig, generate_images, image_seeds, optimize_embedding
+from .galot import GalotConfig, class_seeds, generate_images, optimize_embeddings, planned_images
 from .prompts import fill
 from .train import predict_probs
 
@@ -25,14 +24,9 @@ def perturbed_images(model, class_names, template: str, eps: float, per_class: i
     """uint8 images [C * per_class, ...] and labels from randomly perturbed class embeddings."""
     random_cfg = dataclasses.replace(config, template=template, acquisition="RandomSampling", optimize=True)
     c_y = model.encode([fill(template, name) for name in class_names]).float()
-    images, labels = [], []
-    for label in range(len(class_names)):
-        c, _ = optimize_embedding(model, None, c_y[label], eps, random_cfg,
-                                  seed=int(np.random.SeedSequence([seed, label, 4]).generate_state(1)[0]),
-                                  size=size, channels=channels)
-        images.append(generate_images(model, c, image_seeds(seed, 0, label, per_class), random_cfg, size, channels))
-        labels.append(torch.full((per_class,), label, dtype=torch.long))
-    return torch.cat(images), torch.cat(labels)
+    c, _ = optimize_embeddings(model, None, c_y, eps, random_cfg, class_seeds(seed, 4, len(class_names)), size, channels)
+    labels, seeds = planned_images([per_class] * len(class_names), seed, 0)
+    return generate_images(model, c, labels, seeds, random_cfg, size, channels), labels
 
 
 def judge_templates(model, judge, class_names, templates, eps_values, per_class: int, config: GalotConfig,
@@ -58,13 +52,14 @@ def judge_templates(model, judge, class_names, templates, eps_values, per_class:
 
 def images_per_second(model, steps: int, guidance: float, batch: int = 100, repeats: int = 2) -> float:
     """Generation throughput (best of ``repeats`` batches, after a warm-up batch)."""
-    cond = model.encode(["a photo of a bag"])[0]
+    cond = model.encode(["a photo of a bag"])
     cfg = GalotConfig(sampling_steps=steps, guidance=guidance)
     size, channels = model.image_size, model.image_channels
-    generate_images(model, cond, list(range(8)), cfg, size, channels)
+    generate_images(model, cond, [0] * 8, list(range(8)), cfg, size, channels)
     best = float("inf")
     for r in range(repeats):
         t0 = time.perf_counter()
-        generate_images(model, cond, list(range(r * batch, (r + 1) * batch)), cfg, size, channels, batch_size=batch)
+        generate_images(model, cond, [0] * batch, list(range(r * batch, (r + 1) * batch)), cfg, size, channels,
+                        batch_size=batch)
         best = min(best, time.perf_counter() - t0)
     return batch / best

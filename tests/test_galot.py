@@ -6,7 +6,8 @@ import pytest
 import torch
 
 from galot_lib.cache import CachedSet, GeneratedCache
-from galot_lib.galot import EpsSchedule, GalotConfig, GalotGenerator, optimize_embedding, project, split_evenly
+from galot_lib.galot import (EpsSchedule, GalotConfig, GalotGenerator, generate_images, optimize_embeddings,
+                             planned_images, project, split_evenly)
 from galot_lib.loop import ALConfig, run_active_learning
 from galot_lib.models import build_model
 from galot_lib.t2i import load_t2i
@@ -31,30 +32,46 @@ def classifier():
 
 @pytest.mark.parametrize("norm", ["linf", "l2"])
 def test_pgd_never_leaves_the_eps_ball(tiny_t2i, classifier, norm):
-    c_y = tiny_t2i.encode(["a photo of a bag"])[0]
+    c_y = tiny_t2i.encode(["a photo of a bag", "a photo of a coat", "a photo of a shirt"])
     eps = 0.2
     cfg = dataclasses.replace(CFG, norm=norm, eta=0.5)  # steps larger than the ball: projection must act
-    c, info = optimize_embedding(tiny_t2i, classifier, c_y, eps, cfg, seed=0, size=28, channels=1)
+    c, before = optimize_embeddings(tiny_t2i, classifier, c_y, eps, cfg, [0, 1, 2], 28, 1, max_batch=4)
     delta = c - c_y
-    size = delta.abs().max() if norm == "linf" else delta.flatten().norm()
-    assert size <= eps + 1e-5
-    assert size > 0.5 * eps  # it moved
-    assert torch.equal(delta[0], torch.zeros_like(delta[0]))  # the first token stays fixed
-    assert info["acquisition_before"] == info["acquisition_before"]  # measured (not NaN)
+    size = delta.flatten(1).abs().max(1).values if norm == "linf" else delta.flatten(1).norm(dim=1)
+    assert (size <= eps + 1e-5).all() and (size > 0.5 * eps).all()  # inside the ball, and it moved
+    assert torch.equal(delta[:, 0], torch.zeros_like(delta[:, 0]))  # the first token stays fixed
+    assert before.isfinite().all()  # acquisition measured for every class
+
+
+def test_classes_are_optimised_independently_of_batching(tiny_t2i, classifier):
+    c_y = tiny_t2i.encode(["a photo of a bag", "a photo of a coat", "a photo of a shirt"])
+    together, _ = optimize_embeddings(tiny_t2i, classifier, c_y, 0.2, CFG, [5, 6, 7], 28, 1, max_batch=64)
+    alone, _ = optimize_embeddings(tiny_t2i, classifier, c_y[1:2], 0.2, CFG, [6], 28, 1)
+    assert torch.allclose(together[1], alone[0], atol=1e-6)
 
 
 def test_eps_zero_leaves_the_embedding_unchanged(tiny_t2i, classifier):
-    c_y = tiny_t2i.encode(["a photo of a coat"])[0]
-    c, _ = optimize_embedding(tiny_t2i, classifier, c_y, 0.0, CFG, seed=0, size=28, channels=1)
+    c_y = tiny_t2i.encode(["a photo of a coat"])
+    c, _ = optimize_embeddings(tiny_t2i, classifier, c_y, 0.0, CFG, [0], 28, 1)
     assert torch.equal(c, c_y)
 
 
 def test_random_directions_need_no_classifier(tiny_t2i):
-    c_y = tiny_t2i.encode(["a photo of a coat"])[0]
+    c_y = tiny_t2i.encode(["a photo of a coat"])
     cfg = dataclasses.replace(CFG, acquisition="RandomSampling")
-    a, _ = optimize_embedding(tiny_t2i, None, c_y, 0.3, cfg, seed=1, size=28, channels=1)
-    b, _ = optimize_embedding(tiny_t2i, None, c_y, 0.3, cfg, seed=1, size=28, channels=1)
+    a, _ = optimize_embeddings(tiny_t2i, None, c_y, 0.3, cfg, [1], 28, 1)
+    b, _ = optimize_embeddings(tiny_t2i, None, c_y, 0.3, cfg, [1], 28, 1)
     assert torch.equal(a, b) and (a - c_y).abs().max() <= 0.3 + 1e-6 and not torch.equal(a, c_y)
+
+
+def test_generated_images_do_not_depend_on_their_batch(tiny_t2i):
+    c = tiny_t2i.encode(["a photo of a bag", "a photo of a coat"])
+    labels, seeds = planned_images([2, 3], seed=0, cycle=1)
+    assert labels.tolist() == [0, 0, 1, 1, 1]
+    batched = generate_images(tiny_t2i, c, labels, seeds, CFG, 28, 1, batch_size=5)
+    single = generate_images(tiny_t2i, c, labels[3:4], seeds[3:4], CFG, 28, 1)
+    assert batched.shape == (5, 1, 28, 28) and batched.dtype == torch.uint8
+    assert (batched[3].int() - single[0].int()).abs().max() <= 1  # rounding to uint8 may differ by one step
 
 
 def test_projection_is_exact():
@@ -64,6 +81,8 @@ def test_projection_is_exact():
     assert torch.equal(linf[0], torch.zeros(4)) and linf.abs().max() == 0.5
     l2 = project(c, c_y, 1.0, "l2", fix_first_token=False)
     assert torch.isclose(l2.norm(), torch.tensor(1.0))
+    batch = project(torch.stack([c, c * 0.01]), torch.zeros(2, 3, 4), 1.0, "l2", fix_first_token=False)
+    assert torch.allclose(batch[0], l2) and torch.allclose(batch[1], c * 0.01)  # per embedding, inside left alone
 
 
 def test_eps_schedule():
@@ -90,10 +109,10 @@ def test_bad_galot_config_is_rejected(change, message):
 
 
 def test_non_finite_embedding_stops_with_where(tiny_t2i, classifier):
-    c_y = tiny_t2i.encode(["a photo of a coat"])[0].clone()
-    c_y[3, 5] = float("nan")
-    with pytest.raises(FloatingPointError, match="class embedding"):
-        optimize_embedding(tiny_t2i, classifier, c_y, 0.1, CFG, seed=0, size=28, channels=1)
+    c_y = tiny_t2i.encode(["a photo of a coat"]).clone()
+    c_y[0, 3, 5] = float("nan")
+    with pytest.raises(FloatingPointError, match="class embeddings"):
+        optimize_embeddings(tiny_t2i, classifier, c_y, 0.1, CFG, [0], 28, 1)
 
 
 def test_split_evenly():

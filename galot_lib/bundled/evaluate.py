@@ -23,7 +23,7 @@ from pathlib import Path
 import pandas as pd
 import torch
 
-from ..galot import GalotConfig, generate_images, image_seeds
+from ..galot import GalotConfig, generate_images, planned_images
 from ..judge import images_per_second, judge_templates
 from ..prompts import PAPER_TEMPLATES, fill
 from ..t2i import load_t2i
@@ -56,12 +56,14 @@ def save_grid(model, config: GalotConfig, path: Path, per_class: int = 10, seed:
 
     names = meta_of(model)["class_names"]
     c_y = model.encode([fill(CARD_TEMPLATE, n) for n in names])
+    labels, seeds = planned_images([per_class] * len(names), seed, 0)
+    images = generate_images(model, c_y, labels, seeds, config, model.image_size, 1).view(len(names), per_class, 1,
+                                                                                         model.image_size, model.image_size)
     fig, axes = plt.subplots(len(names), per_class, figsize=(per_class * 0.9, len(names) * 0.95))
     for row, name in enumerate(names):
-        images = generate_images(model, c_y[row], image_seeds(seed, 0, row, per_class), config, model.image_size, 1)
         for col in range(per_class):
             ax = axes[row, col]
-            ax.imshow(images[col, 0].numpy(), cmap="gray", vmin=0, vmax=255)
+            ax.imshow(images[row, col, 0].numpy(), cmap="gray", vmin=0, vmax=255)
             ax.set_xticks([]), ax.set_yticks([])
             if col == 0:
                 ax.set_ylabel(name, rotation=0, ha="right", va="center", fontsize=8)
