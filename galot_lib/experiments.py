@@ -21,7 +21,7 @@ import torch
 from .cache import GeneratedCache
 from .data import ImageSet, load_dataset
 from .galot import GalotConfig, GalotGenerator
-from .loop import ALConfig, Generated, run_active_learning, run_identity
+from .loop import ALConfig, Generated, config_hash, run_active_learning, run_identity
 from .profiles import Profile
 from .train import accuracy, fit, seed_for
 
@@ -172,6 +172,7 @@ def fully_supervised(profile: Profile, pool: ImageSet, test: ImageSet, seed: int
     torch.save(trained.model.state_dict(), folder / "model.pt")
     record = dict(method="Fully supervised", seed=seed, model=model, dataset=pool.name.split("/")[0],
                   n_labeled=len(pool), n_generated=0, epochs=config.epochs,
+                  config_hash=config_hash(dataclasses.asdict(config), model, pool.name, len(pool)),
                   accuracy=accuracy(trained.model, test.images, test.labels))
     tmp = folder / "result.json.part"
     tmp.write_text(json.dumps(record))

@@ -3,6 +3,9 @@
 from __future__ import annotations
 
 import json
+import os
+import tempfile
+from pathlib import Path
 
 import pytest
 import torch
@@ -12,6 +15,14 @@ from transformers.convert_slow_tokenizer import bytes_to_unicode
 
 TEXT_WIDTH = 16  # CLIP width of the tiny SD components
 BUNDLED_TOKENS, BUNDLED_WIDTH = 24, 384  # MiniLM token states, as in galot_lib.bundled.encoder
+
+
+def pytest_configure(config):
+    """Every test, notebook kernel included, runs the smoke profile with its runs, results and
+    generated-set cache in a fresh temporary folder (nothing leaks into the repo or ~/.cache)."""
+    root = Path(tempfile.mkdtemp(prefix="galot-tests-"))
+    os.environ.update(GALOT_PROFILE="smoke", GALOT_RUNS_DIR=str(root / "runs"),
+                      GALOT_RESULTS_DIR=str(root / "results"), GALOT_CACHE_DIR=str(root / "cache"))
 
 
 @pytest.fixture(autouse=True, scope="session")
