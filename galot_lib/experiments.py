@@ -23,7 +23,7 @@ from .data import ImageSet, load_dataset
 from .galot import GalotConfig, GalotGenerator
 from .loop import ALConfig, Generated, config_hash, run_active_learning, run_identity
 from .profiles import Profile
-from .train import accuracy, fit, seed_for
+from .train import accuracy, default_device, fit, seed_for
 
 SUBSET_SEED = 12345
 _T2I: dict[str, object] = {}
@@ -192,8 +192,8 @@ def judge_for(profile: Profile, pool: ImageSet, test: ImageSet):
     fully_supervised(profile, pool, test, seed=0)
     folder = runs_root() / profile.name / pool.name.split("/")[0] / f"fully-supervised-{slug(profile.model)}" / "seed0"
     model = build_model(profile.model, pool.num_classes, in_channels=pool.image_shape[0])
-    model.load_state_dict(torch.load(folder / "model.pt", weights_only=True))
-    return model.eval()
+    model.load_state_dict(torch.load(folder / "model.pt", weights_only=True, map_location="cpu"))
+    return model.to(default_device()).eval()
 
 
 def run_gaal(profile: Profile, pool: ImageSet, test: ImageSet, seed: int, cycles: int | None = None) -> list[dict]:

@@ -122,8 +122,10 @@ class GaalSynthesis:
     def __call__(self, cycle: int, trained, n: int, seed: int) -> Generated:
         cfg = self.config
         classifier = trained.model.eval()
+        device = next(classifier.parameters()).device
+        self.g.to(device)
         gen = torch.Generator().manual_seed(seed)
-        z = torch.randn(n * cfg.candidates_per_query, cfg.latent_dim, generator=gen).requires_grad_(True)
+        z = torch.randn(n * cfg.candidates_per_query, cfg.latent_dim, generator=gen).to(device).requires_grad_(True)
         opt = torch.optim.Adam([z], lr=cfg.search_lr)
         for _ in range(cfg.search_steps):
             score = acquisition_scores("MarginSampling", classifier(self.g(z)).softmax(-1))
@@ -134,6 +136,6 @@ class GaalSynthesis:
             images = self.g(z)
             score = acquisition_scores("MarginSampling", classifier(images).softmax(-1))
             best = score.argsort(descending=True)[:n]
-            queries = images[best].mul(255).round().to(torch.uint8)
+            queries = images[best].mul(255).round().to(torch.uint8).cpu()
             labels = predict_probs(self.oracle, queries).argmax(1)
         return Generated(queries, labels, {"gaal_margin_score": float(score[best].mean())})

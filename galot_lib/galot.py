@@ -202,7 +202,7 @@ def generate_images(model: T2IModel, embeddings: torch.Tensor, labels, seeds: li
         chunk = slice(start, start + batch_size)
         images = sample(model, embeddings[labels[chunk]], seeds[chunk], steps=config.sampling_steps,
                         guidance=config.guidance, out_size=size, out_channels=channels)
-        out.append(images.mul(255).round().clamp(0, 255).to(torch.uint8))
+        out.append(images.mul(255).round().clamp(0, 255).to(torch.uint8).cpu())
     return torch.cat(out) if out else torch.zeros(0, channels, size, size, dtype=torch.uint8)
 
 
@@ -291,7 +291,8 @@ class GalotGenerator:
         after = float("nan")
         if len(images) and cfg.acquisition != "RandomSampling" and classifier is not None:
             with torch.no_grad():
-                after = float(classifier_scores(classifier.eval(), images.float() / 255, cfg.acquisition,
+                device = next(classifier.parameters()).device
+                after = float(classifier_scores(classifier.eval(), images.to(device).float() / 255, cfg.acquisition,
                                                 self.size, self.channels).mean())
         shift = (c_star - c_y).flatten(1).abs().max(1).values
         meta = dict(eps=eps, acquisition_before=float(before.nanmean()) if before.isfinite().any() else float("nan"),

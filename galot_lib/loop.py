@@ -32,7 +32,7 @@ from tqdm.auto import tqdm
 from .data import ImageSet
 from .models import MODELS
 from .strategies import STRATEGIES, PoolView, get_strategy
-from .train import TrainConfig, Trained, accuracy, fit, infer, mc_dropout_probs, seed_for
+from .train import TrainConfig, Trained, accuracy, default_device, fit, infer, mc_dropout_probs, seed_for
 
 # Purposes of derived seeds, so that every random choice has its own stream.
 _INIT, _TRAIN, _QUERY, _MC, _GENERATE = range(5)
@@ -164,7 +164,7 @@ class RunState:
     def load(self, expected_hash: str) -> bool:
         if self.path is None or not self.path.exists():
             return False
-        state = torch.load(self.path, weights_only=False)
+        state = torch.load(self.path, weights_only=False, map_location="cpu")
         if state["config_hash"] != expected_hash:
             raise ValueError(f"{self.path} belongs to another configuration ({state['config_hash']} != {expected_hash}); "
                              "delete it or choose another run directory")
@@ -198,10 +198,12 @@ def write_json_atomic(path: Path, obj):
 
 
 def restore(trained_like: Trained, state: RunState) -> Trained:
+    device = default_device()
     trained_like.model.load_state_dict(state.model_state)
+    trained_like.model.to(device, memory_format=torch.channels_last).eval()
     if trained_like.loss_head is not None:
         trained_like.loss_head.load_state_dict(state.loss_head_state)
-    trained_like.model.eval()
+        trained_like.loss_head.to(device).eval()
     return trained_like
 
 

@@ -15,6 +15,7 @@ BatchNorm in eval mode, so the randomness is the dropout's, not the batch statis
 from __future__ import annotations
 
 import math
+import os
 from dataclasses import dataclass
 
 import numpy as np
@@ -59,6 +60,12 @@ class TrainConfig:
             raise ValueError(f"lr must be > 0, got {self.lr}")
 
 
+def default_device() -> torch.device:
+    """CUDA when there is a GPU (the paper profile), else the CPU; ``$GALOT_DEVICE`` overrides."""
+    name = os.environ.get("GALOT_DEVICE") or ("cuda" if torch.cuda.is_available() else "cpu")
+    return torch.device(name)
+
+
 def bf16_is_native() -> bool:
     """True on CUDA and on CPUs with native bf16 (AVX512-BF16/AMX); emulated bf16 would be slower."""
     if torch.cuda.is_available():
@@ -69,8 +76,9 @@ def bf16_is_native() -> bool:
         return False
 
 
-def autocast(enabled: bool, device: str = "cpu"):
-    return torch.autocast(device, dtype=torch.bfloat16, enabled=enabled and bf16_is_native())
+def autocast(enabled: bool, device: torch.device | str = "cpu"):
+    device_type = torch.device(device).type
+    return torch.autocast(device_type, dtype=torch.bfloat16, enabled=enabled and bf16_is_native())
 
 
 @dataclass
@@ -81,23 +89,29 @@ class Trained:
     loss_head: LossPredictionHead | None = None
 
 
-def as_float_images(images: torch.Tensor) -> torch.Tensor:
-    """uint8 [0, 255] or float [0, 1] images -> float32 in [0, 1], channels-last."""
-    x = images.float().div_(255.0) if images.dtype == torch.uint8 else images.float()
+def as_float_images(images: torch.Tensor, device: torch.device | str = "cpu") -> torch.Tensor:
+    """uint8 [0, 255] or float [0, 1] images -> float32 in [0, 1] on ``device``, channels-last."""
+    x = images.to(device)
+    x = x.float().div_(255.0) if x.dtype == torch.uint8 else x.float()
     return x.contiguous(memory_format=torch.channels_last)
 
 
+def device_of(module: torch.nn.Module) -> torch.device:
+    return next(module.parameters()).device
+
+
 def augment(x: torch.Tensor, padding: int, flip: bool, generator: torch.Generator) -> torch.Tensor:
-    """Random crop (zero padding) and horizontal flip of a whole batch at once."""
+    """Random crop (zero padding) and horizontal flip of a whole batch at once (the random
+    numbers come from a CPU generator, so results do not depend on the device)."""
     b, _, h, w = x.shape
     if padding > 0:
         padded = F.pad(x, (padding,) * 4)
         windows = padded.unfold(2, h, 1).unfold(3, w, 1)  # [B, C, 2p+1, 2p+1, H, W], a view
-        oy = torch.randint(0, 2 * padding + 1, (b,), generator=generator)
-        ox = torch.randint(0, 2 * padding + 1, (b,), generator=generator)
-        x = windows[torch.arange(b), :, oy, ox]
+        oy = torch.randint(0, 2 * padding + 1, (b,), generator=generator).to(x.device)
+        ox = torch.randint(0, 2 * padding + 1, (b,), generator=generator).to(x.device)
+        x = windows[torch.arange(b, device=x.device), :, oy, ox]
     if flip:
-        mask = torch.rand(b, generator=generator) < 0.5
+        mask = (torch.rand(b, generator=generator) < 0.5).to(x.device)
         x = torch.where(mask[:, None, None, None], x.flip(3), x)
     return x
 
@@ -121,19 +135,22 @@ def fit(
     config: TrainConfig,
     seed: int,
     loss_prediction: bool = False,
+    device: torch.device | str | None = None,
 ) -> Trained:
-    """Train ``model_name`` from scratch on (images, labels); deterministic for a given seed."""
+    """Train ``model_name`` from scratch on (images, labels); deterministic for a given seed.
+    The data move to ``device`` (default: ``default_device()``) once, as a whole."""
     if len(images) != len(labels):
         raise ValueError(f"{len(images)} images but {len(labels)} labels")
     if len(images) < 2:
         raise ValueError(f"need at least 2 training images, got {len(images)}")
     torch.manual_seed(seed)
     gen = torch.Generator().manual_seed(seed)
-    x_all = as_float_images(images)
-    y_all = labels.long()
+    device = torch.device(device) if device is not None else default_device()
+    x_all = as_float_images(images, device)
+    y_all = labels.long().to(device)
     model = build_model(model_name, num_classes, in_channels=x_all.shape[1], dropout=config.dropout)
-    model = model.to(memory_format=torch.channels_last)
-    head = LossPredictionHead(model.stage_channels) if loss_prediction else None
+    model = model.to(device, memory_format=torch.channels_last)
+    head = LossPredictionHead(model.stage_channels).to(device) if loss_prediction else None
     params = list(model.parameters()) + (list(head.parameters()) if head is not None else [])
     steps_per_epoch = math.ceil(len(x_all) / config.batch_size)
     epochs = max(config.epochs, math.ceil(config.min_steps / steps_per_epoch))
@@ -151,12 +168,12 @@ def fit(
     for _ in range(epochs):
         order = torch.randperm(len(x_all), generator=gen)
         for start in range(0, len(order), config.batch_size):
-            idx = order[start : start + config.batch_size]
+            idx = order[start : start + config.batch_size].to(device)
             if len(idx) < 2:  # BatchNorm cannot train on a single sample
                 continue
             x = augment(x_all[idx], config.crop_padding, config.flip, gen).contiguous(memory_format=torch.channels_last)
             y = y_all[idx]
-            with autocast(config.mixed_precision):
+            with autocast(config.mixed_precision, device):
                 if head is None:
                     loss = F.cross_entropy(model(x), y)
                 else:
@@ -185,13 +202,13 @@ def infer(trained: Trained, images: torch.Tensor, batch_size: int = 1024, mixed_
     model = trained.model.eval()
     probs, embeds, losses = [], [], []
     for start in range(0, len(images), batch_size):
-        x = as_float_images(images[start : start + batch_size])
-        with autocast(mixed_precision):
+        x = as_float_images(images[start : start + batch_size], device_of(model))
+        with autocast(mixed_precision, x.device):
             logits, emb, stages = model.features(x)
             if trained.loss_head is not None:
-                losses.append(trained.loss_head.eval()(stages).float())
-        probs.append(logits.float().softmax(1))
-        embeds.append(emb.float())
+                losses.append(trained.loss_head.eval()(stages).float().cpu())
+        probs.append(logits.float().softmax(1).cpu())
+        embeds.append(emb.float().cpu())
     out = {"probs": torch.cat(probs), "embeddings": torch.cat(embeds)}
     if losses:
         out["predicted_loss"] = torch.cat(losses)
@@ -212,14 +229,17 @@ def mc_dropout_probs(model: Classifier, images: torch.Tensor, passes: int, seed:
         raise ValueError(f"{type(model).__name__} has dropout p={model.dropout.p}: MC dropout needs 0 < p < 1")
     model.eval()
     out = torch.empty(passes, len(images), model.num_classes)
-    with torch.random.fork_rng(devices=[]):
+    device = device_of(model)
+    with torch.random.fork_rng(devices=[device] if device.type == "cuda" else []):
         torch.manual_seed(seed)
         for start in range(0, len(images), batch_size):
-            with autocast(mixed_precision):
-                _, emb, _ = model.features(as_float_images(images[start : start + batch_size]))
+            x = as_float_images(images[start : start + batch_size], device_of(model))
+            with autocast(mixed_precision, x.device):
+                _, emb, _ = model.features(x)
             emb = emb.float()
             for t in range(passes):
-                out[t, start : start + len(emb)] = model.head(F.dropout(emb, model.dropout.p, training=True)).softmax(-1)
+                logits = model.head(F.dropout(emb, model.dropout.p, training=True))
+                out[t, start : start + len(emb)] = logits.softmax(-1).cpu()
     return out
 
 
@@ -228,8 +248,9 @@ def predict_probs(model: Classifier, images: torch.Tensor, batch_size: int = 102
     model.eval()
     out = []
     for s in range(0, len(images), batch_size):
-        with autocast(mixed_precision):
-            out.append(model(as_float_images(images[s : s + batch_size])).float().softmax(1))
+        x = as_float_images(images[s : s + batch_size], device_of(model))
+        with autocast(mixed_precision, x.device):
+            out.append(model(x).float().softmax(1).cpu())
     return torch.cat(out)
 
 
