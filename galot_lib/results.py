@@ -105,6 +105,11 @@ def learning_curves(df: pd.DataFrame, ax, hue: str = "method", x: str = "n_label
     import seaborn as sns
 
     sns.lineplot(data=df, x=x, y=y, hue=hue, hue_order=order, marker="o", errorbar="se", ax=ax)
+    # GALOT's lines (GALOT, GAL, AL+GAL; not GAAL) drawn bold, the baselines thin
+    present = [h for h in (order or pd.unique(df[hue])) if h in set(df[hue])]
+    data_lines = [line for line in ax.get_lines() if line.get_label().startswith("_child")]
+    for name, line in zip(present, data_lines):
+        line.set_linewidth(2.8 if "GAL" in str(name) else 1.1)
     ax.set_xlabel("labelled images" if x == "n_labeled" else x)
     ax.set_ylabel("test accuracy")
     if title:

@@ -39,16 +39,6 @@ def topology(model: nn.Module) -> list[tuple]:
     return out
 
 
-@pytest.fixture(autouse=True, scope="module")
-def one_thread():
-    """Batch-2 passes gain nothing from threads, and on a busy 2-core box OpenMP barriers
-    waiting for a descheduled thread make them many times slower."""
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
-
-
 @pytest.fixture(autouse=True)
 def seed():
     torch.manual_seed(0)

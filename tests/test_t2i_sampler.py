@@ -16,15 +16,6 @@ from galot_lib.t2i import PAPER_MODEL_ID, from_sd_components, load_t2i
 SEEDS = [3, 7]
 
 
-@pytest.fixture(autouse=True, scope="module")
-def one_thread():
-    """Tiny tensors gain nothing from threads, and threads fighting a background job slow these tests 20x."""
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
-
-
 def embeddings(shape, seed):
     return torch.randn(shape, generator=torch.Generator().manual_seed(seed))
 
