@@ -91,7 +91,7 @@ def main(argv=None):
     p.add_argument("--guidance", type=float, nargs="+", default=[1.0, 2.0, 3.0, 5.0])
     p.add_argument("--tradeoff-per-class", type=int, default=30)
     p.add_argument("--template-per-class", type=int, default=50)
-    p.add_argument("--eps", type=float, nargs="+", default=[0.1, 0.25, 0.5, 1.0])
+    p.add_argument("--eps", type=float, nargs="+", default=[0.25, 0.5, 1.0, 2.0, 4.0])
     p.add_argument("--eps-per-class", type=int, default=20)
     p.add_argument("--seed", type=int, default=0)
     args = p.parse_args(argv)
