@@ -98,7 +98,7 @@ def _embedded() -> Profile:
     # eps scale is the bundled model's own (MiniLM token states, measured by bench/bench_pgd.py).
     return Profile(
         name="embedded", dataset="fashion_mnist", table1_datasets=("fashion_mnist",), pool_size=None, test_size=None,
-        seeds=(0, 1), cycles=5, ablation_cycles=5, initial_labeled=50, query_size=50, candidates=10_000,
+        seeds=(0, 1), cycles=5, ablation_cycles=4, initial_labeled=50, query_size=50, candidates=10_000,
         model="SmallCNN", transfer_models=SLIM_TRANSFER_MODELS, strategies=BASELINES,
         train=TrainConfig(epochs=15, min_steps=100, batch_size=64, lr=1e-3, optimizer="adam", crop_padding=2),
         t2i_model="bundled",
