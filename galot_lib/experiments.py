@@ -73,7 +73,10 @@ def run(profile: Profile, pool: ImageSet, test: ImageSet, seed: int, config: ALC
         synthesis=None, use_pool: bool = True, extra: dict | None = None) -> list[dict]:
     """Run or resume one run in its identity-keyed folder; its configuration is saved beside it."""
     identity = run_identity(config, pool, generation, synthesis, use_pool)
-    folder = runs_root() / profile.name / pool.name.split("/")[0] / f"{slug(config.label)}-{identity}" / f"seed{seed}"
+    dataset_root = runs_root() / profile.name / pool.name.split("/")[0]
+    # Same identity, same run, whatever it is called: reuse the folder a differently named run made.
+    run_folder = next(dataset_root.glob(f"*-{identity}"), None) or dataset_root / f"{slug(config.label)}-{identity}"
+    folder = run_folder / f"seed{seed}"
     folder.mkdir(parents=True, exist_ok=True)
     described = dict(al=config.as_dict(), generation=generation.describe() if generation else None,
                      synthesis=synthesis.describe() if synthesis else None, use_pool=use_pool, pool=pool.name,
@@ -113,12 +116,12 @@ def galot_fields(config: GalotConfig) -> dict:
 
 def run_galot(profile: Profile, pool: ImageSet, test: ImageSet, seed: int, method: str = "GALOT",
               cycles: int | None = None, use_pool: bool = True, strategy: str | None = None,
-              al_changes: dict | None = None, **galot_changes) -> list[dict]:
+              **galot_changes) -> list[dict]:
     """GALOT (GAL-AL joint sampling), GALOT (basic) with ``optimize=False``, or the GAL-only
     baseline with ``use_pool=False``; ``galot_changes`` override the profile's GalotConfig."""
     config = dataclasses.replace(profile.galot, **galot_changes)
     cycles = cycles or profile.cycles
-    al = al_config(profile, strategy or profile.galot.acquisition, cycles, method=method, **(al_changes or {}))
+    al = al_config(profile, strategy or profile.galot.acquisition, cycles, method=method)
     return run(profile, pool, test, seed, al, generation=galot_generator(profile, pool, config, cycles),
                use_pool=use_pool, extra=galot_fields(config))
 
@@ -355,10 +358,11 @@ def last_cycle_examples(galot_records: list[dict], class_names, per_class: int =
     last = max(r["cycle"] for r in galot_records if r["seed"] == seed)
     batch = replay(last, None, 0, seed)
     rng = np.random.default_rng(seed)
-    present = sorted(set(batch.labels.tolist()))
+    counts = np.bincount(batch.labels.numpy(), minlength=len(class_names))
+    present = np.flatnonzero(counts >= per_class)  # a grid needs per_class images in every row
+    if len(present) == 0:
+        raise ValueError(f"no class has {per_class} generated images in the last cycle (counts: {counts.tolist()})")
     classes = sorted(rng.choice(present, size=min(max_classes, len(present)), replace=False).tolist())
-    images = []
-    for c in classes:
-        idx = np.flatnonzero(batch.labels.numpy() == c)
-        images.append(batch.images[rng.choice(idx, size=min(per_class, len(idx)), replace=False)])
-    return torch.stack([im[:per_class] for im in images]), [class_names[c] for c in classes]
+    rows = [batch.images[rng.choice(np.flatnonzero(batch.labels.numpy() == c), size=per_class, replace=False)]
+            for c in classes]
+    return torch.stack(rows), [class_names[c] for c in classes]

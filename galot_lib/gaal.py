@@ -24,7 +24,7 @@ from tqdm.auto import tqdm
 
 from .loop import Generated
 from .strategies import acquisition_scores
-from .train import predict_probs
+from .train import device_of, predict_probs
 
 
 @dataclass(frozen=True)
@@ -122,7 +122,7 @@ class GaalSynthesis:
     def __call__(self, cycle: int, trained, n: int, seed: int) -> Generated:
         cfg = self.config
         classifier = trained.model.eval()
-        device = next(classifier.parameters()).device
+        device = device_of(classifier)
         self.g.to(device)
         gen = torch.Generator().manual_seed(seed)
         z = torch.randn(n * cfg.candidates_per_query, cfg.latent_dim, generator=gen).to(device).requires_grad_(True)

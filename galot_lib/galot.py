@@ -23,6 +23,7 @@ from .prompts import check_template, fill
 from .sampler import sample, to_classifier_input
 from .strategies import DIFFERENTIABLE_ACQUISITIONS, acquisition_scores
 from .t2i import T2IModel
+from .train import device_of
 
 GAL_ACQUISITIONS = DIFFERENTIABLE_ACQUISITIONS + ("RandomSampling",)
 NORMS = ("linf", "l2")
@@ -166,7 +167,7 @@ def optimize_embeddings(
                 if k == 0:
                     before[lo:hi] = scores.detach().float()
                 direction[lo:hi] = grad.sign()
-        c = project(c + eta * direction.to(c.dtype), c_y, eps, config.norm, config.fix_first_token)
+        c = project(c + eta * direction.to(c.device, c.dtype), c_y, eps, config.norm, config.fix_first_token)
         check_finite(c, f"the embeddings after PGD step {k}")
     return c.detach(), before
 
@@ -291,7 +292,7 @@ class GalotGenerator:
         after = float("nan")
         if len(images) and cfg.acquisition != "RandomSampling" and classifier is not None:
             with torch.no_grad():
-                device = next(classifier.parameters()).device
+                device = device_of(classifier)
                 after = float(classifier_scores(classifier.eval(), images.to(device).float() / 255, cfg.acquisition,
                                                 self.size, self.channels).mean())
         shift = (c_star - c_y).flatten(1).abs().max(1).values

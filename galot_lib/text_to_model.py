@@ -35,6 +35,9 @@ def train_from_text(class_names, t2i="bundled", rounds: int = 3, images_per_roun
                     size: int | None = None, channels: int | None = None, galot: GalotConfig | None = None,
                     train: TrainConfig | None = None, seed: int = 0, test=None, cache: GeneratedCache | None = None,
                     progress: bool = True) -> TextToModel:
+    """Train a classifier on generated images alone: each round GALOT moves the class embeddings
+    toward the current classifier's uncertainty and generates ``images_per_round x galot.factor``
+    new pseudo-labelled images (the factor is 1 by default), then retrains from scratch on all of them."""
     from .t2i import T2IModel, load_t2i
 
     class_names = tuple(class_names)

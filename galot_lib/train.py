@@ -233,7 +233,7 @@ def mc_dropout_probs(model: Classifier, images: torch.Tensor, passes: int, seed:
     with torch.random.fork_rng(devices=[device] if device.type == "cuda" else []):
         torch.manual_seed(seed)
         for start in range(0, len(images), batch_size):
-            x = as_float_images(images[start : start + batch_size], device_of(model))
+            x = as_float_images(images[start : start + batch_size], device)
             with autocast(mixed_precision, x.device):
                 _, emb, _ = model.features(x)
             emb = emb.float()

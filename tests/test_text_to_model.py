@@ -25,7 +25,7 @@ def test_rounds_grow_the_generated_set_and_train(make_bundled_folder):
     assert result.trained.model(torch.zeros(1, 1, 28, 28)).shape == (1, 3)
 
 
-def test_bad_requests_are_rejected(make_bundled_folder):
+def test_bad_requests_are_rejected():
     with pytest.raises(ValueError, match="two class names"):
         train_from_text(["bag"], "unused")
     with pytest.raises(ValueError, match="rounds"):
