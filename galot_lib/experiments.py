@@ -21,7 +21,7 @@ import torch
 from .cache import GeneratedCache
 from .data import ImageSet, load_dataset
 from .galot import GalotConfig, GalotGenerator
-from .loop import ALConfig, Generated, config_hash, run_active_learning, run_identity
+from .loop import ALConfig, Generated, config_hash, run_active_learning, run_identity, write_json_atomic
 from .profiles import Profile
 from .train import accuracy, default_device, fit, seed_for
 
@@ -162,11 +162,15 @@ def run_replay(profile: Profile, pool: ImageSet, test: ImageSet, source_records:
 
 
 # ----------------------------------------------------------------------------- references
+def fully_supervised_folder(profile: Profile, pool: ImageSet, model: str, seed: int) -> Path:
+    return runs_root() / profile.name / pool.name.split("/")[0] / f"fully-supervised-{slug(model)}" / f"seed{seed}"
+
+
 def fully_supervised(profile: Profile, pool: ImageSet, test: ImageSet, seed: int = 0, model: str | None = None) -> dict:
     """The classifier trained on the whole pool (Fig. 3's upper line); weights and result cached."""
     model = model or profile.model
     config = dataclasses.replace(profile.train, epochs=profile.fully_supervised_epochs, min_steps=0)
-    folder = runs_root() / profile.name / pool.name.split("/")[0] / f"fully-supervised-{slug(model)}" / f"seed{seed}"
+    folder = fully_supervised_folder(profile, pool, model, seed)
     result_path = folder / "result.json"
     if result_path.exists():
         return json.loads(result_path.read_text())
@@ -177,9 +181,7 @@ def fully_supervised(profile: Profile, pool: ImageSet, test: ImageSet, seed: int
                   n_labeled=len(pool), n_generated=0, epochs=config.epochs,
                   config_hash=config_hash(dataclasses.asdict(config), model, pool.name, len(pool)),
                   accuracy=accuracy(trained.model, test.images, test.labels))
-    tmp = folder / "result.json.part"
-    tmp.write_text(json.dumps(record))
-    os.replace(tmp, result_path)
+    write_json_atomic(result_path, record)
     return record
 
 
@@ -193,7 +195,7 @@ def judge_for(profile: Profile, pool: ImageSet, test: ImageSet):
 
         return load_reference()
     fully_supervised(profile, pool, test, seed=0)
-    folder = runs_root() / profile.name / pool.name.split("/")[0] / f"fully-supervised-{slug(profile.model)}" / "seed0"
+    folder = fully_supervised_folder(profile, pool, profile.model, seed=0)
     model = build_model(profile.model, pool.num_classes, in_channels=pool.image_shape[0])
     model.load_state_dict(torch.load(folder / "model.pt", weights_only=True, map_location="cpu"))
     return model.to(default_device()).eval()

@@ -200,9 +200,10 @@ def infer(trained: Trained, images: torch.Tensor, batch_size: int = 1024, mixed_
     """One eval-mode pass: ``probs`` [N, C], ``embeddings`` [N, D] and, with a loss head,
     ``predicted_loss`` [N]."""
     model = trained.model.eval()
+    device = device_of(model)
     probs, embeds, losses = [], [], []
     for start in range(0, len(images), batch_size):
-        x = as_float_images(images[start : start + batch_size], device_of(model))
+        x = as_float_images(images[start : start + batch_size], device)
         with autocast(mixed_precision, x.device):
             logits, emb, stages = model.features(x)
             if trained.loss_head is not None:
@@ -246,9 +247,10 @@ def mc_dropout_probs(model: Classifier, images: torch.Tensor, passes: int, seed:
 @torch.inference_mode()
 def predict_probs(model: Classifier, images: torch.Tensor, batch_size: int = 1024, mixed_precision: bool = True) -> torch.Tensor:
     model.eval()
+    device = device_of(model)
     out = []
     for s in range(0, len(images), batch_size):
-        x = as_float_images(images[s : s + batch_size], device_of(model))
+        x = as_float_images(images[s : s + batch_size], device)
         with autocast(mixed_precision, x.device):
             out.append(model(x).float().softmax(1).cpu())
     return torch.cat(out)
