@@ -59,7 +59,7 @@ if [[ ! -f /usr/share/datasets/fashion-mnist/train-images-idx3-ubyte.gz ]] && [[
   echo "== installing Debian's dataset-fashion-mnist"
   apt-get install -y -qq dataset-fashion-mnist >/dev/null 2>&1 || { apt-get update -qq >/dev/null && apt-get install -y -qq dataset-fashion-mnist >/dev/null; } || true
 fi
-python -m galot_lib.data --download
+python -m galot_lib.learning.data --download
 
 # ---------------------------------------------------------------- work
 if [[ "$mode" == "test" ]]; then
@@ -67,7 +67,7 @@ if [[ "$mode" == "test" ]]; then
   exec python -m pytest -q
 fi
 
-mapfile -t notebooks < <(python -m galot_lib.sections notebooks ${only:+--only "$only"})
+mapfile -t notebooks < <(python -m galot_lib.paper.sections notebooks ${only:+--only "$only"})
 out="results/$profile"
 mkdir -p "$out/notebooks"
 timings="$out/timings.csv"

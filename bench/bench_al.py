@@ -3,7 +3,7 @@
     python bench/bench_al.py [--strategies RandomSampling MarginSampling BADGE] [--seeds 0 1] [--threads 2]
 
 Runs each strategy for the embedded profile's cycles and budget on Fashion-MNIST through
-galot_lib.loop (fresh run directories in a temporary folder, nothing cached), then prints the
+galot_lib.learning.loop (fresh run directories in a temporary folder, nothing cached), then prints the
 mean per-cycle query and training times and the accuracy table (mean over seeds per label count).
 """
 
@@ -16,9 +16,9 @@ import time
 import pandas as pd
 import torch
 
-from galot_lib.experiments import al_config, load_data
-from galot_lib.loop import run_active_learning
-from galot_lib.profiles import get_profile
+from galot_lib.paper.runs import al_config, load_data
+from galot_lib.learning.loop import run_active_learning
+from galot_lib.paper.profiles import get_profile
 
 
 def main():

@@ -1,10 +1,10 @@
-"""Size and CPU training speed of every classifier in galot_lib.models.
+"""Size and CPU training speed of every classifier in galot_lib.learning.models.
 
 For each model at 28x28x1 (Fashion-MNIST) and 32x32x3 (CIFAR), 10 classes: parameter count and
 the median time of one forward+backward pass (train mode, cross-entropy) on a batch, with
 ``torch.set_num_threads(2)`` to match the embedded profile. The embedded budget is about 1 s per
 1000 images, i.e. >= 1000 images/s at 28x28x1. ``--bf16`` and ``--channels-last`` time the
-trainer's setting (galot_lib.train: bfloat16 autocast where the CPU has it natively, channels-last
+trainer's setting (galot_lib.learning.train: bfloat16 autocast where the CPU has it natively, channels-last
 model and batches); ``--width`` scales every model (how the ``*-slim`` widths were chosen).
 
     python bench/bench_models.py                       # all models
@@ -21,8 +21,8 @@ import time
 import torch
 import torch.nn.functional as F
 
-from galot_lib.models import MODELS, build_model
-from galot_lib.train import autocast, bf16_is_native
+from galot_lib.learning.models import MODELS, build_model
+from galot_lib.learning.train import autocast, bf16_is_native
 
 SHAPES = {"28x28x1": (1, 28), "32x32x3": (3, 32)}
 

@@ -22,13 +22,14 @@ import time
 
 import torch
 
-from galot_lib import experiments as ex
+from galot_lib.paper import runs
 from galot_lib.bundled.reference import load_reference
-from galot_lib.galot import EpsSchedule, class_seeds, classifier_scores, generate_images, optimize_embeddings, planned_images
-from galot_lib.loop import initial_indices
-from galot_lib.profiles import get_profile
-from galot_lib.prompts import fill
-from galot_lib.train import fit, predict_probs
+from galot_lib.generation.galot import EpsSchedule, classifier_scores, optimize_embeddings
+from galot_lib.generation.images import class_seeds, generate_images, planned_images
+from galot_lib.learning.loop import initial_indices
+from galot_lib.paper.profiles import get_profile
+from galot_lib.generation.prompts import fill
+from galot_lib.learning.train import fit, predict_probs
 
 
 def main():
@@ -39,11 +40,11 @@ def main():
     args = p.parse_args()
     torch.set_num_threads(args.threads)
     profile = get_profile("embedded")
-    pool, _ = ex.load_data(profile)
+    pool, _ = runs.load_data(profile)
     idx = torch.as_tensor(initial_indices(len(pool), profile.initial_labeled, 0))
     classifier = fit(profile.model, pool.images[idx], pool.labels[idx], 10, profile.train, seed=0).model.eval()
     judge = load_reference()
-    model = ex.t2i_model(profile)
+    model = runs.t2i_model(profile)
     c_y = model.encode([fill(profile.galot.template, n) for n in pool.class_names])
     coords = (c_y.shape[1] - 1) * c_y.shape[2]  # token 0 stays fixed
     labels, seeds = planned_images([args.per_class] * 10, seed=99, cycle=0)

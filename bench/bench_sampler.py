@@ -27,15 +27,15 @@ TEMPLATE = "a photo of a {label}"
 
 def setup(threads: int):
     from galot_lib.bundled.reference import load_reference
-    from galot_lib.t2i import load_t2i
+    from galot_lib.generation.t2i import load_t2i
 
     torch.set_num_threads(threads)
     return load_t2i("bundled"), load_reference()
 
 
 def objective(model, judge, cond, seeds, steps, grad):
-    from galot_lib.galot import classifier_scores
-    from galot_lib.sampler import sample
+    from galot_lib.generation.galot import classifier_scores
+    from galot_lib.generation.sampler import sample
 
     images = sample(model, cond, seeds, steps=steps, guidance=model.default_guidance, grad=grad)
     return classifier_scores(judge, images, "MarginSampling", model.image_size, model.image_channels).mean()
@@ -61,7 +61,7 @@ def one_mode(mode: str, steps: int, n: int, threads: int) -> dict:
 
 def agreement(steps: int, n: int, prompts: int, threads: int) -> list[dict]:
     model, judge = setup(threads)
-    from galot_lib.data import FASHION_MNIST_CLASSES
+    from galot_lib.learning.data import FASHION_MNIST_CLASSES
 
     rows = []
     for i, label in enumerate((FASHION_MNIST_CLASSES * 2)[:prompts]):

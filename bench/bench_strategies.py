@@ -32,7 +32,7 @@ def _rss_mb(key: str) -> float:
 def _make_view(needs: frozenset[str]):
     import torch
 
-    from galot_lib.strategies import PoolView
+    from galot_lib.learning.strategies import PoolView
 
     g = torch.Generator().manual_seed(0)
     fields = {}
@@ -59,7 +59,7 @@ def run_one(name: str) -> dict:
     """Time one strategy in this process; the caller runs it in a fresh one."""
     import torch
 
-    from galot_lib.strategies import get_strategy
+    from galot_lib.learning.strategies import get_strategy
 
     strategy = get_strategy(name)
     view = _make_view(strategy.needs)
@@ -73,7 +73,7 @@ def run_one(name: str) -> dict:
 
 
 def main(names: list[str]) -> None:
-    from galot_lib.strategies import STRATEGIES
+    from galot_lib.learning.strategies import STRATEGIES
 
     print(f"N={N:,} D={D} C={C} T={T} M={M:,} n={SELECT:,}")
     print(f"{'strategy':<16} {'wall s':>8} {'RSS before MB':>14} {'peak MB':>9} {'extra MB':>9}")

@@ -1,4 +1,4 @@
-"""Training throughput of galot_lib.train against a plain reference loop, and one AL cycle.
+"""Training throughput of galot_lib.learning.train against a plain reference loop, and one AL cycle.
 
     python bench/bench_train.py [--n 2000] [--epochs 15] [--model SmallCNN] [--threads 2]
 
@@ -22,9 +22,9 @@ from PIL import Image
 from torch.utils.data import DataLoader, Dataset
 from torchvision import transforms
 
-from galot_lib.data import load_dataset
-from galot_lib.models import build_model
-from galot_lib.train import TrainConfig, accuracy, fit
+from galot_lib.learning.data import load_dataset
+from galot_lib.learning.models import build_model
+from galot_lib.learning.train import TrainConfig, accuracy, fit
 
 
 class PILDataset(Dataset):
@@ -83,7 +83,7 @@ def main():
     print(f"model {args.model}, {args.n} images, {args.epochs} epochs, batch 128, Adam 1e-3, {args.threads} threads, "
           f"{args.seeds} seeds (means)")
     print(f"reference loop (DataLoader + per-sample PIL transforms): {r[:, 0].mean():7.2f} s   test accuracy {r[:, 2].mean():.4f}")
-    print(f"galot_lib.train.fit (batched tensor augmentation)      : {r[:, 1].mean():7.2f} s   test accuracy {r[:, 3].mean():.4f}")
+    print(f"galot_lib.learning.train.fit (batched tensor augmentation)      : {r[:, 1].mean():7.2f} s   test accuracy {r[:, 3].mean():.4f}")
     print(f"speed-up: {r[:, 0].mean() / r[:, 1].mean():.2f}x")
 
 

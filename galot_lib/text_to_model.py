@@ -17,9 +17,11 @@ from dataclasses import dataclass, field
 import torch
 from tqdm.auto import tqdm
 
-from .cache import GeneratedCache
-from .galot import GalotConfig, GalotGenerator
-from .train import TrainConfig, Trained, accuracy, fit, seed_for
+from .core.seeds import Purpose, seed_for
+from .generation.cache import GeneratedCache
+from .generation.galot import GalotConfig
+from .generation.generator import GalotGenerator
+from .learning.train import TrainConfig, Trained, accuracy, fit
 
 
 @dataclass
@@ -38,7 +40,7 @@ def train_from_text(class_names, t2i="bundled", rounds: int = 3, images_per_roun
     """Train a classifier on generated images alone: each round GALOT moves the class embeddings
     toward the current classifier's uncertainty and generates ``images_per_round x galot.factor``
     new pseudo-labelled images (the factor is 1 by default), then retrains from scratch on all of them."""
-    from .t2i import T2IModel, load_t2i
+    from .generation.t2i import T2IModel, load_t2i
 
     class_names = tuple(class_names)
     if len(class_names) < 2:
@@ -51,10 +53,10 @@ def train_from_text(class_names, t2i="bundled", rounds: int = 3, images_per_roun
     generator = GalotGenerator(t2i, class_names, galot, rounds, size, channels, cache)
     images, labels, records, trained = [], [], [], None
     for r in tqdm(range(rounds), desc="text to model", disable=not progress):
-        batch = generator(r, trained, images_per_round, seed_for(seed, r, 4))
+        batch = generator(r, trained, images_per_round, seed_for(seed, r, Purpose.GENERATION))
         images.append(batch.images)
         labels.append(batch.labels)
-        trained = fit(model, torch.cat(images), torch.cat(labels), len(class_names), train, seed=seed_for(seed, r, 5))
+        trained = fit(model, torch.cat(images), torch.cat(labels), len(class_names), train, seed=seed_for(seed, r, Purpose.ROUND_TRAINING))
         record = dict(round=r, n_generated=sum(len(l) for l in labels), seed=seed, eps=batch.info["eps"],
                       template=galot.template, a_gal=galot.acquisition, model=model)
         if test is not None:

@@ -2,11 +2,11 @@
 
 import torch
 
-from galot_lib.gaal import GaalConfig, GaalSynthesis, cached_gan
-from galot_lib.loop import ALConfig, run_active_learning
-from galot_lib.models import build_model
-from galot_lib.strategies import acquisition_scores
-from galot_lib.train import TrainConfig, Trained
+from galot_lib.learning.gaal import GaalConfig, GaalSynthesis, cached_gan
+from galot_lib.learning.loop import ALConfig, run_active_learning
+from galot_lib.learning.models import build_model
+from galot_lib.learning.strategies import acquisition_scores
+from galot_lib.learning.train import TrainConfig, Trained
 
 from test_loop import tiny_sets
 

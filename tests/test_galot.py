@@ -5,13 +5,14 @@ import dataclasses
 import pytest
 import torch
 
-from galot_lib.cache import CachedSet, GeneratedCache
-from galot_lib.galot import (EpsSchedule, GalotConfig, GalotGenerator, generate_images, optimize_embeddings,
-                             planned_images, project, split_evenly)
-from galot_lib.loop import ALConfig, run_active_learning
-from galot_lib.models import build_model
-from galot_lib.t2i import load_t2i
-from galot_lib.train import TrainConfig, Trained
+from galot_lib.generation.cache import GeneratedCache
+from galot_lib.generation.galot import EpsSchedule, GalotConfig, optimize_embeddings, project
+from galot_lib.generation.generator import GalotGenerator
+from galot_lib.generation.images import generate_images, planned_images, split_evenly
+from galot_lib.learning.loop import ALConfig, Generated, run_active_learning
+from galot_lib.learning.models import build_model
+from galot_lib.generation.t2i import load_t2i
+from galot_lib.learning.train import TrainConfig, Trained
 
 from test_loop import tiny_sets
 
@@ -140,7 +141,7 @@ def test_generator_is_deterministic_and_cached(tiny_t2i, classifier, tmp_path):
 
 def test_cache_rejects_a_damaged_entry(tmp_path):
     cache = GeneratedCache(tmp_path)
-    entry = CachedSet(torch.zeros(2, 1, 4, 4, dtype=torch.uint8), torch.tensor([0, 1]), {"eps": 0.1})
+    entry = Generated(torch.zeros(2, 1, 4, 4, dtype=torch.uint8), torch.tensor([0, 1]), {"eps": 0.1})
     path = cache.put("abcdef", entry)
     assert torch.equal(cache.get("abcdef").images, entry.images)
     blob = torch.load(path, weights_only=True)

@@ -5,9 +5,9 @@ import json
 import pytest
 import torch
 
-from galot_lib.data import ImageSet
-from galot_lib.loop import ALConfig, Generated, run_active_learning
-from galot_lib.train import TrainConfig
+from galot_lib.learning.data import ImageSet
+from galot_lib.learning.loop import ALConfig, Generated, run_active_learning
+from galot_lib.learning.train import TrainConfig
 
 TIMINGS = ("query_s", "generate_s", "train_s")
 
@@ -52,7 +52,7 @@ def test_interrupted_run_resumes_to_identical_records(tmp_path, monkeypatch):
     pool, test = tiny_sets()
     full = run_active_learning(config(), pool, test, seed=1, run_dir=tmp_path / "full", progress=False)
 
-    import galot_lib.loop as loop
+    import galot_lib.learning.loop as loop
 
     real_accuracy, calls = loop.accuracy, []
 

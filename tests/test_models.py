@@ -1,4 +1,4 @@
-"""Shape and behaviour contract of the classifier zoo (galot_lib.models), on CPU with batch 2."""
+"""Shape and behaviour contract of the classifier zoo (galot_lib.learning.models), on CPU with batch 2."""
 
 import itertools
 import math
@@ -7,7 +7,7 @@ import pytest
 import torch
 from torch import nn
 
-from galot_lib.models import MODELS, SLIM_WIDTHS, Classifier, LossPredictionHead, build_model
+from galot_lib.learning.models import MODELS, SLIM_WIDTHS, Classifier, LossPredictionHead, build_model
 
 BIG = ("ResNet18", "VGG16", "DenseNet121", "MobileNetV2", "DLA")
 SLIM = tuple(f"{n}-slim" for n in BIG)

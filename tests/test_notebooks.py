@@ -11,9 +11,9 @@ import pandas as pd
 import pytest
 import torch
 
-from galot_lib.profiles import BASELINES, get_profile
-from galot_lib.prompts import PAPER_TEMPLATES
-from galot_lib.sections import NOTEBOOK_DIR, SECTIONS
+from galot_lib.paper.profiles import BASELINES, get_profile
+from galot_lib.generation.prompts import PAPER_TEMPLATES
+from galot_lib.paper.sections import NOTEBOOK_DIR, SECTIONS
 
 REPO = NOTEBOOK_DIR.parent
 SMOKE = get_profile("smoke")
@@ -108,7 +108,7 @@ def test_section_4_4(results):
 def test_annotation_panel_saves_answers(results, tmp_path):
     import shutil
 
-    from galot_lib.annotate import AnnotationPanel, human_accuracy
+    from galot_lib.paper.annotate import AnnotationPanel, human_accuracy
 
     shutil.copy(results / "4.4" / "judged_images.pt", tmp_path)
     assert human_accuracy(tmp_path) is None
@@ -150,10 +150,10 @@ def test_section_B(results):
 # ----------------------------------------------------------------------------- meta
 def test_every_notebook_is_run_and_tested():
     on_disk = {p.name for p in NOTEBOOK_DIR.glob("*.ipynb")}
-    assert on_disk == set(SECTIONS.values()), "a notebook is missing from galot_lib.sections (run_all.sh reads it)"
+    assert on_disk == set(SECTIONS.values()), "a notebook is missing from galot_lib.paper.sections (run_all.sh reads it)"
     tested = {name[len("test_section_"):].replace("_", ".") for name in globals() if name.startswith("test_section_")}
     assert tested == set(SECTIONS), f"sections without a paper-claims test: {set(SECTIONS) - tested}"
-    assert "galot_lib.sections notebooks" in (REPO / "run_all.sh").read_text()
+    assert "galot_lib.paper.sections notebooks" in (REPO / "run_all.sh").read_text()
 
 
 @pytest.mark.parametrize("name", sorted(SECTIONS.values()))

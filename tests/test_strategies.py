@@ -10,7 +10,7 @@ import torch
 from torch.utils._python_dispatch import TorchDispatchMode
 from torch.utils._pytree import tree_leaves
 
-from galot_lib.strategies import (
+from galot_lib.learning.strategies import (
     DIFFERENTIABLE_ACQUISITIONS,
     STRATEGIES,
     PoolView,

@@ -3,10 +3,10 @@
 import pytest
 import torch
 
-from galot_lib.galot import EpsSchedule, GalotConfig
-from galot_lib.t2i import load_t2i
+from galot_lib.generation.galot import EpsSchedule, GalotConfig
+from galot_lib.generation.t2i import load_t2i
 from galot_lib.text_to_model import train_from_text
-from galot_lib.train import TrainConfig
+from galot_lib.learning.train import TrainConfig
 
 from test_loop import tiny_sets
 

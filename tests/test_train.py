@@ -3,7 +3,7 @@
 import pytest
 import torch
 
-from galot_lib.train import TrainConfig, accuracy, augment, fit, infer, mc_dropout_probs, ranking_loss
+from galot_lib.learning.train import TrainConfig, accuracy, augment, fit, infer, mc_dropout_probs, ranking_loss
 
 FAST = TrainConfig(epochs=6, batch_size=32, lr=3e-3, crop_padding=1)
 
@@ -37,7 +37,7 @@ def test_fit_is_deterministic_for_a_seed():
 
 def test_min_steps_extends_training_of_tiny_sets():
     images, labels = separable_problem(16)
-    few = fit("SmallCNN", images, labels, 2, TrainConfig(epochs=1, batch_size=16), seed=0)
+    few = fit("SmallCNN", images, labels, 2, TrainConfig(epochs=1, batch_size=16, min_steps=0), seed=0)
     many = fit("SmallCNN", images, labels, 2, TrainConfig(epochs=1, batch_size=16, min_steps=20), seed=0)
     diff = sum((few.model.state_dict()[k].float() - many.model.state_dict()[k].float()).abs().sum() for k in few.model.state_dict())
     assert diff > 0

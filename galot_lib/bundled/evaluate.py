@@ -16,17 +16,18 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
 import platform
 from pathlib import Path
 
 import pandas as pd
 import torch
 
-from ..galot import GalotConfig, generate_images, planned_images
-from ..judge import images_per_second, judge_templates
-from ..prompts import PAPER_TEMPLATES, fill
-from ..t2i import load_t2i
+from ..core.io import save_figure, save_table, write_json, write_text
+from ..generation.galot import GalotConfig
+from ..generation.images import generate_images, planned_images
+from ..generation.prompts import PAPER_TEMPLATES, fill
+from ..generation.t2i import load_t2i
+from ..paper.judge import images_per_second, judge_templates
 from . import WEIGHTS_DIR
 from .reference import load_reference
 
@@ -69,18 +70,12 @@ def save_grid(model, config: GalotConfig, path: Path, per_class: int = 10, seed:
                 ax.set_ylabel(name, rotation=0, ha="right", va="center", fontsize=8)
     fig.suptitle(f'"{CARD_TEMPLATE}", DDIM {config.sampling_steps} steps, guidance {config.guidance}', fontsize=9)
     fig.tight_layout()
-    fig.savefig(path, dpi=80)
+    save_figure(fig, path, dpi=80)
     plt.close(fig)
 
 
 def meta_of(model) -> dict:
     return json.loads((Path(model.name) / "galot_bundled.json").read_text())
-
-
-def write_json_atomic(path: Path, obj):
-    tmp = path.with_suffix(".part")
-    tmp.write_text(json.dumps(obj, indent=2))
-    os.replace(tmp, path)
 
 
 def main(argv=None):
@@ -118,18 +113,18 @@ def main(argv=None):
                              images_per_s=round(speed[key], 1)))
             print(rows[-1], flush=True)
     tradeoff = pd.DataFrame(rows)
-    tradeoff.to_csv(quality / "tradeoff.csv", index=False)
+    save_table(tradeoff, quality / "tradeoff.csv", index=False)
     best = choose(tradeoff)
     chosen = GalotConfig(sampling_steps=int(best.steps), guidance=float(best.guidance))
     print("chosen:", dict(best), flush=True)
 
     per_template = pd.DataFrame(judge_templates(model, judge, names, PAPER_TEMPLATES, [0.0], args.template_per_class,
                                                 chosen, args.seed + 1, size, ch))
-    per_template.to_csv(quality / "per_template_class.csv", index=False)
+    save_table(per_template, quality / "per_template_class.csv", index=False)
     perturbed = pd.DataFrame(judge_templates(model, judge, names, PAPER_TEMPLATES, args.eps, args.eps_per_class,
                                              chosen, args.seed + 2, size, ch))
     curve = pd.concat([per_template.assign(total_scale=1), perturbed])
-    curve.to_csv(quality / "accuracy_vs_eps.csv", index=False)
+    save_table(curve, quality / "accuracy_vs_eps.csv", index=False)
     save_grid(model, chosen, folder / "samples.png")
 
     meta_path = folder / "galot_bundled.json"
@@ -137,9 +132,9 @@ def main(argv=None):
     meta["sampling"] = dict(scheduler="DDIM (eta=0, trailing spacing)", steps=chosen.sampling_steps,
                             guidance=chosen.guidance, images_per_s=float(best.images_per_s),
                             threads=args.threads, chosen_by="python -m galot_lib.bundled.evaluate")
-    write_json_atomic(meta_path, meta)
+    write_json(meta_path, meta, indent=2)
     judge_info = json.loads((folder / "reference_classifier" / "config.json").read_text())
-    (folder / "README.md").write_text(card(meta, judge_info, tradeoff, per_template, perturbed, args))
+    write_text(folder / "README.md", card(meta, judge_info, tradeoff, per_template, perturbed, args))
     print("wrote", folder / "README.md")
 
 

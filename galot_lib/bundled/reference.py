@@ -11,16 +11,16 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
 import time
 from pathlib import Path
 
 import torch
 from safetensors.torch import load_file, save_file
 
-from ..data import load_dataset
-from ..models import Classifier, build_model
-from ..train import TrainConfig, accuracy, fit
+from ..core.io import atomic_path, write_json
+from ..learning.data import load_dataset
+from ..learning.models import Classifier, build_model
+from ..learning.train import TrainConfig, accuracy, fit
 from . import WEIGHTS_DIR
 
 MODEL = "DeepCNN"
@@ -39,9 +39,9 @@ def train_reference(out: Path = WEIGHTS_DIR, seed: int = 0) -> dict:
     folder = out / FOLDER
     folder.mkdir(parents=True, exist_ok=True)
     state = {k: v.contiguous() for k, v in model.state_dict().items()}
-    save_file(state, str(folder / "model.safetensors.part"))
-    os.replace(folder / "model.safetensors.part", folder / "model.safetensors")
-    (folder / "config.json").write_text(json.dumps(info, indent=2))
+    with atomic_path(folder / "model.safetensors") as tmp:
+        save_file(state, str(tmp))
+    write_json(folder / "config.json", info, indent=2)
     return info
 
 

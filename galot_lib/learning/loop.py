@@ -17,38 +17,37 @@ Cycle k (k = 0..cycles-1), as in the paper's tables (the first column is the ini
 from __future__ import annotations
 
 import dataclasses
-import hashlib
-import json
-import os
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Callable, Protocol
+from typing import Protocol
 
 import numpy as np
 import torch
 from tqdm.auto import tqdm
 
+from ..core.device import default_device
+from ..core.hashing import stable_hash
+from ..core.io import save_torch, write_json
+from ..core.seeds import Purpose, seed_for
 from .data import ImageSet
 from .models import MODELS
 from .strategies import STRATEGIES, PoolView, get_strategy
-from .train import TrainConfig, Trained, accuracy, default_device, fit, infer, mc_dropout_probs, seed_for
-
-# Purposes of derived seeds, so that every random choice has its own stream.
-_INIT, _TRAIN, _QUERY, _MC, _GENERATE = range(5)
+from .train import TrainConfig, Trained, accuracy, fit, infer, mc_dropout_probs
 
 
 @dataclass(frozen=True)
 class ALConfig:
-    """One active-learning run: what is queried, how, and how the classifier is trained."""
+    """One active-learning run: what is queried, how, and how the classifier is trained (defaults:
+    the embedded profile's)."""
 
-    strategy: str = "RandomSampling"  # A_AL, a name from strategies.STRATEGIES
+    strategy: str = "MarginSampling"  # A_AL, a name from strategies.STRATEGIES
     model: str = "SmallCNN"
-    initial_labeled: int = 100
-    query_size: int = 100  # n_AL per cycle
+    initial_labeled: int = 50
+    query_size: int = 50  # n_AL per cycle
     cycles: int = 5  # records; the first is the initial set
     mc_passes: int = 10  # for BALD, MeanSTD, VarRatio
-    candidates: int | None = None  # score a random subset of the unlabelled pool each cycle (None: all)
+    candidates: int | None = 10_000  # score a random subset of the unlabelled pool each cycle (None: all)
     train: TrainConfig = field(default_factory=TrainConfig)
     method: str | None = None  # the name in result tables; defaults to the strategy
 
@@ -77,19 +76,15 @@ class ALConfig:
         return dataclasses.asdict(self)
 
 
-def config_hash(*parts) -> str:
-    """Short stable hash of JSON-able configuration parts (dataclasses are expanded)."""
-    blob = json.dumps([dataclasses.asdict(p) if dataclasses.is_dataclass(p) else p for p in parts], sort_keys=True, default=str)
-    return hashlib.sha256(blob.encode()).hexdigest()[:12]
-
-
 @dataclass
 class Generated:
-    """Pseudo-labelled images a generation hook adds in one cycle."""
+    """Labelled images a hook adds in one cycle: pseudo-labelled generated images (GALOT), or
+    synthesised queries labelled by an oracle (GAAL). The generated-set cache stores the same type."""
 
     images: torch.Tensor  # uint8 [n, C, H, W], already at the classifier's input size
     labels: torch.Tensor  # int64 [n]
     info: dict = field(default_factory=dict)  # extra record fields (e.g. acquisition before/after PGD)
+    embeddings: torch.Tensor | None = None  # what generated them, when kept (GALOT's optimised class embeddings)
 
 
 class QuerySynthesis(Protocol):
@@ -114,8 +109,8 @@ def run_identity(config: ALConfig, pool: ImageSet, generation=None, synthesis=No
     """Hash of everything that decides a run's results (not its display name): runs with the same
     identity are the same run, so different notebooks share them instead of recomputing."""
     settings = {k: v for k, v in config.as_dict().items() if k != "method"}
-    return config_hash(settings, generation.describe() if generation else None,
-                       synthesis.describe() if synthesis else None, use_pool, pool.name, len(pool))
+    return stable_hash([settings, generation.describe() if generation else None,
+                        synthesis.describe() if synthesis else None, use_pool, pool.name, len(pool)])
 
 
 def check_budget(config: ALConfig, pool_size: int):
@@ -128,7 +123,7 @@ def check_budget(config: ALConfig, pool_size: int):
 
 def initial_indices(pool_size: int, n: int, seed: int) -> np.ndarray:
     """The random initial labelled set: shared by every method run with the same seed."""
-    rng = np.random.default_rng(seed_for(seed, _INIT))
+    rng = np.random.default_rng(seed_for(seed, Purpose.INITIAL_LABELS))
     return np.sort(rng.choice(pool_size, size=n, replace=False))
 
 
@@ -181,20 +176,11 @@ class RunState:
     def save(self, config_hash_: str):
         if self.path is None:
             return
-        self.path.parent.mkdir(parents=True, exist_ok=True)
-        tmp = self.path.with_name(self.path.name + ".part")
-        torch.save(dict(config_hash=config_hash_, records=self.records, labeled=self.labeled,
+        save_torch(dict(config_hash=config_hash_, records=self.records, labeled=self.labeled,
                         gen_images=self.gen_images, gen_labels=self.gen_labels,
                         synth_images=self.synth_images, synth_labels=self.synth_labels,
-                        model_state=self.model_state, loss_head_state=self.loss_head_state), tmp)
-        os.replace(tmp, self.path)
-        write_json_atomic(self.path.with_name("records.json"), self.records)
-
-
-def write_json_atomic(path: Path, obj):
-    tmp = path.with_name(path.name + ".part")
-    tmp.write_text(json.dumps(obj, indent=1, default=str))
-    os.replace(tmp, path)
+                        model_state=self.model_state, loss_head_state=self.loss_head_state), self.path)
+        write_json(self.path.with_name("records.json"), self.records)
 
 
 def restore(trained_like: Trained, state: RunState) -> Trained:
@@ -240,14 +226,14 @@ def run_active_learning(
     trained: Trained | None = None
     if resumed and state.records:
         trained = restore(_untrained(config, pool, needs_loss_head), state)
-    base = dict(method=config.label, seed=seed, dataset=pool.name.split("/")[0], model=config.model,
+    base = dict(method=config.label, seed=seed, dataset=pool.dataset, model=config.model,
                 strategy=config.strategy if use_pool and synthesis is None else None, config_hash=chash, **(extra_record or {}))
     bar = tqdm(range(config.cycles), desc=f"{config.label} seed {seed}", disable=not progress, leave=False,
                initial=len(state.records))
     for cycle in range(len(state.records), config.cycles):
         t0 = time.perf_counter()
         if cycle > 0 and use_pool and config.query_size > 0 and synthesis is not None:
-            batch = synthesis(cycle, trained, config.query_size, seed_for(seed, cycle, _QUERY, 2))
+            batch = synthesis(cycle, trained, config.query_size, seed_for(seed, cycle, Purpose.QUERY, 2))
             state.synth_images.append(batch.images)
             state.synth_labels.append(batch.labels)
         elif cycle > 0 and use_pool and config.query_size > 0:
@@ -259,7 +245,7 @@ def run_active_learning(
             if trained is None and len(state.labeled):  # cycle 0: a classifier to optimise against
                 trained = train_on(config, pool, state, seed, cycle, needs_loss_head, tag=1)
             planned_labels = config.initial_labeled + cycle * config.query_size  # |L|, also for GAL-only
-            batch = generation(cycle, trained, planned_labels, seed_for(seed, cycle, _GENERATE))
+            batch = generation(cycle, trained, planned_labels, seed_for(seed, cycle, Purpose.GENERATION))
             state.gen_images.append(batch.images)
             state.gen_labels.append(batch.labels)
             info = batch.info
@@ -292,19 +278,25 @@ def train_on(config: ALConfig, pool: ImageSet, state: RunState, seed: int, cycle
     images = [pool.images[torch.as_tensor(state.labeled, dtype=torch.long)]] + state.synth_images + state.gen_images
     labels = [pool.labels[torch.as_tensor(state.labeled, dtype=torch.long)]] + state.synth_labels + state.gen_labels
     return fit(config.model, torch.cat(images), torch.cat(labels), pool.num_classes, config.train,
-               seed=seed_for(seed, cycle, _TRAIN, tag), loss_prediction=loss_head)
+               seed=training_seed(seed, cycle, tag), loss_prediction=loss_head)
+
+
+def training_seed(seed: int, cycle: int, tag: int = 0) -> int:
+    """The seed of a cycle's classifier: tag 0 is the cycle's model, tag 1 the one trained before
+    generation when nothing was trained yet (cycle 0 of a GALOT run), which also guides its PGD."""
+    return seed_for(seed, cycle, Purpose.TRAINING, tag)
 
 
 def query(strategy, config: ALConfig, trained: Trained, pool: ImageSet, labeled: np.ndarray, seed: int, cycle: int) -> np.ndarray:
     """Indices (into the pool) of the images the strategy asks to be annotated."""
     unlabeled = np.setdiff1d(np.arange(len(pool)), labeled)
-    rng = np.random.default_rng(seed_for(seed, cycle, _QUERY))
+    rng = np.random.default_rng(seed_for(seed, cycle, Purpose.QUERY))
     if config.candidates is not None and config.candidates < len(unlabeled):
         unlabeled = np.sort(rng.choice(unlabeled, size=config.candidates, replace=False))
     n = min(config.query_size, len(unlabeled))
     cand_images = pool.images[torch.as_tensor(unlabeled, dtype=torch.long)]
     lab_images = pool.images[torch.as_tensor(labeled, dtype=torch.long)]
-    view = pool_view(trained, cand_images, lab_images, strategy.needs, config.mc_passes, seed_for(seed, cycle, _MC),
+    view = pool_view(trained, cand_images, lab_images, strategy.needs, config.mc_passes, seed_for(seed, cycle, Purpose.MC_DROPOUT),
                      config.train.mixed_precision)
-    picks = strategy.select(view, n, torch.Generator().manual_seed(seed_for(seed, cycle, _QUERY, 1)))
+    picks = strategy.select(view, n, torch.Generator().manual_seed(seed_for(seed, cycle, Purpose.QUERY, 1)))
     return unlabeled[np.asarray(picks)]

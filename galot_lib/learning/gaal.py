@@ -12,8 +12,6 @@ annotation budget as the pool strategies' queries.
 from __future__ import annotations
 
 import dataclasses
-import hashlib
-import os
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -22,15 +20,18 @@ import torch.nn as nn
 import torch.nn.functional as F
 from tqdm.auto import tqdm
 
+from ..core.device import default_device, device_of
+from ..core.hashing import stable_hash, tensor_digest
+from ..core.io import save_torch
 from .loop import Generated
 from .strategies import acquisition_scores
-from .train import device_of, predict_probs
+from .train import predict_probs
 
 
 @dataclass(frozen=True)
 class GaalConfig:
     latent_dim: int = 64
-    gan_steps: int = 2000
+    gan_steps: int = 1500  # the embedded profile's
     batch_size: int = 64
     lr: float = 2e-4
     candidates_per_query: int = 4  # random latent codes drawn per query image before the search
@@ -70,17 +71,19 @@ class Discriminator(nn.Module):
         return self.net(x * 2 - 1).squeeze(1)
 
 
-def train_gan(images: torch.Tensor, config: GaalConfig, progress: bool = True) -> Generator:
-    """Non-saturating GAN on uint8 images [N, C, H, W]; deterministic for a seed."""
+def train_gan(images: torch.Tensor, config: GaalConfig, progress: bool = True, device=None) -> Generator:
+    """Non-saturating GAN on uint8 images [N, C, H, W], on the one device choice; deterministic
+    for a seed (the random draws come from a CPU generator whatever the device)."""
+    device = torch.device(device) if device is not None else default_device()
     torch.manual_seed(config.seed)
     gen = torch.Generator().manual_seed(config.seed)
     _, c, h, _ = images.shape
-    g, d = Generator(config.latent_dim, c, h), Discriminator(c, h)
+    g, d = Generator(config.latent_dim, c, h).to(device), Discriminator(c, h).to(device)
     opt_g = torch.optim.Adam(g.parameters(), config.lr, betas=(0.5, 0.999))
     opt_d = torch.optim.Adam(d.parameters(), config.lr, betas=(0.5, 0.999))
     for _ in tqdm(range(config.gan_steps), desc="GAAL: GAN", disable=not progress, leave=False):
-        real = images[torch.randint(len(images), (config.batch_size,), generator=gen)].float() / 255
-        z = torch.randn(config.batch_size, config.latent_dim, generator=gen)
+        real = images[torch.randint(len(images), (config.batch_size,), generator=gen)].to(device).float() / 255
+        z = torch.randn(config.batch_size, config.latent_dim, generator=gen).to(device)
         fake = g(z)
         loss_d = F.softplus(-d(real)).mean() + F.softplus(d(fake.detach())).mean()
         opt_d.zero_grad()
@@ -95,18 +98,14 @@ def train_gan(images: torch.Tensor, config: GaalConfig, progress: bool = True) -
 
 def cached_gan(images: torch.Tensor, config: GaalConfig, folder: Path, progress: bool = True) -> Generator:
     """The GAN for these images and settings, trained once and then read from ``folder``."""
-    h = hashlib.sha256(images.numpy().tobytes())
-    h.update(repr(dataclasses.astuple(config)).encode())
-    path = Path(folder) / f"gan_{h.hexdigest()[:16]}.pt"
+    path = Path(folder) / f"gan_{stable_hash([tensor_digest(images), dataclasses.asdict(config)], 16)}.pt"
     _, c, size, _ = images.shape
     if path.exists():
         g = Generator(config.latent_dim, c, size)
-        g.load_state_dict(torch.load(path, weights_only=True))
-        return g.eval()
+        g.load_state_dict(torch.load(path, weights_only=True, map_location="cpu"))
+        return g.to(default_device()).eval()
     g = train_gan(images, config, progress)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    torch.save(g.state_dict(), path.with_suffix(".part"))
-    os.replace(path.with_suffix(".part"), path)
+    save_torch(g.state_dict(), path)
     return g
 
 

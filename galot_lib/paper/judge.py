@@ -14,9 +14,10 @@ import time
 import torch
 from tqdm.auto import tqdm
 
-from .galot import GalotConfig, class_seeds, generate_images, optimize_embeddings, planned_images
-from .prompts import fill
-from .train import predict_probs
+from ..generation.galot import GalotConfig, optimize_embeddings
+from ..generation.images import class_seeds, generate_images, planned_images
+from ..generation.prompts import fill
+from ..learning.train import predict_probs
 
 
 def perturbed_images(model, class_names, template: str, eps: float, per_class: int, config: GalotConfig,

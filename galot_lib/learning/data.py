@@ -13,13 +13,15 @@ TinyImageNet have ``pool`` (official train) and ``test`` (official test / val).
 from __future__ import annotations
 
 import gzip
-import os
 import shutil
 from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 import torch
+
+from ..core.io import atomic_path
+from ..core.paths import data_root
 
 DATASETS = ("fashion_mnist", "cifar10", "cifar100", "tiny_imagenet")
 DEBIAN_FASHION_MNIST = Path("/usr/share/datasets/fashion-mnist")
@@ -37,6 +39,7 @@ FASHION_MNIST_CLASSES = (
 # Half of Fashion-MNIST's training set, stratified, is reserved for the generator.
 GENERATOR_FRACTION = 0.5
 SPLIT_SEED = 20240501
+SUBSET_SEED = 12345  # the profiles' fixed pool / test subsets
 
 
 @dataclass(frozen=True)
@@ -58,6 +61,11 @@ class ImageSet:
         return len(self.labels)
 
     @property
+    def dataset(self) -> str:
+        """The data set's name without the split ("fashion_mnist" for "fashion_mnist/pool")."""
+        return self.name.split("/")[0]
+
+    @property
     def num_classes(self) -> int:
         return len(self.class_names)
 
@@ -72,11 +80,6 @@ class ImageSet:
     def floats(self) -> torch.Tensor:
         """Images as float32 in [0, 1], the input range of every classifier here."""
         return self.images.float().div_(255.0)
-
-
-def default_root() -> Path:
-    """Where data sets are stored: ``$GALOT_DATA_DIR`` or ``~/.cache/galot/data``."""
-    return Path(os.environ.get("GALOT_DATA_DIR", Path.home() / ".cache" / "galot" / "data"))
 
 
 def check_dataset_name(name: str) -> str:
@@ -98,7 +101,7 @@ def load_dataset(name: str, split: str, root: str | Path | None = None, download
     valid = splits_of(name)
     if split not in valid:
         raise ValueError(f"unknown split {split!r} for {name}; valid splits: {', '.join(valid)}")
-    root = Path(root) if root is not None else default_root()
+    root = Path(root) if root is not None else data_root()
     loader = {
         "fashion_mnist": _fashion_mnist,
         "cifar10": lambda s, r, d: _cifar(s, r, d, 10),
@@ -115,7 +118,7 @@ def prepare_fashion_mnist(root: str | Path | None = None, download: bool = False
     Debian's ``.gz`` files differ byte-wise from torchvision's (other md5 sums), so torchvision
     would ignore them and try to download; decompressed, they are used as they are.
     """
-    root = Path(root) if root is not None else default_root()
+    root = Path(root) if root is not None else data_root()
     raw = root / "FashionMNIST" / "raw"
     missing = [f for f in FASHION_MNIST_FILES if not (raw / f).exists()]
     if not missing:
@@ -123,10 +126,9 @@ def prepare_fashion_mnist(root: str | Path | None = None, download: bool = False
     if all((DEBIAN_FASHION_MNIST / f"{f}.gz").exists() for f in missing):
         raw.mkdir(parents=True, exist_ok=True)
         for f in missing:
-            tmp = raw / f"{f}.part"
-            with gzip.open(DEBIAN_FASHION_MNIST / f"{f}.gz", "rb") as src, open(tmp, "wb") as dst:
+            with atomic_path(raw / f) as tmp, gzip.open(DEBIAN_FASHION_MNIST / f"{f}.gz", "rb") as src, \
+                    open(tmp, "wb") as dst:
                 shutil.copyfileobj(src, dst)
-            os.replace(tmp, raw / f)
         return raw
     if download:
         from torchvision.datasets import FashionMNIST
@@ -153,6 +155,19 @@ def _fashion_mnist(split: str, root: Path, download: bool) -> ImageSet:
         idx = gen_idx if split == "generator" else pool_idx
         images, labels = images[idx], labels[idx]
     return ImageSet(images, labels, FASHION_MNIST_CLASSES, f"fashion_mnist/{split}")
+
+
+def fixed_subset(data: ImageSet, size: int | None, seed: int = SUBSET_SEED) -> ImageSet:
+    """A class-stratified random subset of ``size`` images, the same in every run (None: all)."""
+    if size is None or size >= len(data):
+        return data
+    rng = np.random.default_rng(seed)
+    labels = data.labels.numpy()
+    per_class = np.bincount(labels, minlength=data.num_classes) * size / len(data)
+    take = np.floor(per_class).astype(int)
+    take[np.argsort(per_class - take)[::-1][: size - take.sum()]] += 1
+    idx = np.concatenate([rng.choice(np.flatnonzero(labels == c), t, replace=False) for c, t in enumerate(take)])
+    return data.subset(np.sort(idx))
 
 
 def generator_pool_indices(labels: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:

@@ -15,14 +15,13 @@ BatchNorm in eval mode, so the randomness is the dropout's, not the batch statis
 from __future__ import annotations
 
 import math
-import os
 from dataclasses import dataclass
 
-import numpy as np
 import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
+from ..core.device import device_of, resolve_device
 from .models import Classifier, LossPredictionHead, build_model
 
 OPTIMIZERS = ("adam", "sgd")
@@ -31,11 +30,11 @@ SCHEDULES = ("constant", "cosine")
 
 @dataclass(frozen=True)
 class TrainConfig:
-    """How one classifier is trained from scratch (one per AL cycle)."""
+    """How one classifier is trained from scratch (one per AL cycle); defaults: the embedded profile's."""
 
-    epochs: int = 30
-    min_steps: int = 0  # small labelled sets get at least this many optimiser steps
-    batch_size: int = 128
+    epochs: int = 15
+    min_steps: int = 100  # small labelled sets get at least this many optimiser steps
+    batch_size: int = 64
     lr: float = 1e-3
     optimizer: str = "adam"  # "adam" (DeepALPlus' choice) | "sgd" (Nesterov momentum 0.9)
     schedule: str = "constant"  # learning rate over training: "constant" (DeepALPlus) | "cosine" (to 0)
@@ -58,12 +57,6 @@ class TrainConfig:
                 raise ValueError(f"{field} must be >= 1, got {getattr(self, field)}")
         if self.lr <= 0:
             raise ValueError(f"lr must be > 0, got {self.lr}")
-
-
-def default_device() -> torch.device:
-    """CUDA when there is a GPU (the paper profile), else the CPU; ``$GALOT_DEVICE`` overrides."""
-    name = os.environ.get("GALOT_DEVICE") or ("cuda" if torch.cuda.is_available() else "cpu")
-    return torch.device(name)
 
 
 def bf16_is_native() -> bool:
@@ -94,10 +87,6 @@ def as_float_images(images: torch.Tensor, device: torch.device | str = "cpu") ->
     x = images.to(device)
     x = x.float().div_(255.0) if x.dtype == torch.uint8 else x.float()
     return x.contiguous(memory_format=torch.channels_last)
-
-
-def device_of(module: torch.nn.Module) -> torch.device:
-    return next(module.parameters()).device
 
 
 def augment(x: torch.Tensor, padding: int, flip: bool, generator: torch.Generator) -> torch.Tensor:
@@ -138,14 +127,14 @@ def fit(
     device: torch.device | str | None = None,
 ) -> Trained:
     """Train ``model_name`` from scratch on (images, labels); deterministic for a given seed.
-    The data move to ``device`` (default: ``default_device()``) once, as a whole."""
+    The data move to ``device`` (default: the one device choice, ``core.device``) once, as a whole."""
     if len(images) != len(labels):
         raise ValueError(f"{len(images)} images but {len(labels)} labels")
     if len(images) < 2:
         raise ValueError(f"need at least 2 training images, got {len(images)}")
     torch.manual_seed(seed)
     gen = torch.Generator().manual_seed(seed)
-    device = torch.device(device) if device is not None else default_device()
+    device = resolve_device(device)
     x_all = as_float_images(images, device)
     y_all = labels.long().to(device)
     model = build_model(model_name, num_classes, in_channels=x_all.shape[1], dropout=config.dropout)
@@ -260,8 +249,3 @@ def accuracy(model: Classifier, images: torch.Tensor, labels: torch.Tensor, batc
              mixed_precision: bool = True) -> float:
     preds = predict_probs(model, images, batch_size, mixed_precision).argmax(1)
     return float((preds == labels).float().mean())
-
-
-def seed_for(*parts: int) -> int:
-    """A 31-bit seed derived from integers (run seed, cycle, purpose...), stable across runs."""
-    return int(np.random.SeedSequence([int(p) for p in parts]).generate_state(1)[0] & 0x7FFFFFFF)

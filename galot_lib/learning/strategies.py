@@ -22,6 +22,8 @@ from typing import ClassVar
 import numpy as np
 import torch
 
+from ..core.checks import all_finite
+
 DIFFERENTIABLE_ACQUISITIONS = ("MarginSampling", "EntropySampling", "LeastConfidence")
 
 # Rows per block in blocked distance computations: a 2048 x 2048 float32 block is 16 MB, small
@@ -88,7 +90,7 @@ class Strategy:
             raise ValueError(f"n must satisfy 1 <= n <= N, got n={n} with N={num}")
         # A NaN would silently scramble every ranking and distance below.
         for f in self.needs:
-            if not _all_finite(getattr(view, f)):
+            if not all_finite(getattr(view, f)):
                 raise ValueError(f"PoolView.{f} contains non-finite values")
         view = dataclasses.replace(
             view, **{f: getattr(view, f).detach().float() for f in self.needs}
@@ -99,12 +101,6 @@ class Strategy:
 
     def _select(self, view: PoolView, n: int, generator: torch.Generator) -> torch.Tensor:
         raise NotImplementedError
-
-
-def _all_finite(t: torch.Tensor) -> bool:
-    """``isfinite(t).all()`` in slices: on the whole of a [T, N, C] input its temporaries
-    (an ``abs`` copy and three boolean masks) would more than double the memory."""
-    return all(bool(torch.isfinite(c).all()) for c in t.reshape(-1).split(_BLOCK * _BLOCK))
 
 
 def _sq_norms(x: torch.Tensor) -> torch.Tensor:
@@ -181,28 +177,25 @@ class _ScoreRanking(Strategy):
         return _top(self._scores(view), n)
 
 
-class EntropySampling(_ScoreRanking):
+class _ProbabilityRanking(_ScoreRanking):
+    """Ranks by the differentiable score of the same name (the one GALOT maximises)."""
+
+    needs = frozenset({"probs"})
+
+    def _scores(self, view):
+        return acquisition_scores(self.name, view.probs)
+
+
+class EntropySampling(_ProbabilityRanking):
     name = "EntropySampling"
-    needs = frozenset({"probs"})
-
-    def _scores(self, view):
-        return acquisition_scores(self.name, view.probs)
 
 
-class MarginSampling(_ScoreRanking):
+class MarginSampling(_ProbabilityRanking):
     name = "MarginSampling"
-    needs = frozenset({"probs"})
-
-    def _scores(self, view):
-        return acquisition_scores(self.name, view.probs)
 
 
-class LeastConfidence(_ScoreRanking):
+class LeastConfidence(_ProbabilityRanking):
     name = "LeastConfidence"
-    needs = frozenset({"probs"})
-
-    def _scores(self, view):
-        return acquisition_scores(self.name, view.probs)
 
 
 class BALD(_ScoreRanking):

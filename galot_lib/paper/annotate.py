@@ -9,13 +9,15 @@ click (atomically), so a half-done session loses nothing and resumes where it st
 from __future__ import annotations
 
 import io
-import os
 from pathlib import Path
 
 import pandas as pd
 import torch
 
+from ..core.io import save_table
+
 ANSWERS = "human_annotations.csv"
+DISPLAY_PX = 224  # each image on screen: 8x a 28 px image, readable, with the buttons beside it
 IMAGES = "judged_images.pt"
 
 
@@ -50,7 +52,7 @@ def human_accuracy(out_dir: Path) -> pd.DataFrame | None:
         judge_accuracy=("judge_correct", "mean"), agreement=("agree", "mean")).reset_index()
 
 
-def png_bytes(image: torch.Tensor, scale: int = 6) -> bytes:
+def png_bytes(image: torch.Tensor, scale: int = 8) -> bytes:
     from PIL import Image
 
     array = image.permute(1, 2, 0).squeeze(-1).numpy()
@@ -84,22 +86,24 @@ class AnnotationPanel:
         new = dict(index=int(index), template=row.template, eps=row.eps, label=int(row.label), judge=int(row.judge),
                    human=int(human))
         self.answers = pd.concat([self.answers[self.answers["index"] != index], pd.DataFrame([new])], ignore_index=True)
-        path = self.out_dir / ANSWERS
-        tmp = path.with_name(path.name + ".part")
-        self.answers.to_csv(tmp, index=False)
-        os.replace(tmp, path)
+        save_table(self.answers, self.out_dir / ANSWERS, index=False)
 
     def show(self):
+        """Image at a fixed size (``DISPLAY_PX``), the class buttons beside it, and a count of what remains."""
         import ipywidgets as w
         from IPython.display import display
 
-        image = w.Image(format="png")
+        side = f"{DISPLAY_PX}px"
+        image = w.Image(format="png", layout=w.Layout(width=side, height=side, object_fit="contain",
+                                                       flex="0 0 auto"))
         status = w.HTML()
-        buttons = [w.Button(description=name, layout=w.Layout(width="110px")) for name in self.class_names]
+        buttons = [w.Button(description=name, layout=w.Layout(width="120px")) for name in self.class_names]
 
         def refresh():
             left = self.remaining()
-            status.value = f"eps = {self.eps:g}: {len(self.items) - len(left)} of {len(self.items)} judged"
+            done = len(self.items) - len(left)
+            status.value = (f"<b>eps = {self.eps:g}</b>: {done} of {len(self.items)} judged, "
+                            f"<b>{len(left)} remaining</b>" + ("" if len(left) else " (all done, thank you)"))
             if len(left):
                 image.value = png_bytes(self.images[int(left.iloc[0]["index"])])
             for b in buttons:
@@ -114,6 +118,7 @@ class AnnotationPanel:
         for b in buttons:
             b.on_click(on_click)
         refresh()
-        self.widget = w.VBox([status, image, w.HBox(buttons[:5]), w.HBox(buttons[5:])])
+        grid = w.GridBox(buttons, layout=w.Layout(grid_template_columns="repeat(2, 124px)", grid_gap="4px"))
+        self.widget = w.VBox([status, w.HBox([image, grid], layout=w.Layout(align_items="center", grid_gap="16px"))])
         display(self.widget)
         return self.widget

@@ -7,21 +7,20 @@ as the paper's tables are laid out. The paper's numbers live in ``results/paper/
 
 from __future__ import annotations
 
-import json
-import os
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
 
-REPO = Path(__file__).resolve().parent.parent
+from ..core.io import save_figure, save_table, write_json  # save_figure/save_table: the notebooks save through here
+from ..core.paths import REPO, results_root
+
 PAPER_DIR = REPO / "results" / "paper"
 
 
 def results_dir(profile_name: str, section: str) -> Path:
     """``$GALOT_RESULTS_DIR/<profile>/<section>`` (default ``<repo>/results``), created."""
-    root = Path(os.environ.get("GALOT_RESULTS_DIR", REPO / "results"))
-    path = root / profile_name / section
+    path = results_root() / profile_name / section
     path.mkdir(parents=True, exist_ok=True)
     return path
 
@@ -74,29 +73,9 @@ def paper_table(name: str) -> pd.DataFrame:
     return pd.read_csv(path)
 
 
-def save_table(df: pd.DataFrame, path: Path, index: bool = True) -> Path:
-    """CSV, written atomically."""
-    path = Path(path)
-    tmp = path.with_name(path.name + ".part")
-    df.to_csv(tmp, index=index)
-    os.replace(tmp, path)
-    return path
-
-
 def save_json(obj, path: Path) -> Path:
-    path = Path(path)
-    tmp = path.with_name(path.name + ".part")
-    tmp.write_text(json.dumps(obj, indent=2, default=str))
-    os.replace(tmp, path)
-    return path
-
-
-def save_figure(fig, path: Path) -> Path:
-    path = Path(path)
-    tmp = path.with_name(path.stem + ".part" + path.suffix)
-    fig.savefig(tmp, dpi=110, bbox_inches="tight")
-    os.replace(tmp, path)
-    return path
+    """A configuration beside the results (written atomically, indented for reading)."""
+    return write_json(path, obj, indent=2)
 
 
 def learning_curves(df: pd.DataFrame, ax, hue: str = "method", x: str = "n_labeled", y: str = "accuracy",

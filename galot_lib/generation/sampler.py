@@ -22,6 +22,7 @@ import torch.nn.functional as F
 from diffusers import DDIMScheduler
 from torch.utils.checkpoint import checkpoint
 
+from ..core.checks import check_finite
 from .t2i import T2IModel
 
 GRAD_MODES = ("none", "last", "full")
@@ -127,10 +128,10 @@ def sample(model: T2IModel, cond: torch.Tensor, seeds: Sequence[int], *, steps: 
         with torch.set_grad_enabled(step.index >= tracked):
             output = _guided_output(model, x, step.timestep, cond, uncond, guidance, checkpointed=grad == "full")
             x = ddim_update(x, output, step, schedule)
-        _check_finite(x, f"the sample after step {step.index} of {steps} (timestep {int(step.timestep)})")
+        check_finite(x, f"the sample after step {step.index} of {steps} (timestep {int(step.timestep)})")
     with torch.set_grad_enabled(grad != "none"):
         images = model.decode(x)
-        _check_finite(images, "the decoded images")
+        check_finite(images, "the decoded images")
         if out_size is not None or out_channels is not None:
             images = to_classifier_input(images, out_size or images.shape[-1], out_channels or images.shape[1])
     return images
@@ -169,7 +170,7 @@ def _batched(model: T2IModel, emb, batch: int, what: str, where: str) -> torch.T
     if emb.shape[0] != batch:
         raise ValueError(f"{what} has {emb.shape[0]} embeddings for {batch} seeds: give one per seed, or one "
                          f"[{length}, {width}] embedding for all")
-    _check_finite(emb, f"{what}, which would enter {where}")
+    check_finite(emb, f"{what}, which would enter {where}")
     return emb
 
 
@@ -187,8 +188,3 @@ def _guided_output(model: T2IModel, x, t, cond, uncond, guidance: float, checkpo
         return output
     out_uncond, out_cond = output.chunk(2)
     return out_uncond + guidance * (out_cond - out_uncond)
-
-
-def _check_finite(tensor: torch.Tensor, what: str):
-    if not torch.isfinite(tensor).all():
-        raise FloatingPointError(f"NaN or inf in {what}")

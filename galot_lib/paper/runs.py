@@ -1,0 +1,202 @@
+"""Run storage: one active-learning run per folder, keyed by what decides its results.
+
+Every run lives in ``runs/<profile>/<dataset>/<name>-<identity>/seed<k>/`` where the identity
+hashes everything that decides its results. Two notebooks asking for the same run (Sec. 4.2's
+AL+GAL is Sec. 4.1's GALOT; Sec. 4.5's default setting too) therefore share it, and an
+interrupted notebook resumes its runs. Functions return tidy records (one per cycle and run,
+each with its seed, configuration hash and the settings that distinguish it). The references
+the runs are measured against (the fully supervised classifier, the judge) live here too.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import re
+from pathlib import Path
+
+import torch
+
+from ..core.device import default_device
+from ..core.hashing import stable_hash
+from ..core.io import save_torch, write_json
+from ..core.paths import runs_root
+from ..core.seeds import Purpose, seed_for
+from ..generation.cache import GeneratedCache
+from ..generation.galot import GalotConfig
+from ..generation.generator import GalotGenerator
+from ..learning.data import ImageSet, fixed_subset, load_dataset
+from ..learning.loop import ALConfig, Generated, run_active_learning, run_identity
+from ..learning.train import accuracy, fit
+from .profiles import Profile
+
+_T2I: dict[str, object] = {}
+
+
+def load_data(profile: Profile, dataset: str | None = None) -> tuple[ImageSet, ImageSet]:
+    """(pool, test) of a profile's data set, subsampled as the profile says."""
+    name = dataset or profile.dataset
+    pool = fixed_subset(load_dataset(name, "pool"), profile.pool_size)
+    test = fixed_subset(load_dataset(name, "test"), profile.test_size)
+    return pool, test
+
+
+# ----------------------------------------------------------------------------- runs
+def dataset_folder(profile: Profile, pool: ImageSet) -> Path:
+    """``runs/<profile>/<dataset>/``: every run and reference of one data set."""
+    return runs_root() / profile.name / pool.dataset
+
+
+def slug(text: str) -> str:
+    return re.sub(r"[^A-Za-z0-9]+", "-", text).strip("-")[:40] or "run"
+
+
+def al_config(profile: Profile, strategy: str = "MarginSampling", cycles: int | None = None, **changes) -> ALConfig:
+    """The profile's AL settings for one strategy (changes: any ALConfig field)."""
+    base = ALConfig(strategy=strategy, model=profile.model, initial_labeled=profile.initial_labeled,
+                    query_size=profile.query_size, cycles=cycles or profile.cycles, candidates=profile.candidates,
+                    train=profile.train)
+    return dataclasses.replace(base, **changes) if changes else base
+
+
+def run(profile: Profile, pool: ImageSet, test: ImageSet, seed: int, config: ALConfig, generation=None,
+        synthesis=None, use_pool: bool = True, extra: dict | None = None) -> list[dict]:
+    """Run or resume one run in its identity-keyed folder; its configuration is saved beside it."""
+    identity = run_identity(config, pool, generation, synthesis, use_pool)
+    dataset_root = dataset_folder(profile, pool)
+    # Same identity, same run, whatever it is called: reuse the folder a differently named run made.
+    run_folder = next(dataset_root.glob(f"*-{identity}"), None) or dataset_root / f"{slug(config.label)}-{identity}"
+    folder = run_folder / f"seed{seed}"
+    folder.mkdir(parents=True, exist_ok=True)
+    described = dict(al=config.as_dict(), generation=generation.describe() if generation else None,
+                     synthesis=synthesis.describe() if synthesis else None, use_pool=use_pool, pool=pool.name,
+                     pool_size=len(pool), seed=seed, identity=identity)
+    write_json(folder / "config.json", described)
+    return run_active_learning(config, pool, test, seed, folder, generation, synthesis, use_pool, extra)
+
+
+def run_baseline(profile: Profile, pool: ImageSet, test: ImageSet, strategy: str, seed: int,
+                 cycles: int | None = None, method: str | None = None, **al_changes) -> list[dict]:
+    """One pool-based AL run (no generation)."""
+    config = al_config(profile, strategy, cycles, method=method, **al_changes)
+    return run(profile, pool, test, seed, config)
+
+
+def t2i_model(profile: Profile):
+    """The profile's text-to-image model, loaded once per process."""
+    from ..generation.t2i import load_t2i
+
+    if profile.t2i_model not in _T2I:
+        _T2I[profile.t2i_model] = load_t2i(profile.t2i_model)
+    return _T2I[profile.t2i_model]
+
+
+def galot_generator(profile: Profile, pool: ImageSet, config: GalotConfig, cycles: int) -> GalotGenerator:
+    channels, size, _ = pool.image_shape
+    return GalotGenerator(t2i_model(profile), pool.class_names, config, cycles, size, channels, GeneratedCache())
+
+
+def galot_fields(config: GalotConfig) -> dict:
+    """The GALOT settings a result row carries (beside its configuration hash)."""
+    return dict(template=config.template, a_gal=config.acquisition, eps_schedule=config.eps.kind,
+                eps_start=config.eps.start, eps_end=config.eps.end, pgd_steps=config.pgd_steps,
+                grad_samples=config.grad_samples, gen_factor=config.factor, oversample=config.oversample,
+                optimized=config.optimize)
+
+
+def run_galot(profile: Profile, pool: ImageSet, test: ImageSet, seed: int, method: str = "GALOT",
+              cycles: int | None = None, use_pool: bool = True, strategy: str | None = None,
+              **galot_changes) -> list[dict]:
+    """GALOT (GAL-AL joint sampling), GALOT (basic) with ``optimize=False``, or the GAL-only
+    baseline with ``use_pool=False``; ``galot_changes`` override the profile's GalotConfig."""
+    config = dataclasses.replace(profile.galot, **galot_changes)
+    cycles = cycles or profile.cycles
+    al = al_config(profile, strategy or profile.galot.acquisition, cycles, method=method)
+    return run(profile, pool, test, seed, al, generation=galot_generator(profile, pool, config, cycles),
+               use_pool=use_pool, extra=galot_fields(config))
+
+
+class ReplayGenerated:
+    """A generation hook that hands back, cycle by cycle, the sets another run generated
+    (Sec. 4.3: ResNet18's GALOT data reused to train other networks, nothing regenerated)."""
+
+    def __init__(self, source_records: list[dict], seed: int):
+        rows = sorted((r for r in source_records if r["seed"] == seed), key=lambda r: r["cycle"])
+        if not rows:
+            raise ValueError(f"the source run has no records for seed {seed}")
+        self.identity, self.seed = rows[0]["config_hash"], seed
+        self.keys = [r.get("cache_key") for r in rows]
+        self.state_path = next(runs_root().rglob(f"*-{self.identity}/seed{seed}/state.pt"), None)
+        if self.state_path is None:
+            raise FileNotFoundError(f"the state of run {self.identity} (seed {seed}) was not found under {runs_root()}")
+        self._state = None
+
+    def describe(self) -> dict:
+        return dict(replay_of=self.identity, seed=self.seed)
+
+    def __call__(self, cycle: int, trained, n_labeled: int, seed: int) -> Generated:
+        if self._state is None:
+            self._state = torch.load(self.state_path, weights_only=False)
+        if cycle >= len(self._state["gen_images"]):
+            raise ValueError(f"run {self.identity} generated for {len(self._state['gen_images'])} cycles, not {cycle + 1}")
+        return Generated(self._state["gen_images"][cycle], self._state["gen_labels"][cycle],
+                         {"replayed_from": self.identity, "cache_key": self.keys[cycle]})
+
+
+def run_replay(profile: Profile, pool: ImageSet, test: ImageSet, source_records: list[dict], seed: int, model: str,
+               strategy: str = "MarginSampling", method: str | None = None) -> list[dict]:
+    """Another classifier trained with the generated sets of a finished GALOT run."""
+    cycles = max(r["cycle"] for r in source_records) + 1
+    config = al_config(profile, strategy, cycles, model=model, method=method or model)
+    return run(profile, pool, test, seed, config, generation=ReplayGenerated(source_records, seed))
+
+
+# ----------------------------------------------------------------------------- references
+def fully_supervised_folder(profile: Profile, pool: ImageSet, model: str, seed: int) -> Path:
+    return dataset_folder(profile, pool) / f"fully-supervised-{slug(model)}" / f"seed{seed}"
+
+
+def fully_supervised(profile: Profile, pool: ImageSet, test: ImageSet, seed: int = 0, model: str | None = None) -> dict:
+    """The classifier trained on the whole pool (Fig. 3's upper line); weights and result cached."""
+    model = model or profile.model
+    config = dataclasses.replace(profile.train, epochs=profile.fully_supervised_epochs, min_steps=0)
+    folder = fully_supervised_folder(profile, pool, model, seed)
+    result_path = folder / "result.json"
+    if result_path.exists():
+        return json.loads(result_path.read_text())
+    folder.mkdir(parents=True, exist_ok=True)
+    trained = fit(model, pool.images, pool.labels, pool.num_classes, config, seed=seed_for(seed, Purpose.FULLY_SUPERVISED))
+    save_torch(trained.model.state_dict(), folder / "model.pt")
+    record = dict(method="Fully supervised", seed=seed, model=model, dataset=pool.dataset,
+                  n_labeled=len(pool), n_generated=0, epochs=config.epochs,
+                  config_hash=stable_hash([dataclasses.asdict(config), model, pool.name, len(pool)]),
+                  accuracy=accuracy(trained.model, test.images, test.labels))
+    write_json(result_path, record)
+    return record
+
+
+def judge_for(profile: Profile, pool: ImageSet, test: ImageSet):
+    """The automatic judge / simulated annotator: the bundled reference classifier on
+    Fashion-MNIST (trained on the generator split), else the fully supervised classifier."""
+    from ..learning.models import build_model
+
+    if pool.dataset == "fashion_mnist":
+        from ..bundled.reference import load_reference
+
+        return load_reference().to(default_device())
+    fully_supervised(profile, pool, test, seed=0)
+    folder = fully_supervised_folder(profile, pool, profile.model, seed=0)
+    model = build_model(profile.model, pool.num_classes, in_channels=pool.image_shape[0])
+    model.load_state_dict(torch.load(folder / "model.pt", weights_only=True, map_location="cpu"))
+    return model.to(default_device()).eval()
+
+
+def run_gaal(profile: Profile, pool: ImageSet, test: ImageSet, seed: int, cycles: int | None = None) -> list[dict]:
+    """GAAL's row of Table 1 (GAN queries labelled by the simulated annotator)."""
+    from ..learning.gaal import GaalConfig, GaalSynthesis, cached_gan
+
+    channels, size, _ = pool.image_shape
+    gaal = GaalConfig(gan_steps=profile.gaal_gan_steps)
+    gan = cached_gan(pool.images, gaal, dataset_folder(profile, pool) / "gaal-gan")
+    synthesis = GaalSynthesis(gan, judge_for(profile, pool, test), gaal, size, channels)
+    return run(profile, pool, test, seed, al_config(profile, "RandomSampling", cycles, method="GAAL"), synthesis=synthesis)
