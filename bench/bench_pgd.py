@@ -65,7 +65,7 @@ def main():
         cfg = dataclasses.replace(profile.galot, norm="linf" if norm == "none" else norm, pgd_steps=max(k, 1),
                                   eta=factor * radius / max(k, 1), eps=EpsSchedule.constant(radius))
         t0 = time.perf_counter()
-        c, _ = optimize_embeddings(model, classifier, c_y, radius, cfg, class_seeds(0, 0, 10), 28, 1)
+        c = optimize_embeddings(model, classifier, c_y, radius, cfg, class_seeds(0, 0, 10), 28, 1).embeddings
         images = generate_images(model, c, labels, seeds, cfg, 28, 1)
         seconds = time.perf_counter() - t0
         with torch.no_grad():

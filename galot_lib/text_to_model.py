@@ -50,7 +50,7 @@ def train_from_text(class_names, t2i="bundled", rounds: int = 3, images_per_roun
     t2i = t2i if isinstance(t2i, T2IModel) else load_t2i(t2i)
     size, channels = size or t2i.image_size, channels or t2i.image_channels
     galot, train = galot or GalotConfig(), train or TrainConfig()
-    generator = GalotGenerator(t2i, class_names, galot, rounds, size, channels, cache)
+    generator = GalotGenerator(t2i, class_names, galot, size, channels, cache)
     images, labels, records, trained = [], [], [], None
     for r in tqdm(range(rounds), desc="text to model", disable=not progress):
         batch = generator(r, trained, images_per_round, seed_for(seed, r, Purpose.GENERATION))

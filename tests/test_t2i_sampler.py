@@ -25,8 +25,9 @@ def sd_model(components, **scheduler_overrides):
     return from_sd_components(**{**components, "scheduler": scheduler}, device="cpu")
 
 
-def reference_loop(model, cond, uncond, seeds, steps, guidance, first_tracked):
-    """A plain loop with diffusers' DDIMScheduler.step; autograd records steps from index ``first_tracked``."""
+def reference_loop(model, cond, uncond, seeds, steps, guidance, first_tracked, stop_at=None):
+    """A plain loop with diffusers' DDIMScheduler.step; autograd records steps from index ``first_tracked``;
+    with ``stop_at``, the clean-sample estimate (pred_original_sample) of that step is returned."""
     ddim = DDIMScheduler.from_config(model.scheduler.config)
     ddim.set_timesteps(steps)
     x = randn_tensor((len(seeds), *model.sample_shape), generator=[torch.Generator().manual_seed(s) for s in seeds])
@@ -34,7 +35,10 @@ def reference_loop(model, cond, uncond, seeds, steps, guidance, first_tracked):
     for i, t in enumerate(ddim.timesteps):
         with torch.set_grad_enabled(i >= first_tracked):
             out_uncond, out_cond = model.unet(torch.cat([x, x]), t, encoder_hidden_states=emb).sample.chunk(2)
-            x = ddim.step(out_uncond + guidance * (out_cond - out_uncond), t, x, eta=0.0).prev_sample
+            step = ddim.step(out_uncond + guidance * (out_cond - out_uncond), t, x, eta=0.0)
+            if i == stop_at:
+                return step.pred_original_sample
+            x = step.prev_sample
     return x
 
 
@@ -132,18 +136,40 @@ def grad_of(images, cond):
     return torch.autograd.grad(loss_of(images), cond)[0]
 
 
-@pytest.mark.parametrize("grad, first_tracked", [("last", 2), ("full", 0)])
-def test_gradient_matches_independent_autograd(sd_components, grad, first_tracked):
-    """``last`` = autograd through the final step, decode and resize only; ``full`` = through every step."""
+@pytest.mark.parametrize("grad, first_tracked, grad_step", [("last", 2, None), ("full", 0, None), ("x0", 1, 1),
+                                                             ("x0", 0, 0)])
+def test_gradient_matches_independent_autograd(sd_components, grad, first_tracked, grad_step):
+    """``last`` = autograd through the final step, decode and resize only; ``full`` = through every step;
+    ``x0`` = through the clean-image estimate of step ``grad_step`` (the scheduler's pred_original_sample)."""
     model = sd_model(sd_components)
     cond, uncond = embeddings((2, 77, TEXT_WIDTH), 0).requires_grad_(), embeddings((77, TEXT_WIDTH), 1)
-    ours = grad_of(sample(model, cond, SEEDS, steps=3, guidance=2.0, uncond=uncond, grad=grad, out_size=8), cond)
+    ours = grad_of(sample(model, cond, SEEDS, steps=3, guidance=2.0, uncond=uncond, grad=grad, grad_step=grad_step,
+                          out_size=8), cond)
 
-    latents = reference_loop(model, cond, uncond, SEEDS, steps=3, guidance=2.0, first_tracked=first_tracked)
+    latents = reference_loop(model, cond, uncond, SEEDS, steps=3, guidance=2.0, first_tracked=first_tracked,
+                             stop_at=grad_step)
     images = (sd_components["vae"].decode(latents / sd_components["vae"].config.scaling_factor).sample / 2 + 0.5)
     images = F.interpolate(images.clamp(0, 1), size=(8, 8), mode="bilinear", antialias=True)
     torch.testing.assert_close(ours, grad_of(images, cond), atol=1e-6, rtol=1e-4)
     assert torch.isfinite(ours).all() and ours.abs().sum() > 0
+
+
+@pytest.mark.parametrize("grad", ["last", "x0"])
+def test_every_estimator_runs_on_the_bundled_kind_too(make_bundled_folder, grad):
+    model = load_t2i(str(make_bundled_folder()), device="cpu")
+    cond = embeddings((2, BUNDLED_TOKENS, BUNDLED_WIDTH), 0).requires_grad_()
+    g = grad_of(sample(model, cond, SEEDS, steps=3, guidance=3.0, grad=grad, grad_step=1 if grad == "x0" else None), cond)
+    assert torch.isfinite(g).all() and g.abs().sum() > 0
+
+
+def test_checkpointed_decode_gives_the_same_gradient(sd_components):
+    model = sd_model(sd_components)
+    grads = []
+    for checkpointed in (False, True):
+        cond = embeddings((2, 77, TEXT_WIDTH), 0).requires_grad_()
+        images = sample(model, cond, SEEDS, steps=2, guidance=2.0, grad="last", checkpoint_decode=checkpointed)
+        grads.append(grad_of(images, cond))
+    torch.testing.assert_close(grads[0], grads[1], atol=1e-7, rtol=1e-6)
 
 
 def test_last_differs_from_full_but_not_with_one_step(make_bundled_folder):
@@ -181,7 +207,10 @@ def test_seeds_reproduce_and_regenerate_alone(sd_components):
 
 
 @pytest.mark.parametrize("change, message", [
-    (dict(grad="some"), r"grad must be one of \('none', 'last', 'full'\)"),
+    (dict(grad="some"), r"grad must be one of \('none', 'last', 'full', 'x0'\)"),
+    (dict(grad="x0"), "the x0 estimator needs a step index from 0 to 1"),
+    (dict(grad="x0", grad_step=2), "the x0 estimator needs a step index from 0 to 1"),
+    (dict(grad="last", grad_step=0), "grad_step is only for grad='x0'"),
     (dict(steps=0), "steps must be an integer from 1 to 1000"),
     (dict(steps=2.0), "steps must be an integer"),
     (dict(guidance=-1.0), "guidance must be a finite number >= 0"),

@@ -14,7 +14,7 @@ from test_loop import tiny_sets
 def test_rounds_grow_the_generated_set_and_train(make_bundled_folder):
     t2i = load_t2i(str(make_bundled_folder(image_size=8)))
     _, test = tiny_sets()
-    cfg = GalotConfig(pgd_steps=1, grad_samples=2, sampling_steps=2, guidance=2.0, eps=EpsSchedule("linear", 0.1, 0.2))
+    cfg = GalotConfig(pgd_steps=1, grad_samples=2, sampling_steps=2, guidance=2.0, eps=EpsSchedule("linear", 0.1, 0.2, cycles=2))
     result = train_from_text(["bag", "coat", "shirt"], t2i, rounds=2, images_per_round=6, model="TinyCNN",
                              size=28, channels=1, galot=cfg, train=TrainConfig(epochs=1, batch_size=8, min_steps=2),
                              test=test, progress=False)

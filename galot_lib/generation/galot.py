@@ -1,18 +1,21 @@
-"""GALOT: PGD on the class-prompt embedding, the eps schedule, and generation with pseudo-labels.
+"""GALOT: PGD on the class-prompt embedding (Eq. 5/6), its settings and the eps schedule.
 
-For every class y, starting from c_y = E(T(y)), K projected sign-gradient steps (Eq. 5/6)
+For every class y, starting from c_y = E(T(y)), K projected sign-gradient steps
 
     c_{k+1} = Proj_{B_eps(c_y)}( c_k + eta * sign( grad_c (1/N) sum_i A(f_theta, x_0^(i)(c_k)) ) )
 
-maximise the acquisition A of the images the diffusion model makes from c, with the gradient
-taken through the last denoising step only (Proposition 1; ``grad="last"`` of the sampler).
-The generation that follows (n images from the optimised embeddings, split evenly over the
-classes and labelled with their class, Eq. 1) is in ``images`` and ``generator``.
+maximise the acquisition A of the images the diffusion model makes from c. The gradient through
+the sampler is estimated as the configuration says (``estimator``: Proposition 1's last step, the
+exact full chain, or a one-step clean-image estimate; see ``sampler``). Beside the paper's objective
+A, ``prompt_margin`` rewards nearing the classifier's boundary only from the prompt's own side, so
+the optimisation gains nothing by turning the image into another class (its pseudo-label would then
+be wrong). The generation that follows (Eq. 1) is in ``images`` and ``generator``.
 """
 
 from __future__ import annotations
 
 import dataclasses
+import time
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -20,6 +23,8 @@ import torch
 
 from ..core.checks import check_finite
 from ..learning.strategies import DIFFERENTIABLE_ACQUISITIONS, acquisition_scores
+from ..core.hashing import state_fingerprint
+from .memory import MAX_MICRO_BATCH, MemoryPlan, cached_plan, chunks, measure_path, memory_budget
 from .prompts import GALOT_TEMPLATE, check_template
 from .sampler import sample, to_classifier_input
 from .t2i import T2IModel
@@ -27,32 +32,40 @@ from .t2i import T2IModel
 GAL_ACQUISITIONS = DIFFERENTIABLE_ACQUISITIONS + ("RandomSampling",)
 NORMS = ("linf", "l2")
 EPS_SCHEDULES = ("constant", "linear")
+ESTIMATORS = ("last", "full", "x0")  # the sampler's gradient modes that PGD can use
+OBJECTIVES = ("acquisition", "prompt_margin")
+LABEL_FILTERS = ("none", "diffusion", "clip")
+HALF_PRECISION_SCALE = 2.0**15  # first loss scale of an fp16 backward (halved on overflow)
 
 
 @dataclass(frozen=True)
 class EpsSchedule:
-    """eps per cycle: constant, or linear from ``start`` (first cycle) to ``end`` (last cycle).
-
-    The paper grows eps linearly over the cycles without giving the end points."""
+    """eps per cycle: constant, or linear from ``start`` at cycle 0 to ``end`` at cycle ``cycles - 1`` (and
+    ``end`` after). The paper grows eps linearly over its cycles without giving the end points. The
+    schedule's own horizon (not the run's length) fixes each cycle's eps, so a shorter run is the prefix of
+    a longer one and shares its computed cycles."""
 
     kind: str = "linear"
     start: float = 0.05  # the embedded profile's schedule (MiniLM token states of the bundled model)
     end: float = 0.25
+    cycles: int = 5
 
     def __post_init__(self):
         if self.kind not in EPS_SCHEDULES:
             raise ValueError(f"unknown eps schedule {self.kind!r}; valid: {', '.join(EPS_SCHEDULES)}")
         if self.start < 0 or self.end < 0:
             raise ValueError(f"eps must be >= 0, got start={self.start}, end={self.end}")
+        if self.cycles < 1:
+            raise ValueError(f"the schedule's cycles must be >= 1, got {self.cycles}")
 
     @classmethod
     def constant(cls, eps: float) -> "EpsSchedule":
-        return cls("constant", eps, eps)
+        return cls("constant", eps, eps, 1)
 
-    def at(self, cycle: int, cycles: int) -> float:
-        if self.kind == "constant" or cycles <= 1:
+    def at(self, cycle: int) -> float:
+        if self.kind == "constant" or self.cycles <= 1:
             return self.start
-        return self.start + (self.end - self.start) * cycle / (cycles - 1)
+        return self.start + (self.end - self.start) * min(cycle, self.cycles - 1) / (self.cycles - 1)
 
 
 @dataclass(frozen=True)
@@ -71,8 +84,15 @@ class GalotConfig:
     sampling_steps: int = 4  # T of the sampler (DDIM)
     guidance: float = 3.0
     factor: float = 1.0  # n_GAL = factor x |L|
-    oversample: float = 1.0  # generate oversample x n_GAL, keep a random n_GAL (Table 6: 2)
+    oversample: float = 1.0  # generate oversample x n_GAL, keep n_GAL (Table 6: 2; with a label filter, the passing ones)
     optimize: bool = True  # False: GALOT (basic), prompts as they are
+    estimator: str = "last"  # how d(images)/d(embedding) is taken: "last" | "full" | "x0"
+    estimator_step: int | None = None  # "x0" only: the sampling step whose clean estimate is differentiated
+    objective: str = "acquisition"  # "acquisition" (the paper's A) | "prompt_margin" (label-aware)
+    label_filter: str = "none"  # drop generated images another classifier does not see as their class
+    clip_model: str | None = None  # the CLIP weights of label_filter="clip" (hub id or folder)
+    heldout_samples: int = 5  # images per class on fresh seeds that measure PGD's gain (paired, held out)
+    measure_fidelity: bool = False  # also take the full gradient at PGD's first step and compare
 
     def __post_init__(self):
         check_template(self.template)
@@ -80,21 +100,42 @@ class GalotConfig:
             raise ValueError(f"unknown acquisition {self.acquisition!r} for generation; valid: {', '.join(GAL_ACQUISITIONS)}")
         if self.norm not in NORMS:
             raise ValueError(f"unknown norm {self.norm!r}; valid: {', '.join(NORMS)}")
-        for name in ("pgd_steps", "grad_samples", "sampling_steps"):
-            if getattr(self, name) < 1:
-                raise ValueError(f"{name} must be >= 1, got {getattr(self, name)}")
+        for name in ("pgd_steps", "grad_samples", "sampling_steps", "heldout_samples"):
+            if isinstance(getattr(self, name), bool) or not isinstance(getattr(self, name), int) or getattr(self, name) < 1:
+                raise ValueError(f"{name} must be an integer >= 1, got {getattr(self, name)!r}")
         if self.eta is not None and self.eta < 0:
             raise ValueError(f"eta must be >= 0 or None, got {self.eta}")
         if self.guidance < 0:
             raise ValueError(f"guidance must be >= 0, got {self.guidance}")
         if self.factor <= 0 or self.oversample < 1:
             raise ValueError(f"factor must be > 0 and oversample >= 1, got {self.factor}, {self.oversample}")
+        if self.estimator not in ESTIMATORS:
+            raise ValueError(f"unknown gradient estimator {self.estimator!r}; valid: {', '.join(ESTIMATORS)}")
+        if self.estimator == "x0":
+            step = self.estimator_step
+            if isinstance(step, bool) or not isinstance(step, int) or not 0 <= step < self.sampling_steps:
+                raise ValueError(f"the x0 estimator needs estimator_step from 0 to {self.sampling_steps - 1} (sampling "
+                                 f"runs {self.sampling_steps} steps), got {step!r}")
+        elif self.estimator_step is not None:
+            raise ValueError(f"estimator_step is only for the x0 estimator (estimator={self.estimator!r})")
+        if self.objective not in OBJECTIVES:
+            raise ValueError(f"unknown objective {self.objective!r}; valid: {', '.join(OBJECTIVES)}")
+        if self.label_filter not in LABEL_FILTERS:
+            raise ValueError(f"unknown label_filter {self.label_filter!r}; valid: {', '.join(LABEL_FILTERS)}")
+        if (self.label_filter == "clip") != (self.clip_model is not None):
+            raise ValueError("label_filter='clip' needs clip_model (a CLIP hub id or folder), and clip_model is only "
+                             f"for that filter; got label_filter={self.label_filter!r}, clip_model={self.clip_model!r}")
 
     def as_dict(self) -> dict:
         return dataclasses.asdict(self)
 
     def step_size(self, eps: float) -> float:
         return self.eta if self.eta is not None else 2.5 * eps / self.pgd_steps
+
+    @property
+    def heldout_acquisition(self) -> str:
+        """The acquisition that measures informativeness: A_GAL, or margin when A_GAL is random."""
+        return self.acquisition if self.acquisition in DIFFERENTIABLE_ACQUISITIONS else "MarginSampling"
 
 
 def project(c: torch.Tensor, c_y: torch.Tensor, eps: float, norm: str, fix_first_token: bool) -> torch.Tensor:
@@ -116,57 +157,150 @@ def classifier_scores(classifier: torch.nn.Module, images: torch.Tensor, acquisi
     return acquisition_scores(acquisition, probs)
 
 
-def optimize_embeddings(
-    model: T2IModel,
-    classifier: torch.nn.Module | None,
-    c_y: torch.Tensor,
-    eps: float,
-    config: GalotConfig,
-    seeds: list[int],
-    size: int,
-    channels: int,
-    max_batch: int = 64,
-) -> tuple[torch.Tensor, torch.Tensor]:
+def prompt_margin(probs: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
+    """``-|p_y - max_{j != y} p_j|`` per image: highest on the boundary of the prompt's class y and falling on
+    both sides of it, so moving an image into another class scores worse, not better."""
+    p_y = probs.gather(1, labels[:, None])[:, 0]
+    rival = probs.scatter(1, labels[:, None], float("-inf")).max(1).values
+    return -(p_y - rival).abs()
+
+
+def objective_scores(classifier: torch.nn.Module, images: torch.Tensor, labels: torch.Tensor, config: GalotConfig,
+                     size: int, channels: int) -> torch.Tensor:
+    """What PGD maximises, per image (``labels``: the class each image's prompt names)."""
+    if config.objective == "prompt_margin":
+        probs = classifier(to_classifier_input(images, size, channels)).softmax(-1)
+        return prompt_margin(probs, labels)
+    return classifier_scores(classifier, images, config.acquisition, size, channels)
+
+
+@dataclass
+class PGDResult:
+    embeddings: torch.Tensor  # c*, [C, L, D] float32
+    objective_before: torch.Tensor  # [C]: the objective on PGD's own first-step images at c_y (NaN: not measured)
+    zero_share: list[float]  # per PGD step: the share of gradient entries that are exactly zero
+    seconds: float
+    fidelity: dict | None = None  # cosine and sign agreement with the full gradient at the first step
+
+
+def optimize_embeddings(model: T2IModel, classifier: torch.nn.Module | None, c_y: torch.Tensor, eps: float,
+                        config: GalotConfig, seeds: list[int], size: int, channels: int,
+                        plan: MemoryPlan | None = None) -> PGDResult:
     """PGD from every class embedding c_y[i] ([C, L, D]) inside its eps-ball, all classes at once.
 
-    Returns c* [C, L, D] and the mean acquisition of each class's first N images (at c_y).
-    Classes are batched together (an image depends on its own class embedding only, so the
-    gradient of the summed per-class objectives is each class's own gradient), in chunks of at
-    most ``max_batch`` images. ``seeds`` (one per class) fix each class's noise and directions
-    whatever the chunking. RandomSampling moves in random sign directions (no classifier, no
-    sampling): the paper's "random optimisation" of Sec. 4.4 and Fig. 5."""
+    The C x N gradient images are differentiated ``plan.grad_micro_batch`` at a time (default: all at
+    once) and their gradients summed per class: an image depends on its own class embedding only, so
+    the sum is each class's gradient whatever the split. ``seeds`` (one per class) fix each class's noise
+    and random directions. RandomSampling moves in random sign directions (no classifier, no sampling):
+    the paper's "random optimisation" of Sec. 4.4 and Fig. 5."""
     check_finite(c_y, "the class embeddings")
+    start = time.perf_counter()
     c_y = c_y.detach().float()
     c = c_y.clone()
-    classes = len(c_y)
+    classes, n = len(c_y), config.grad_samples
     rngs = [np.random.default_rng(s) for s in seeds]
     gens = [torch.Generator().manual_seed(int(r.integers(2**31))) for r in rngs]
     before = torch.full((classes,), float("nan"))
     eta = config.step_size(eps)
     if eps == 0 or eta == 0 or not config.optimize:
-        return c, before
+        return PGDResult(c, before, [], time.perf_counter() - start)
     random = config.acquisition == "RandomSampling"
     if not random:
         classifier.eval()
-    n = config.grad_samples
-    per_chunk = max(1, max_batch // n)
+    micro = plan.grad_micro_batch if plan is not None else classes * n
+    zero_share, fidelity = [], None
+    movable = slice(1, None) if config.fix_first_token else slice(None)
     for k in range(config.pgd_steps):
         if random:
             direction = torch.stack([torch.randn(c.shape[1:], generator=g).sign() for g in gens])
         else:
-            direction = torch.empty_like(c)
-            for lo in range(0, classes, per_chunk):
-                hi = min(classes, lo + per_chunk)
-                c_k = c[lo:hi].clone().requires_grad_(True)
-                image_seeds_k = [int(s) for r in rngs[lo:hi] for s in r.integers(0, 2**31, size=n)]
-                images = sample(model, c_k.repeat_interleave(n, 0), image_seeds_k, steps=config.sampling_steps,
-                                guidance=config.guidance, grad="last")
-                scores = classifier_scores(classifier, images, config.acquisition, size, channels).view(hi - lo, n).mean(1)
-                (grad,) = torch.autograd.grad(scores.sum(), c_k)
-                check_finite(grad, f"the PGD gradient at step {k} (classes {lo}-{hi - 1})")
-                if k == 0:
-                    before[lo:hi] = scores.detach().float()
-                direction[lo:hi] = grad.sign()
+            owner = torch.arange(classes).repeat_interleave(n)
+            image_seeds = [int(s) for r in rngs for s in r.integers(0, 2**31, size=n)]
+            grad, scores = embedding_gradient(model, classifier, c, owner, image_seeds, config, size, channels, micro,
+                                              config.estimator)
+            check_finite(grad, f"the PGD gradient at step {k}")
+            if k == 0:
+                before = scores.view(classes, n).mean(1)
+                if config.measure_fidelity:
+                    fidelity = gradient_fidelity(grad, model, classifier, c, owner, image_seeds, config, size, channels,
+                                                 micro, movable)
+            zero_share.append(float((grad[:, movable] == 0).float().mean()))
+            direction = grad.sign()
         c = project(c + eta * direction.to(c.device, c.dtype), c_y, eps, config.norm, config.fix_first_token)
         check_finite(c, f"the embeddings after PGD step {k}")
-    return c.detach(), before
+    return PGDResult(c.detach(), before, zero_share, time.perf_counter() - start, fidelity)
+
+
+def embedding_gradient(model: T2IModel, classifier, c: torch.Tensor, owner: torch.Tensor, image_seeds: list[int],
+                       config: GalotConfig, size: int, channels: int, micro_batch: int,
+                       estimator: str) -> tuple[torch.Tensor, torch.Tensor]:
+    """d/dc of sum_class mean_image objective, [C, L, D], and every image's objective score.
+
+    Image i comes from class ``owner[i]`` and noise ``image_seeds[i]``; the images are differentiated in
+    micro-batches whose gradients add up. In half precision the objective is scaled before the backward
+    (and the gradient unscaled after), so small gradients do not flush to zero; an overflow halves the
+    scale and retries."""
+    classes, n = len(c), config.grad_samples
+    grad = torch.zeros_like(c)
+    scores = torch.empty(len(owner))
+    for part in chunks(len(owner), micro_batch):
+        who = owner[part].to(c.device)
+        scale = HALF_PRECISION_SCALE if model.dtype == torch.float16 else 1.0
+        while True:
+            leaf = c[who].clone().requires_grad_(True)
+            images = sample(model, leaf, image_seeds[part], steps=config.sampling_steps, guidance=config.guidance,
+                            grad=estimator, grad_step=config.estimator_step if estimator == "x0" else None,
+                            checkpoint_decode=model.kind == "stable_diffusion")
+            score = objective_scores(classifier, images, owner[part].to(images.device), config, size, channels)
+            (g,) = torch.autograd.grad(score.sum() * (scale / n), leaf)
+            if torch.isfinite(g).all() or scale <= 1.0:
+                break
+            scale /= 2.0**4
+        grad.index_add_(0, who, g.float() / scale)
+        scores[part] = score.detach().float().cpu()
+    return grad, scores
+
+
+def gradient_fidelity(grad: torch.Tensor, model: T2IModel, classifier, c: torch.Tensor, owner: torch.Tensor,
+                      image_seeds: list[int], config: GalotConfig, size: int, channels: int, micro_batch: int,
+                      movable: slice) -> dict:
+    """How well ``grad`` (the run's estimator) agrees with the exact full-chain gradient on the same images:
+    cosine and sign agreement (the share of coordinates whose signs match: what a sign step uses),
+    averaged over classes, and the seconds each took."""
+    t0 = time.perf_counter()
+    exact, _ = embedding_gradient(model, classifier, c, owner, image_seeds, config, size, channels, micro_batch, "full")
+    a, b = grad[:, movable].flatten(1), exact[:, movable].flatten(1)
+    cosine = torch.nn.functional.cosine_similarity(a, b, dim=1)
+    signs = (a.sign() == b.sign()).float().mean(1)
+    return dict(grad_cosine_full=float(cosine.mean()), grad_sign_agreement_full=float(signs.mean()),
+                full_gradient_s=time.perf_counter() - t0)
+
+
+def memory_plan_for(model: T2IModel, classifier: torch.nn.Module | None, config: GalotConfig, size: int,
+                    channels: int, budget_gb: float | None, max_batch: int = MAX_MICRO_BATCH) -> MemoryPlan:
+    """The memory plan of generation and (given a classifier) of PGD's gradient with the configured estimator,
+    on ``model``'s device, measured once per process for each setting (see ``memory``)."""
+    budget, source = memory_budget(model.device, budget_gb)
+    architecture = None if classifier is None else (type(classifier).__name__, sum(p.numel() for p in classifier.parameters()))
+    key = (model.fingerprint, str(model.device), str(model.dtype), config.estimator, config.estimator_step,
+           config.sampling_steps, config.guidance, config.objective, size, channels, budget, max_batch, architecture)
+
+    def build() -> MemoryPlan:
+        c = model.empty_embedding()[None].float()
+
+        def generation(n: int):
+            with torch.no_grad():
+                sample(model, c[0], list(range(n)), steps=config.sampling_steps, guidance=config.guidance,
+                       out_size=size, out_channels=channels)
+
+        def gradient(n: int):
+            embedding_gradient(model, classifier, c, torch.zeros(n, dtype=torch.long), list(range(n)), config, size,
+                               channels, n, config.estimator)
+
+        sample_cost = measure_path(generation, model.device)
+        grad_cost = measure_path(gradient, model.device) if classifier is not None else None
+        return MemoryPlan(str(model.device), budget, source, sample_cost,
+                          min(max_batch, sample_cost.fitting(budget, "generation")), grad_cost,
+                          None if grad_cost is None else min(max_batch, grad_cost.fitting(budget, "PGD's gradient")))
+
+    return cached_plan(key, build)

@@ -1,43 +1,55 @@
 """GALOT's generation hook for the AL loop: GALOT, GALOT (basic) and the GAL-only baseline.
 
-Each cycle: PGD moves every class embedding toward the current classifier's uncertainty (or
-not, for GALOT basic), then ``factor x |L|`` pseudo-labelled images are generated; sets are
-cached by their full provenance, so reruns and other notebooks reuse them.
+Each cycle: PGD moves every class embedding toward the current classifier's uncertainty (or not, for
+GALOT basic), ``factor x |L|`` pseudo-labelled images are generated (optionally filtered by a
+zero-shot label check), and the optimisation is measured on held-out seeds against the plain prompt
+and a random direction (``heldout``). Sets are cached by their full provenance, so reruns and other
+notebooks reuse them; the held-out renderings of the plain prompt and of the random direction are
+cached too, and shared by every run that asks for the same images.
 """
 
 from __future__ import annotations
+
+import dataclasses
+import time
 
 import numpy as np
 import torch
 
 from ..core.device import device_of
-from ..core.hashing import state_fingerprint
+from ..core.hashing import state_fingerprint, tensor_digest
 from ..core.seeds import Purpose
 from ..learning.loop import Generated
-from .cache import make_key
-from .galot import GalotConfig, classifier_scores, optimize_embeddings
+from ..learning.train import predict_probs
+from .cache import GeneratedCache, make_key
+from .galot import GalotConfig, PGDResult, classifier_scores, memory_plan_for, optimize_embeddings
+from .heldout import DIRECTIONS, heldout_indices, paired_summary
 from .images import class_seeds, generate_images, planned_images, split_evenly
+from .label_filters import label_filter_for
+from .memory import MAX_MICRO_BATCH, MemoryPlan
 from .prompts import fill
 from .t2i import T2IModel
 
 
 class GalotGenerator:
-    """The loop's generation hook: GALOT, GALOT (basic) and the GAL-only baseline.
+    """The loop's generation hook. ``judge`` (optional): a classifier that plays no part in the
+    optimisation and says whether held-out images still show their class. ``memory_budget_gb``: the
+    memory plan's budget off a GPU (on CUDA the free memory is used); ``max_batch``: the most images
+    generated or differentiated at once whatever the budget allows."""
 
-    Each cycle: eps from the schedule, one optimised embedding per class (PGD against the
-    current classifier), then ``factor x |L|`` images split evenly over the classes (or
-    ``oversample`` times as many, of which a random ``factor x |L|`` are kept), pseudo-labelled
-    with their class. Sets are looked up in / written to the cache by their full provenance.
-    """
-
-    def __init__(self, model: T2IModel, class_names: tuple[str, ...], config: GalotConfig, cycles: int,
-                 image_size: int, image_channels: int, cache=None):
-        self.model, self.class_names, self.config, self.cycles = model, tuple(class_names), config, cycles
-        self.size, self.channels, self.cache = image_size, image_channels, cache
+    def __init__(self, model: T2IModel, class_names: tuple[str, ...], config: GalotConfig, image_size: int,
+                 image_channels: int, cache: GeneratedCache | None = None, judge: torch.nn.Module | None = None,
+                 memory_budget_gb: float | None = None, max_batch: int = MAX_MICRO_BATCH):
+        self.model, self.class_names, self.config = model, tuple(class_names), config
+        self.size, self.channels, self.cache, self.judge = image_size, image_channels, cache, judge
+        self.memory_budget_gb, self.max_batch = memory_budget_gb, max_batch
+        self.plan: MemoryPlan | None = None
+        self.label_filter = label_filter_for(config, model, self.class_names)
 
     def describe(self) -> dict:
+        """What decides the generated sets (the judge and the plan only measure or batch, so are left out)."""
         return dict(t2i=self.model.fingerprint, classes=self.class_names, galot=self.config.as_dict(),
-                    cycles=self.cycles, size=self.size, channels=self.channels)
+                    size=self.size, channels=self.channels)
 
     def class_embeddings(self) -> torch.Tensor:
         """c_y for every class: the template filled with the class word, encoded."""
@@ -50,7 +62,8 @@ class GalotGenerator:
         classifier = trained.model if trained is not None else None
         eps = self.eps_at(cycle) if classifier is not None else 0.0  # nothing to optimise against yet
         key = make_key(**self.describe(), eps=eps, cycle=cycle, seed=seed, n=n_make, keep=n_keep,
-                       classifier=state_fingerprint(classifier) if self.needs_classifier(eps) else None)
+                       classifier=state_fingerprint(classifier) if self.needs_classifier(eps) else None,
+                       judge=state_fingerprint(self.judge) if self.judge is not None else None)
         entry = self.cache.get(key) if self.cache is not None else None
         hit = entry is not None
         if entry is None:
@@ -60,30 +73,98 @@ class GalotGenerator:
         return Generated(entry.images, entry.labels, dict(entry.info, cache_key=key, cache_hit=hit))
 
     def eps_at(self, cycle: int) -> float:
-        return self.config.eps.at(cycle, self.cycles) if self.config.optimize else 0.0
+        return self.config.eps.at(cycle) if self.config.optimize else 0.0
 
     def needs_classifier(self, eps: float) -> bool:
         """Only gradient-guided PGD depends on the classifier (random directions and eps = 0 don't)."""
         return eps > 0 and self.config.acquisition != "RandomSampling" and self.config.step_size(eps) > 0
 
+    def planned(self, classifier) -> MemoryPlan:
+        """The memory plan, measured once (again once a classifier exists to plan the gradient), and logged."""
+        if self.plan is None or (self.plan.gradient is None and classifier is not None):
+            self.plan = memory_plan_for(self.model, classifier, self.config, self.size, self.channels,
+                                        self.memory_budget_gb, self.max_batch)
+            print(self.plan.summary(), flush=True)
+        return self.plan
+
     def make(self, cycle: int, classifier, eps: float, n_make: int, n_keep: int, seed: int) -> Generated:
-        cfg = self.config
+        cfg, classes = self.config, len(self.class_names)
+        self.planned(classifier)
         c_y = self.class_embeddings()
-        c_star, before = optimize_embeddings(self.model, classifier, c_y, eps, cfg,
-                                             class_seeds(seed, cycle, len(self.class_names)), self.size, self.channels)
-        labels, seeds = planned_images(split_evenly(n_make, len(self.class_names), seed), seed, cycle)
-        images = generate_images(self.model, c_star, labels, seeds, cfg, self.size, self.channels)
-        if n_keep < n_make:  # Table 6: generate more, keep a random subset
+        pgd = optimize_embeddings(self.model, classifier, c_y, eps, cfg, class_seeds(seed, cycle, classes),
+                                  self.size, self.channels, self.plan)
+        t0 = time.perf_counter()
+        labels, seeds = planned_images(split_evenly(n_make, classes, seed), seed, cycle)
+        images = self.render(pgd.embeddings, labels, seeds)
+        generation_s = time.perf_counter() - t0
+        info = dict(eps=eps, pgd_s=round(pgd.seconds, 3), generation_s=round(generation_s, 3),
+                    grad_micro_batch=self.plan.grad_micro_batch, sample_micro_batch=self.plan.sample_micro_batch,
+                    pgd_objective_start=_nanmean(pgd.objective_before),
+                    embedding_shift_linf=float((pgd.embeddings - c_y).flatten(1).abs().max(1).values.mean()),
+                    pgd_zero_gradient_share=float(np.mean(pgd.zero_share)) if pgd.zero_share else float("nan"),
+                    **(pgd.fidelity or {}))
+        if eps > 0 and classifier is not None:
+            t1 = time.perf_counter()
+            summary, per_class = self.heldout(classifier, c_y, pgd, images, labels, seeds, eps, seed, cycle)
+            info.update(summary, heldout_per_class=per_class, heldout_s=round(time.perf_counter() - t1, 3))
+        keep = self.kept(images, labels, n_keep, seed, cycle, info)
+        images, labels = images[keep], labels[keep]
+        info["generated_this_cycle"] = len(labels)
+        return Generated(images, labels, info, pgd.embeddings)
+
+    def render(self, embeddings: torch.Tensor, labels: torch.Tensor, seeds: list[int]) -> torch.Tensor:
+        batch = self.plan.sample_micro_batch if self.plan is not None else self.max_batch
+        return generate_images(self.model, embeddings, labels, seeds, self.config, self.size, self.channels, batch)
+
+    def kept(self, images, labels, n_keep: int, seed: int, cycle: int, info: dict) -> torch.Tensor:
+        """Which generated images join the training set: all; or (Table 6) a random ``n_keep`` of them; or,
+        with a label filter, the first of each class that pass it, up to the class's share of ``n_keep``."""
+        if self.label_filter is not None:
+            t0 = time.perf_counter()
+            passed = self.label_filter.predict(images) == labels
+            info.update(label_filter_pass=float(passed.float().mean()), filter_s=round(time.perf_counter() - t0, 3))
+            quota = split_evenly(n_keep, len(self.class_names), seed)
+            picks = [torch.nonzero(passed & (labels == c)).flatten()[: int(q)] for c, q in enumerate(quota)]
+            return torch.sort(torch.cat(picks)).values
+        if n_keep < len(labels):
             rng = np.random.default_rng([seed, cycle, Purpose.OVERSAMPLE_KEEP])
-            keep = np.sort(rng.choice(n_make, size=n_keep, replace=False))
-            images, labels = images[keep], labels[keep]
-        after = float("nan")
-        if len(images) and cfg.acquisition != "RandomSampling" and classifier is not None:
-            with torch.no_grad():
-                device = device_of(classifier)
-                after = float(classifier_scores(classifier.eval(), images.to(device).float() / 255, cfg.acquisition,
-                                                self.size, self.channels).mean())
-        shift = (c_star - c_y).flatten(1).abs().max(1).values
-        meta = dict(eps=eps, acquisition_before=float(before.nanmean()) if before.isfinite().any() else float("nan"),
-                    acquisition_after=after, embedding_shift_linf=float(shift.mean()), generated_this_cycle=len(labels))
-        return Generated(images, labels, meta, c_star)
+            return torch.from_numpy(np.sort(rng.choice(len(labels), size=n_keep, replace=False)))
+        return torch.arange(len(labels))
+
+    def heldout(self, classifier, c_y: torch.Tensor, pgd: PGDResult, images: torch.Tensor, labels: torch.Tensor,
+                seeds: list[int], eps: float, seed: int, cycle: int) -> tuple[dict, list[dict]]:
+        """The paired held-out measurement (see ``heldout``) on the first images of each class of this set."""
+        cfg = self.config
+        idx = heldout_indices(labels, cfg.heldout_samples)
+        hl_labels, hl_seeds = labels[idx], [seeds[i] for i in idx.tolist()]
+        random_cfg = dataclasses.replace(cfg, acquisition="RandomSampling")
+        c_random = optimize_embeddings(self.model, None, c_y, eps, random_cfg, class_seeds(seed, cycle, len(c_y)),
+                                       self.size, self.channels).embeddings
+        rendered = {"optimized": images[idx],
+                    "plain": self.cached_render("plain", c_y, hl_labels, hl_seeds),
+                    "random": self.cached_render("random", c_random, hl_labels, hl_seeds)}
+        device = device_of(classifier)
+        with torch.no_grad():
+            scores = {d: classifier_scores(classifier.eval(), rendered[d].to(device).float() / 255,
+                                           cfg.heldout_acquisition, self.size, self.channels) for d in DIRECTIONS}
+        correct = None
+        if self.judge is not None:
+            correct = {d: predict_probs(self.judge, rendered[d]).argmax(1) == hl_labels for d in DIRECTIONS}
+        return paired_summary(hl_labels, scores, correct)
+
+    def cached_render(self, kind: str, embeddings: torch.Tensor, labels: torch.Tensor, seeds: list[int]) -> torch.Tensor:
+        """Images of ``embeddings`` at ``seeds``, looked up by what they are (so every run that needs the same
+        plain-prompt or random-direction images renders them once)."""
+        key = make_key(kind=kind, t2i=self.model.fingerprint, embeddings=tensor_digest(embeddings.float().cpu()),
+                       labels=labels.tolist(), seeds=seeds, steps=self.config.sampling_steps,
+                       guidance=self.config.guidance, size=self.size, channels=self.channels)
+        entry = self.cache.get(key) if self.cache is not None else None
+        if entry is None:
+            entry = Generated(self.render(embeddings, labels, seeds), labels.clone(), {"kind": kind})
+            if self.cache is not None:
+                self.cache.put(key, entry)
+        return entry.images
+
+
+def _nanmean(t: torch.Tensor) -> float:
+    return float(t.nanmean()) if t.isfinite().any() else float("nan")

@@ -5,9 +5,16 @@ here. It follows the loop of diffusers' ``StableDiffusionPipeline.__call__`` wit
 written out in closed form, and reads only the model's scheduler *config*: the timesteps and alphas come from
 a fresh ``DDIMScheduler.from_config``, so a stateful scheduler (SD 2.1's PNDM) is never stepped or corrupted.
 
-Gradient modes w.r.t. the embedding: ``none`` (no autograd), ``last`` (Proposition 1 of the paper: only the
-last denoising step, the decode and the resize are differentiated), ``full`` (every step, each UNet call
-checkpointed: the exact gradient that ``last`` estimates).
+Gradient modes w.r.t. the embedding (GALOT's gradient estimators):
+
+* ``none``: no autograd (generation);
+* ``last``: Proposition 1 of the paper: only the last denoising step, the decode and the resize are
+  differentiated;
+* ``full``: every step, each UNet call checkpointed: the exact gradient the others estimate;
+* ``x0``: the one-step clean-image estimate at an intermediate step ``grad_step`` (DDIM's predicted x0,
+  Tweedie's estimate), differentiated and decoded in place of the finished sample: the proxy that
+  guidance methods (DPS, universal guidance) differentiate. Cheaper than ``last`` when ``grad_step`` is
+  early, and taken where the prompt still shapes the image.
 """
 
 from __future__ import annotations
@@ -25,7 +32,7 @@ from torch.utils.checkpoint import checkpoint
 from ..core.checks import check_finite
 from .t2i import T2IModel
 
-GRAD_MODES = ("none", "last", "full")
+GRAD_MODES = ("none", "last", "full", "x0")
 PREDICTION_TYPES = ("epsilon", "v_prediction", "sample")
 LUMA = (0.299, 0.587, 0.114)  # ITU-R BT.601, as PIL's convert("L")
 
@@ -63,9 +70,11 @@ def ddim_schedule(scheduler_config, steps: int) -> DDIMSchedule:
     return DDIMSchedule(schedule, cfg.prediction_type, cfg.clip_sample_range if cfg.clip_sample else None)
 
 
-def ddim_update(x: torch.Tensor, model_output: torch.Tensor, step: DDIMStep, schedule: DDIMSchedule) -> torch.Tensor:
-    """One eta = 0 DDIM step (formula 12 of the DDIM paper) via the closed-form clean-sample estimate."""
-    a, a_prev = step.alpha, step.alpha_prev
+def clean_estimate(x: torch.Tensor, model_output: torch.Tensor, step: DDIMStep,
+                   schedule: DDIMSchedule) -> tuple[torch.Tensor, torch.Tensor]:
+    """(x0, eps): the closed-form clean-sample estimate and the noise it implies, as ``DDIMScheduler.step``
+    derives them for each prediction type (x0 clamped when the config clips; eps then not re-derived)."""
+    a = step.alpha
     if schedule.prediction_type == "epsilon":
         eps = model_output
         x0 = (x - (1 - a) ** 0.5 * eps) / a**0.5
@@ -76,8 +85,14 @@ def ddim_update(x: torch.Tensor, model_output: torch.Tensor, step: DDIMStep, sch
         x0 = model_output
         eps = (x - a**0.5 * x0) / (1 - a) ** 0.5
     if schedule.clip_range is not None:
-        x0 = x0.clamp(-schedule.clip_range, schedule.clip_range)  # eps is not re-derived, as in DDIMScheduler
-    return a_prev**0.5 * x0 + (1 - a_prev) ** 0.5 * eps
+        x0 = x0.clamp(-schedule.clip_range, schedule.clip_range)
+    return x0, eps
+
+
+def ddim_update(x: torch.Tensor, model_output: torch.Tensor, step: DDIMStep, schedule: DDIMSchedule) -> torch.Tensor:
+    """One eta = 0 DDIM step (formula 12 of the DDIM paper) via the closed-form clean-sample estimate."""
+    x0, eps = clean_estimate(x, model_output, step, schedule)
+    return step.alpha_prev**0.5 * x0 + (1 - step.alpha_prev) ** 0.5 * eps
 
 
 def initial_noise(model: T2IModel, seeds: Sequence[int]) -> torch.Tensor:
@@ -89,24 +104,21 @@ def initial_noise(model: T2IModel, seeds: Sequence[int]) -> torch.Tensor:
 
 
 def sample(model: T2IModel, cond: torch.Tensor, seeds: Sequence[int], *, steps: int, guidance: float,
-           grad: str = "none", uncond: torch.Tensor | None = None, out_size: int | None = None,
-           out_channels: int | None = None) -> torch.Tensor:
+           grad: str = "none", grad_step: int | None = None, uncond: torch.Tensor | None = None,
+           out_size: int | None = None, out_channels: int | None = None,
+           checkpoint_decode: bool = False) -> torch.Tensor:
     """Images ``[B, C, H, W]`` in [0, 1] generated from embeddings ``cond`` ([B, L, D], or [L, D] for all seeds).
 
     Classifier-free guidance ``u + guidance * (c - u)`` on the UNet output (``uncond`` defaults to the
-    embedding of ""; guidance == 1 skips the unconditional half). ``grad`` picks what autograd records, see the
-    module docstring. ``out_size``/``out_channels`` resize and convert with ``to_classifier_input``.
+    embedding of ""; guidance == 1 skips the unconditional half). ``grad`` picks what autograd records (see the
+    module docstring; ``grad_step`` is the step index of ``x0``). ``checkpoint_decode`` recomputes the decode in
+    the backward instead of keeping its activations (a latent model's VAE decoder at 512 px keeps gigabytes
+    per image). ``out_size``/``out_channels`` resize and convert with ``to_classifier_input``.
     """
-    if grad not in GRAD_MODES:
-        raise ValueError(f"grad must be one of {GRAD_MODES}, got {grad!r}")
     seeds = list(seeds)
     if not seeds:
         raise ValueError("seeds is empty: give one integer seed per image")
-    train_steps = model.scheduler.config.num_train_timesteps
-    if isinstance(steps, bool) or not isinstance(steps, int) or not 1 <= steps <= train_steps:
-        raise ValueError(f"steps must be an integer from 1 to {train_steps}, got {steps!r}")
-    if isinstance(guidance, bool) or not isinstance(guidance, (int, float)) or not 0 <= guidance < math.inf:
-        raise ValueError(f"guidance must be a finite number >= 0 (1 = no guidance), got {guidance!r}")
+    check_sampling(model, steps, guidance, grad, grad_step)
     if out_size is not None and (isinstance(out_size, bool) or not isinstance(out_size, int) or out_size < 1):
         raise ValueError(f"out_size must be a positive integer or None, got {out_size!r}")
     if out_channels not in (None, 1, 3):
@@ -118,23 +130,47 @@ def sample(model: T2IModel, cond: torch.Tensor, seeds: Sequence[int], *, steps: 
     if guidance != 1:
         uncond = _batched(model, model.empty_embedding() if uncond is None else uncond, len(seeds), "uncond", where)
 
-    # Step i runs with autograd from index `tracked` on: never, the last step only, or all of them.
-    tracked = {"none": steps, "last": steps - 1, "full": 0}[grad]
+    # Step i runs with autograd from index `tracked` on; the x0 estimator stops at its step.
+    tracked = {"none": steps, "last": steps - 1, "full": 0, "x0": grad_step}[grad]
+    stop = grad_step if grad == "x0" else steps - 1
     with torch.set_grad_enabled(grad != "none"):
         cond = cond.to(model.device, model.dtype)
         uncond = None if guidance == 1 else uncond.to(model.device, model.dtype)
     x = initial_noise(model, seeds)
-    for step in schedule.steps:
+    for step in schedule.steps[: stop + 1]:
         with torch.set_grad_enabled(step.index >= tracked):
             output = _guided_output(model, x, step.timestep, cond, uncond, guidance, checkpointed=grad == "full")
-            x = ddim_update(x, output, step, schedule)
+            if grad == "x0" and step.index == stop:
+                x = clean_estimate(x, output, step, schedule)[0]
+            else:
+                x = ddim_update(x, output, step, schedule)
         check_finite(x, f"the sample after step {step.index} of {steps} (timestep {int(step.timestep)})")
     with torch.set_grad_enabled(grad != "none"):
-        images = model.decode(x)
+        if checkpoint_decode and grad != "none":
+            images = checkpoint(model.decode, x, use_reentrant=False)
+        else:
+            images = model.decode(x)
         check_finite(images, "the decoded images")
         if out_size is not None or out_channels is not None:
             images = to_classifier_input(images, out_size or images.shape[-1], out_channels or images.shape[1])
     return images
+
+
+def check_sampling(model: T2IModel, steps: int, guidance: float, grad: str = "none", grad_step: int | None = None):
+    """Reject sampling settings this model cannot run, naming the accepted values, before any work."""
+    if grad not in GRAD_MODES:
+        raise ValueError(f"grad must be one of {GRAD_MODES}, got {grad!r}")
+    train_steps = model.scheduler.config.num_train_timesteps
+    if isinstance(steps, bool) or not isinstance(steps, int) or not 1 <= steps <= train_steps:
+        raise ValueError(f"steps must be an integer from 1 to {train_steps}, got {steps!r}")
+    if isinstance(guidance, bool) or not isinstance(guidance, (int, float)) or not 0 <= guidance < math.inf:
+        raise ValueError(f"guidance must be a finite number >= 0 (1 = no guidance), got {guidance!r}")
+    if grad == "x0":
+        if isinstance(grad_step, bool) or not isinstance(grad_step, int) or not 0 <= grad_step < steps:
+            raise ValueError(f"the x0 estimator needs a step index from 0 to {steps - 1} (the model samples in "
+                             f"{steps} steps), got {grad_step!r}")
+    elif grad_step is not None:
+        raise ValueError(f"grad_step is only for grad='x0', got grad={grad!r} with grad_step={grad_step!r}")
 
 
 def to_classifier_input(images: torch.Tensor, size: int, channels: int) -> torch.Tensor:

@@ -58,6 +58,7 @@ class T2IModel:
     default_guidance: float
     encode_fn: Callable[[list[str]], torch.Tensor] = field(repr=False)
     decode_fn: Callable[[torch.Tensor], torch.Tensor] = field(repr=False)
+    model_space_fn: Callable[[torch.Tensor], torch.Tensor] = field(repr=False)
     _empty: torch.Tensor | None = field(default=None, init=False, repr=False)
 
     @torch.no_grad()
@@ -76,6 +77,16 @@ class T2IModel:
     def decode(self, sample: torch.Tensor) -> torch.Tensor:
         """Model-space samples -> float32 images in [0, 1], differentiable (gradients reach the sample)."""
         return self.decode_fn(sample)
+
+    def to_model_space(self, images: torch.Tensor) -> torch.Tensor:
+        """Images (uint8, or float in [0, 1]; any size, 1 or 3 channels) -> model-space samples, the inverse of
+        ``decode`` up to its losses: what the diffusion model denoises (for zero-shot classification)."""
+        from .sampler import to_classifier_input
+
+        x = images.to(self.device)
+        x = x.float() / 255 if x.dtype == torch.uint8 else x.float()
+        with torch.no_grad():
+            return self.model_space_fn(to_classifier_input(x, self.image_size, self.image_channels))
 
 
 def load_t2i(model: str = "bundled", device=None, dtype=None, image_size: int | None = None) -> T2IModel:
@@ -133,11 +144,14 @@ def from_sd_components(*, unet, vae, text_encoder, tokenizer, scheduler, name: s
         images = vae.decode(latents.to(vae.dtype) / vae.config.scaling_factor, return_dict=False)[0]
         return (images.float() / 2 + 0.5).clamp(0, 1)
 
+    def to_latents(images):
+        return vae.encode((images * 2 - 1).to(vae.dtype)).latent_dist.mean * vae.config.scaling_factor
+
     return T2IModel(kind="stable_diffusion", name=name, fingerprint=fingerprint, unet=unet, scheduler=scheduler,
                     image_size=image_size, image_channels=vae.config.out_channels, sample_shape=sample_shape,
                     embedding_shape=(max_length, unet.config.cross_attention_dim), device=device, dtype=dtype,
                     default_steps=SD_DEFAULT_STEPS, default_guidance=SD_DEFAULT_GUIDANCE,
-                    encode_fn=encode, decode_fn=decode)
+                    encode_fn=encode, decode_fn=decode, model_space_fn=to_latents)
 
 
 def from_bundled_folder(path, device=None, dtype=None, image_size: int | None = None) -> T2IModel:
@@ -177,13 +191,17 @@ def from_bundled_folder(path, device=None, dtype=None, image_size: int | None = 
         images = F.pixel_shuffle(sample.float(), s2d)
         return ((images - low) / (high - low)).clamp(0, 1)
 
+    def to_pixels(images):
+        return F.pixel_unshuffle(images * (high - low) + low, s2d).to(dtype)
+
     return T2IModel(kind="bundled", name=str(path), fingerprint=fingerprint, unet=unet, scheduler=scheduler,
                     image_size=size, image_channels=channels,
                     sample_shape=(channels * s2d**2, size // s2d, size // s2d),
                     embedding_shape=(text["max_tokens"], text["hidden_size"]), device=device, dtype=dtype,
                     default_steps=int(sampling.get("steps", BUNDLED_DEFAULT_STEPS)),
                     default_guidance=float(sampling.get("guidance", BUNDLED_DEFAULT_GUIDANCE)),
-                    encode_fn=lambda prompts: minilm_encode(prompts, text["max_tokens"]), decode_fn=decode)
+                    encode_fn=lambda prompts: minilm_encode(prompts, text["max_tokens"]), decode_fn=decode,
+                    model_space_fn=to_pixels)
 
 
 def _from_sd_folder(folder: Path, name: str, fingerprint: str | None, device, dtype, image_size) -> T2IModel:

@@ -19,6 +19,7 @@ from __future__ import annotations
 import dataclasses
 import time
 from dataclasses import dataclass, field
+from datetime import datetime, timezone
 from pathlib import Path
 from typing import Protocol
 
@@ -26,10 +27,12 @@ import numpy as np
 import torch
 from tqdm.auto import tqdm
 
+from ..core import timing
 from ..core.device import default_device
 from ..core.hashing import stable_hash
 from ..core.io import save_torch, write_json
 from ..core.seeds import Purpose, seed_for
+from ..core.timing import timed
 from .data import ImageSet
 from .models import MODELS
 from .strategies import STRATEGIES, PoolView, get_strategy
@@ -106,9 +109,10 @@ class GenerationHook(Protocol):
 
 
 def run_identity(config: ALConfig, pool: ImageSet, generation=None, synthesis=None, use_pool: bool = True) -> str:
-    """Hash of everything that decides a run's results (not its display name): runs with the same
-    identity are the same run, so different notebooks share them instead of recomputing."""
-    settings = {k: v for k, v in config.as_dict().items() if k != "method"}
+    """Hash of everything that decides a run's results (not its display name, nor its length: a run of
+    fewer cycles is the prefix of a longer one): runs with the same identity are the same run, so
+    different notebooks share its cycles instead of recomputing them."""
+    settings = {k: v for k, v in config.as_dict().items() if k not in ("method", "cycles")}
     return stable_hash([settings, generation.describe() if generation else None,
                         synthesis.describe() if synthesis else None, use_pool, pool.name, len(pool)])
 
@@ -229,8 +233,9 @@ def run_active_learning(
     base = dict(method=config.label, seed=seed, dataset=pool.dataset, model=config.model,
                 strategy=config.strategy if use_pool and synthesis is None else None, config_hash=chash, **(extra_record or {}))
     bar = tqdm(range(config.cycles), desc=f"{config.label} seed {seed}", disable=not progress, leave=False,
-               initial=len(state.records))
+               initial=min(len(state.records), config.cycles))
     for cycle in range(len(state.records), config.cycles):
+        computed_at = datetime.now(timezone.utc).isoformat(timespec="seconds")
         t0 = time.perf_counter()
         if cycle > 0 and use_pool and config.query_size > 0 and synthesis is not None:
             batch = synthesis(cycle, trained, config.query_size, seed_for(seed, cycle, Purpose.QUERY, 2))
@@ -239,31 +244,43 @@ def run_active_learning(
         elif cycle > 0 and use_pool and config.query_size > 0:
             state.labeled = np.sort(np.concatenate([state.labeled, query(strategy, config, trained, pool, state.labeled, seed, cycle)]))
         t_query = time.perf_counter() - t0
-        info, t_gen = {}, 0.0
+        timing.add("query", t_query)
+        info, t_gen, t_pre = {}, 0.0, 0.0
         if generation is not None:
-            t1 = time.perf_counter()
             if trained is None and len(state.labeled):  # cycle 0: a classifier to optimise against
-                trained = train_on(config, pool, state, seed, cycle, needs_loss_head, tag=1)
+                with timed("training"):
+                    t1 = time.perf_counter()
+                    trained = train_on(config, pool, state, seed, cycle, needs_loss_head, tag=1)
+                    t_pre = time.perf_counter() - t1
+            t1 = time.perf_counter()
             planned_labels = config.initial_labeled + cycle * config.query_size  # |L|, also for GAL-only
             batch = generation(cycle, trained, planned_labels, seed_for(seed, cycle, Purpose.GENERATION))
             state.gen_images.append(batch.images)
             state.gen_labels.append(batch.labels)
             info = batch.info
             t_gen = time.perf_counter() - t1
+            judging = float(info.get("heldout_s", 0.0)) if not info.get("cache_hit") else 0.0
+            timing.add("judging", judging)
+            timing.add("generation", t_gen - judging)
         t2 = time.perf_counter()
         trained = train_on(config, pool, state, seed, cycle, needs_loss_head, tag=0)
-        t_train = time.perf_counter() - t2
-        acc = accuracy(trained.model, test.images, test.labels, mixed_precision=config.train.mixed_precision)
+        t_train = time.perf_counter() - t2 + t_pre
+        timing.add("training", time.perf_counter() - t2)
+        with timed("evaluation"):
+            t3 = time.perf_counter()
+            acc = accuracy(trained.model, test.images, test.labels, mixed_precision=config.train.mixed_precision)
+            t_eval = time.perf_counter() - t3
         n_gen = sum(len(l) for l in state.gen_labels)
         state.records.append(dict(base, cycle=cycle, n_labeled=state.n_labeled, n_generated=n_gen, accuracy=acc,
-                                  query_s=round(t_query, 3), generate_s=round(t_gen, 3), train_s=round(t_train, 3), **info))
+                                  query_s=round(t_query, 3), generate_s=round(t_gen, 3), train_s=round(t_train, 3),
+                                  eval_s=round(t_eval, 3), computed_at=computed_at, **info))
         state.model_state = trained.model.state_dict()
         state.loss_head_state = trained.loss_head.state_dict() if trained.loss_head is not None else None
         state.save(chash)
         bar.update(1)
         bar.set_postfix(acc=f"{acc:.3f}", labels=state.n_labeled, generated=n_gen)
     bar.close()
-    return [dict(r, method=config.label, **(extra_record or {})) for r in state.records]
+    return [dict(r, method=config.label, **(extra_record or {})) for r in state.records[: config.cycles]]
 
 
 def _untrained(config: ALConfig, pool: ImageSet, loss_head: bool) -> Trained:

@@ -19,13 +19,16 @@ from ..generation.images import class_seeds, generate_images, planned_images
 from ..generation.prompts import fill
 from ..learning.train import predict_probs
 
+JUDGE_CYCLE = 4  # the cycle number Sec. 4.4's random directions are drawn for (they belong to no AL cycle)
+
 
 def perturbed_images(model, class_names, template: str, eps: float, per_class: int, config: GalotConfig,
                      seed: int, size: int, channels: int):
     """uint8 images [C * per_class, ...] and labels from randomly perturbed class embeddings."""
     random_cfg = dataclasses.replace(config, template=template, acquisition="RandomSampling", optimize=True)
     c_y = model.encode([fill(template, name) for name in class_names]).float()
-    c, _ = optimize_embeddings(model, None, c_y, eps, random_cfg, class_seeds(seed, 4, len(class_names)), size, channels)
+    c = optimize_embeddings(model, None, c_y, eps, random_cfg, class_seeds(seed, JUDGE_CYCLE, len(class_names)), size,
+                            channels).embeddings
     labels, seeds = planned_images([per_class] * len(class_names), seed, 0)
     return generate_images(model, c, labels, seeds, random_cfg, size, channels), labels
 

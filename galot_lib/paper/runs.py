@@ -22,6 +22,7 @@ from ..core.hashing import stable_hash
 from ..core.io import save_torch, write_json
 from ..core.paths import runs_root
 from ..core.seeds import Purpose, seed_for
+from ..core.timing import timed
 from ..generation.cache import GeneratedCache
 from ..generation.galot import GalotConfig
 from ..generation.generator import GalotGenerator
@@ -31,6 +32,7 @@ from ..learning.train import accuracy, fit
 from .profiles import Profile
 
 _T2I: dict[str, object] = {}
+_JUDGES: dict[tuple[str, str], torch.nn.Module] = {}
 
 
 def load_data(profile: Profile, dataset: str | None = None) -> tuple[ImageSet, ImageSet]:
@@ -91,17 +93,22 @@ def t2i_model(profile: Profile):
     return _T2I[profile.t2i_model]
 
 
-def galot_generator(profile: Profile, pool: ImageSet, config: GalotConfig, cycles: int) -> GalotGenerator:
+def galot_generator(profile: Profile, pool: ImageSet, test: ImageSet, config: GalotConfig) -> GalotGenerator:
+    """GALOT's generation hook with the profile's model, memory settings and judge of label correctness."""
     channels, size, _ = pool.image_shape
-    return GalotGenerator(t2i_model(profile), pool.class_names, config, cycles, size, channels, GeneratedCache())
+    return GalotGenerator(t2i_model(profile), pool.class_names, config, size, channels, GeneratedCache(),
+                          judge=judge_for(profile, pool, test), memory_budget_gb=profile.memory_budget_gb,
+                          max_batch=profile.max_batch)
 
 
 def galot_fields(config: GalotConfig) -> dict:
     """The GALOT settings a result row carries (beside its configuration hash)."""
     return dict(template=config.template, a_gal=config.acquisition, eps_schedule=config.eps.kind,
                 eps_start=config.eps.start, eps_end=config.eps.end, pgd_steps=config.pgd_steps,
-                grad_samples=config.grad_samples, gen_factor=config.factor, oversample=config.oversample,
-                optimized=config.optimize)
+                grad_samples=config.grad_samples, eta=config.eta, sampling_steps=config.sampling_steps,
+                gen_factor=config.factor, oversample=config.oversample, optimized=config.optimize,
+                estimator=config.estimator, estimator_step=config.estimator_step, objective=config.objective,
+                label_filter=config.label_filter)
 
 
 def run_galot(profile: Profile, pool: ImageSet, test: ImageSet, seed: int, method: str = "GALOT",
@@ -110,9 +117,8 @@ def run_galot(profile: Profile, pool: ImageSet, test: ImageSet, seed: int, metho
     """GALOT (GAL-AL joint sampling), GALOT (basic) with ``optimize=False``, or the GAL-only
     baseline with ``use_pool=False``; ``galot_changes`` override the profile's GalotConfig."""
     config = dataclasses.replace(profile.galot, **galot_changes)
-    cycles = cycles or profile.cycles
     al = al_config(profile, strategy or profile.galot.acquisition, cycles, method=method)
-    return run(profile, pool, test, seed, al, generation=galot_generator(profile, pool, config, cycles),
+    return run(profile, pool, test, seed, al, generation=galot_generator(profile, pool, test, config),
                use_pool=use_pool, extra=galot_fields(config))
 
 
@@ -164,8 +170,9 @@ def fully_supervised(profile: Profile, pool: ImageSet, test: ImageSet, seed: int
     result_path = folder / "result.json"
     if result_path.exists():
         return json.loads(result_path.read_text())
-    folder.mkdir(parents=True, exist_ok=True)
-    trained = fit(model, pool.images, pool.labels, pool.num_classes, config, seed=seed_for(seed, Purpose.FULLY_SUPERVISED))
+    with timed("reference models"):
+        trained = fit(model, pool.images, pool.labels, pool.num_classes, config,
+                      seed=seed_for(seed, Purpose.FULLY_SUPERVISED))
     save_torch(trained.model.state_dict(), folder / "model.pt")
     record = dict(method="Fully supervised", seed=seed, model=model, dataset=pool.dataset,
                   n_labeled=len(pool), n_generated=0, epochs=config.epochs,
@@ -176,19 +183,23 @@ def fully_supervised(profile: Profile, pool: ImageSet, test: ImageSet, seed: int
 
 
 def judge_for(profile: Profile, pool: ImageSet, test: ImageSet):
-    """The automatic judge / simulated annotator: the bundled reference classifier on
-    Fashion-MNIST (trained on the generator split), else the fully supervised classifier."""
+    """The automatic judge / simulated annotator, loaded once per process: the bundled reference
+    classifier on Fashion-MNIST (trained on the generator split), else the fully supervised classifier."""
     from ..learning.models import build_model
 
-    if pool.dataset == "fashion_mnist":
-        from ..bundled.reference import load_reference
+    key = (profile.name, pool.dataset)
+    if key not in _JUDGES:
+        if pool.dataset == "fashion_mnist":
+            from ..bundled.reference import load_reference
 
-        return load_reference().to(default_device())
-    fully_supervised(profile, pool, test, seed=0)
-    folder = fully_supervised_folder(profile, pool, profile.model, seed=0)
-    model = build_model(profile.model, pool.num_classes, in_channels=pool.image_shape[0])
-    model.load_state_dict(torch.load(folder / "model.pt", weights_only=True, map_location="cpu"))
-    return model.to(default_device()).eval()
+            model = load_reference()
+        else:
+            fully_supervised(profile, pool, test, seed=0)
+            folder = fully_supervised_folder(profile, pool, profile.model, seed=0)
+            model = build_model(profile.model, pool.num_classes, in_channels=pool.image_shape[0])
+            model.load_state_dict(torch.load(folder / "model.pt", weights_only=True, map_location="cpu"))
+        _JUDGES[key] = model.to(default_device()).eval()
+    return _JUDGES[key]
 
 
 def run_gaal(profile: Profile, pool: ImageSet, test: ImageSet, seed: int, cycles: int | None = None) -> list[dict]:
@@ -197,6 +208,7 @@ def run_gaal(profile: Profile, pool: ImageSet, test: ImageSet, seed: int, cycles
 
     channels, size, _ = pool.image_shape
     gaal = GaalConfig(gan_steps=profile.gaal_gan_steps)
-    gan = cached_gan(pool.images, gaal, dataset_folder(profile, pool) / "gaal-gan")
+    with timed("reference models"):
+        gan = cached_gan(pool.images, gaal, dataset_folder(profile, pool) / "gaal-gan")
     synthesis = GaalSynthesis(gan, judge_for(profile, pool, test), gaal, size, channels)
     return run(profile, pool, test, seed, al_config(profile, "RandomSampling", cycles, method="GAAL"), synthesis=synthesis)

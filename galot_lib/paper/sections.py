@@ -164,7 +164,8 @@ def eps_grid(profile: Profile, eps_values=None, seed: int = 0) -> tuple[torch.Te
     columns = []
     for eps in eps_values:
         cfg = dataclasses.replace(profile.galot, template=profile.basic_template, eps=EpsSchedule.constant(eps))
-        c, _ = optimize_embeddings(model, classifier, c_y, eps, cfg, class_seeds(seed, 0, pool.num_classes), size, channels)
+        c = optimize_embeddings(model, classifier, c_y, eps, cfg, class_seeds(seed, 0, pool.num_classes), size,
+                                channels).embeddings
         columns.append(generate_images(model, c, labels, seeds, cfg, size, channels))
     real = torch.stack([pool.images[int(np.flatnonzero(pool.labels.numpy() == c)[0])] for c in range(pool.num_classes)])
     return torch.stack(columns, dim=1), real, pool.class_names, eps_values
