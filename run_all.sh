@@ -5,6 +5,9 @@
 #   ./run_all.sh --profile smoke          the same, tiny (minutes)
 #   ./run_all.sh --profile paper          the paper's settings (GPU, Stable Diffusion, CIFAR/TinyImageNet)
 #   ./run_all.sh --only 4.2               one section (4.1 4.2 4.3 4.4 4.5 B)
+#   ./run_all.sh --processes 8            compute the sections' runs with 8 processes first, then the notebooks
+#                                         (default "auto": one per GPU, else one per CPU core up to 4; 1: no grid)
+#   ./run_all.sh --plan                   print what the selected sections would compute, and the GPU time, then stop
 #   ./run_all.sh -p SEEDS "[0]"           extra papermill parameters, passed to every notebook
 #   ./run_all.sh --test                   set up, then the whole test suite
 #
@@ -15,21 +18,32 @@
 set -euo pipefail
 cd "$(dirname "$0")"
 
+SECTIONS="4.1 4.2 4.3 4.4 4.5 B"  # galot_lib.paper.sections.SECTIONS (a test keeps the two in step)
+usage="valid: --profile smoke|embedded|paper, --only SECTION ($SECTIONS), --processes N|auto, --plan, -p NAME VALUE, --test"
+fail() { echo "run_all.sh: $1 ($usage)" >&2; exit 2; }
+
 profile="embedded"
 only=""
 mode="notebooks"
+processes="auto"
 extra=()
 while [[ $# -gt 0 ]]; do
   case "$1" in
-    --profile) profile="$2"; shift 2 ;;
-    --only) only="$2"; shift 2 ;;
+    --profile) [[ $# -ge 2 ]] || fail "--profile needs a value"; profile="$2"; shift 2 ;;
+    --only) [[ $# -ge 2 ]] || fail "--only needs a section"; only="$2"; shift 2 ;;
+    --processes) [[ $# -ge 2 ]] || fail "--processes needs a number"; processes="$2"; shift 2 ;;
+    --plan) mode="plan"; shift ;;
     --test) mode="test"; shift ;;
-    -p|--parameters) extra+=(-p "$2" "$3"); shift 3 ;;
-    -h|--help) sed -n '2,15p' "$0"; exit 0 ;;
-    *) echo "run_all.sh: unknown argument '$1' (valid: --profile smoke|embedded|paper, --only SECTION, -p NAME VALUE, --test)" >&2; exit 2 ;;
+    -p|--parameters) [[ $# -ge 3 ]] || fail "-p needs a name and a value"; extra+=(-p "$2" "$3"); shift 3 ;;
+    -h|--help) sed -n '2,18p' "$0"; exit 0 ;;
+    *) fail "unknown argument '$1'" ;;
   esac
 done
-case "$profile" in smoke|embedded|paper) ;; *) echo "run_all.sh: unknown profile '$profile' (valid: smoke, embedded, paper)" >&2; exit 2 ;; esac
+case "$profile" in smoke|embedded|paper) ;; *) fail "unknown profile '$profile'" ;; esac
+if [[ -n "$only" && " $SECTIONS " != *" $only "* ]]; then fail "unknown section '$only'"; fi
+if [[ ! "$processes" =~ ^([1-9][0-9]*|auto)$ ]]; then
+  fail "--processes must be a positive integer or auto, got '$processes'"
+fi
 
 # ---------------------------------------------------------------- environment
 stamp_of() { sha256sum pyproject.toml | cut -c1-16; }
@@ -54,6 +68,10 @@ import torch, torchvision  # a mismatched pair fails right here, before any work
 print(f"== torch {torch.__version__}, torchvision {torchvision.__version__}, CUDA available: {torch.cuda.is_available()}")
 PY
 
+if [[ "$mode" == "plan" ]]; then
+  exec python -m galot_lib.paper.plan --profile "$profile" ${only:+--only "$only"}
+fi
+
 # ---------------------------------------------------------------- data
 if [[ ! -f /usr/share/datasets/fashion-mnist/train-images-idx3-ubyte.gz ]] && [[ "$(id -u)" == "0" ]] && command -v apt-get >/dev/null; then
   echo "== installing Debian's dataset-fashion-mnist"
@@ -67,12 +85,35 @@ if [[ "$mode" == "test" ]]; then
   exec python -m pytest -q
 fi
 
-mapfile -t notebooks < <(python -m galot_lib.paper.sections notebooks ${only:+--only "$only"})
+export GALOT_PROFILE="$profile"
 out="results/$profile"
 mkdir -p "$out/notebooks"
 timings="$out/timings.csv"
 [[ -f "$timings" ]] || echo "notebook,profile,seconds,finished_at" > "$timings"
-export GALOT_PROFILE="$profile"
+gpus=$(python -c "import torch; print(torch.cuda.device_count())")
+if [[ "$processes" == "auto" && ${#extra[@]} -gt 0 ]]; then
+  processes=1  # the grid computes the profile's runs; with notebook parameters, the notebooks compute theirs
+fi
+if [[ "$processes" == "auto" ]]; then
+  processes=$(( gpus > 0 ? gpus : $(nproc) ))
+  (( gpus > 0 || processes <= 4 )) || processes=4
+fi
+if (( processes > 1 )); then
+  # The runs first, shared out over the processes (galot_lib.paper.grid); the notebooks then find them done. If the
+  # launch fails (no loopback networking, say), the notebooks compute what is missing in this one process.
+  echo "== computing the runs with $processes processes ($gpus GPUs)"
+  grid=(-m galot_lib.paper.grid --profile "$profile" ${only:+--only "$only"})
+  start=$(date +%s)
+  if (( gpus > 0 )); then
+    launcher=(accelerate launch --multi_gpu --num_processes "$processes")
+  else
+    launcher=(torchrun --standalone --nproc_per_node "$processes")
+  fi
+  "${launcher[@]}" "${grid[@]}" || echo "== the grid launch failed; the notebooks compute the remaining runs in one process" >&2
+  echo "grid ($processes processes),$profile,$(( $(date +%s) - start )),$(date -Iseconds)" >> "$timings"
+fi
+
+mapfile -t notebooks < <(python -m galot_lib.paper.sections notebooks ${only:+--only "$only"})
 i=0
 for nb in "${notebooks[@]}"; do
   i=$((i + 1))

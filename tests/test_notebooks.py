@@ -1,6 +1,7 @@
-"""Paper-claims tests: every section notebook runs once in the smoke profile (papermill), then
-its tables' schemas, its figures and the claims that must hold whatever the numbers are checked.
-Meta-tests keep notebooks, run_all.sh and these tests in step."""
+"""Paper-claims tests: every section notebook runs once in the smoke profile (nbval, which the suite
+collects first, executes them; run alone, this file executes them with papermill), then its tables'
+schemas, its figures and the claims that must hold whatever the numbers are checked. Meta-tests keep
+notebooks, run_all.sh and these tests in step."""
 
 import json
 import os
@@ -12,7 +13,6 @@ import pytest
 import torch
 
 from galot_lib.paper.profiles import BASELINES, get_profile
-from galot_lib.generation.prompts import PAPER_TEMPLATES
 from galot_lib.paper.sections import NOTEBOOK_DIR, SECTIONS
 
 REPO = NOTEBOOK_DIR.parent
@@ -20,17 +20,11 @@ SMOKE = get_profile("smoke")
 LABEL_COLUMNS = [str(SMOKE.initial_labeled + k * SMOKE.query_size) for k in range(SMOKE.cycles)]
 
 
-@pytest.fixture(scope="session")
-def results():
-    """Execute every notebook once (smoke); returns results/<profile>/ of the test session."""
-    import papermill
-
-    executed = Path(os.environ["GALOT_RESULTS_DIR"]) / "executed"
-    executed.mkdir(parents=True, exist_ok=True)
-    for name in SECTIONS.values():
-        papermill.execute_notebook(str(NOTEBOOK_DIR / name), str(executed / name), parameters={"PROFILE": "smoke"},
-                                   cwd=str(NOTEBOOK_DIR), progress_bar=False, kernel_name="python3")
-    return Path(os.environ["GALOT_RESULTS_DIR"]) / "smoke"
+def timing_attributes_every_second(results, section):
+    breakdown = pd.read_csv(results / section / "timing.csv")
+    assert list(breakdown.phase) == ["query", "generation", "training", "evaluation", "reference models", "judging",
+                                     "other"]
+    assert (breakdown.seconds >= 0).all() and breakdown.share.sum() == pytest.approx(1.0, abs=0.01)
 
 
 def figure(path: Path):
@@ -47,7 +41,7 @@ def records(results, section) -> pd.DataFrame:
 
 def test_section_4_1(results):
     table = pd.read_csv(results / "4.1" / "table1_fashion_mnist.csv", index_col=0)
-    methods = [*BASELINES, "GAAL", "GALOT (basic)", "GALOT"]
+    methods = [*BASELINES, "GAAL", "GALOT (basic)", "GALOT template, eps 0", "GALOT"]
     assert list(table.index) == methods + ["Improvement"]
     assert list(table.columns) == LABEL_COLUMNS + ["Average"]
     assert table.loc[methods].stack().between(0, 1).all()
@@ -60,11 +54,22 @@ def test_section_4_1(results):
     first = df[(df.cycle == 0) & df.method.isin([b for b in BASELINES if b != "LossPrediction"])]
     assert first.groupby("seed").accuracy.nunique().eq(1).all()
     galot = df[df.method == "GALOT"]
-    assert (galot.n_generated > 0).all() and (galot.eps > 0).all()
-    assert (df[df.method == "GALOT (basic)"].eps == 0).all()
+    assert (galot.n_generated > 0).all() and (galot.eps > 0).all() and (galot.heldout_n > 0).all()
+    assert galot[["heldout_gain", "heldout_random_gain", "label_correct_optimized"]].notna().all().all()
+    for unoptimised in ("GALOT (basic)", "GALOT template, eps 0"):
+        assert (df[df.method == unoptimised].eps == 0).all()
+    basic, template = (df[df.method == m].sort_values(["seed", "cycle"]) for m in ("GALOT (basic)", "GALOT template, eps 0"))
+    assert (basic.template == SMOKE.basic_template).all() and (template.template == SMOKE.galot.template).all()
+    paired = pd.read_csv(results / "4.1" / "paired_differences.csv")
+    assert {"GALOT template, eps 0 - GALOT (basic)", "GALOT - GALOT template, eps 0"} <= set(paired.comparison)
+    assert (paired.seeds == len(SMOKE.seeds)).all() and (paired.ci_low <= paired.difference).all()
+    assert set(paired.verdict) <= {"GALOT better", "GALOT worse", "not distinguishable",
+                                   "GALOT template, eps 0 better", "GALOT template, eps 0 worse"}
+    assert len(pd.read_csv(results / "4.1" / "heldout_gain.csv")) == SMOKE.cycles
     summary = pd.read_csv(results / "4.1" / "summary.csv")
     assert summary.source.str.startswith("paper").sum() == 3 and summary.source.str.startswith("ours").sum() == 1
     figure(results / "4.1" / "table1_curves.png")
+    timing_attributes_every_second(results, "4.1")
 
 
 def test_section_4_2(results):
@@ -76,9 +81,12 @@ def test_section_4_2(results):
     # AL+GAL is the very run of Sec. 4.1's GALOT (shared, not recomputed)
     galot = records(results, "4.1").query("method == 'GALOT'")
     assert set(df[df.method == "AL+GAL"].config_hash) == set(galot.config_hash)
+    assert set(df[df.method == "AL+GAL"].computed_at) <= set(galot.computed_at)
     claims = pd.read_csv(results / "4.2" / "claims.csv")
     assert len(claims) == 4 and claims.value.notna().all()
+    assert set(pd.read_csv(results / "4.2" / "paired_differences.csv").comparison) == {"AL+GAL - AL", "AL+GAL - GAL"}
     figure(results / "4.2" / "figure3.png")
+    timing_attributes_every_second(results, "4.2")
 
 
 def test_section_4_3(results):
@@ -90,19 +98,23 @@ def test_section_4_3(results):
         replay = df[df.method == model].sort_values("cycle")
         assert (replay.replayed_from == galot.config_hash.iloc[0]).all()  # reused, not regenerated
         assert replay.n_generated.tolist() == galot.n_generated.tolist()
+    claims = pd.read_csv(results / "4.3" / "claims.csv")
+    assert list(claims.source) == ["ours", "paper"] and claims.models_above_both_AL_baselines.iloc[1] == "4/4"
     figure(results / "4.3" / "table2_curves.png")
+    timing_attributes_every_second(results, "4.3")
 
 
 def test_section_4_4(results):
     acc = pd.read_csv(results / "4.4" / "figure4.csv", index_col=0)
-    assert list(acc.index) == list(PAPER_TEMPLATES)
+    assert list(acc.index) == list(SMOKE.templates)
     assert [float(c) for c in acc.columns] == list(SMOKE.fig4_eps)
     assert acc.stack().between(0, 1).all()
     table9 = pd.read_csv(results / "4.4" / "table9.csv", index_col=[0, 1])
     assert (table9["total"] <= 10 * SMOKE.fig4_per_class).all()
     judged = torch.load(results / "4.4" / "judged_images.pt", weights_only=False)
-    assert len(judged["images"]) == len(PAPER_TEMPLATES) * len(SMOKE.fig4_eps) * 10 * SMOKE.fig4_per_class
+    assert len(judged["images"]) == len(SMOKE.templates) * len(SMOKE.fig4_eps) * 10 * SMOKE.fig4_per_class
     figure(results / "4.4" / "figure4.png")
+    timing_attributes_every_second(results, "4.4")
 
 
 def test_annotation_panel_saves_answers(results, tmp_path):
@@ -126,25 +138,41 @@ def test_annotation_panel_saves_answers(results, tmp_path):
 def test_section_4_5(results):
     df = records(results, "4.5")
     for study in ("table3_templates", "table4_epsilon", "figure5_acquisition", "figure6_generation_factor",
-                  "table5_training_scale", "table6_extra_generation", "table7_acquisition_pairs"):
+                  "table5_training_scale", "table6_extra_generation", "table7_acquisition_pairs", "estimators",
+                  "label_objectives"):
         table = pd.read_csv(results / "4.5" / f"{study}.csv", index_col=0)
-        assert list(table.columns) == LABEL_COLUMNS[: SMOKE.ablation_cycles] + ["Average"]
+        assert list(table.columns) == LABEL_COLUMNS[: SMOKE.ablation_cycles] + ["Average"], study
     for study in ("table3_templates", "figure5_acquisition", "figure6_generation_factor"):
         sem = pd.read_csv(results / "4.5" / f"{study}_sem.csv", index_col=0)
-        assert sem.notna().all().all()  # two seeds: a standard error everywhere
+        assert len(sem) == len(pd.read_csv(results / "4.5" / f"{study}.csv"))
     eps0 = df[(df.study == "table4_epsilon") & (df.setting == "0")]
     assert (eps0.embedding_shift_linf == 0).all()
     f6 = df[df.study == "figure6_generation_factor"].groupby("setting").n_generated.max()
     assert f6["2|L|"] == 2 * f6["1|L|"] and f6["0.5|L|"] == f6["1|L|"] // 2
     t6 = df[df.study == "table6_extra_generation"].groupby("setting").n_generated.max()
     assert t6["|L| of 2|L|"] == t6["|L| of |L|"]  # twice generated, |L| kept
-    figure(results / "4.5" / "figure5.png")
-    figure(results / "4.5" / "figure6.png")
+    heldout = pd.read_csv(results / "4.5" / "table4_heldout.csv")
+    assert set(heldout.setting.astype(str)) == {f"{e:g}" for e in SMOKE.table4_eps if e > 0}
+    estimators = pd.read_csv(results / "4.5" / "estimators_fidelity.csv").set_index("setting")
+    assert list(estimators.index) == [name for name, _ in SMOKE.estimator_options]
+    assert estimators.loc["full", "grad_cosine_full"] == pytest.approx(1.0)
+    assert estimators[["pgd_s_per_step", "gain_per_pgd_s", "grad_sign_agreement_full", "final_accuracy"]].notna().all().all()
+    labels = pd.read_csv(results / "4.5" / "label_objectives_heldout.csv")
+    assert list(labels.setting) == [name for name, _ in SMOKE.label_options]
+    assert labels[["label_correct_plain", "label_correct_optimized", "label_correct_random"]].stack().between(0, 1).all()
+    paired = pd.read_csv(results / "4.5" / "label_objectives_paired.csv")
+    assert (paired.seeds == len(SMOKE.ablation_seeds)).all() and len(paired) == 2 * (len(SMOKE.label_options) - 1)
+    filtered = df[(df.study == "label_objectives") & (df.label_filter == "diffusion")]
+    assert filtered.label_filter_pass.between(0, 1).all()
+    for name in ("figure5.png", "figure6.png", "heldout_vs_eps.png", "label_objectives.png"):
+        figure(results / "4.5" / name)
+    timing_attributes_every_second(results, "4.5")
 
 
 def test_section_B(results):
     figure(results / "B" / "figure7_eps_grid.png")
     figure(results / "B" / "last_cycle_fashion_mnist.png")
+    timing_attributes_every_second(results, "B")
 
 
 # ----------------------------------------------------------------------------- meta

@@ -1,32 +1,92 @@
-"""Text to model: a classifier from class names alone."""
+"""Text to model: a classifier from class names alone, from Python and from the command line."""
 
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
 import pytest
 import torch
+from PIL import Image
 
 from galot_lib.generation.galot import EpsSchedule, GalotConfig
 from galot_lib.generation.t2i import load_t2i
-from galot_lib.text_to_model import train_from_text
+from galot_lib.learning.data import load_dataset
 from galot_lib.learning.train import TrainConfig
+from galot_lib.text_to_model import main, train_from_text
 
 from test_loop import tiny_sets
 
+REPO = Path(__file__).resolve().parent.parent
+CLASSES = ["trouser", "bag", "sneaker"]
 
-def test_rounds_grow_the_generated_set_and_train(make_bundled_folder):
+
+def test_rounds_grow_the_generated_set_train_and_resume(make_bundled_folder, tmp_path):
     t2i = load_t2i(str(make_bundled_folder(image_size=8)))
     _, test = tiny_sets()
-    cfg = GalotConfig(pgd_steps=1, grad_samples=2, sampling_steps=2, guidance=2.0, eps=EpsSchedule("linear", 0.1, 0.2, cycles=2))
-    result = train_from_text(["bag", "coat", "shirt"], t2i, rounds=2, images_per_round=6, model="TinyCNN",
-                             size=28, channels=1, galot=cfg, train=TrainConfig(epochs=1, batch_size=8, min_steps=2),
-                             test=test, progress=False)
+    cfg = GalotConfig(pgd_steps=1, grad_samples=2, sampling_steps=2, guidance=2.0, heldout_samples=1,
+                      eps=EpsSchedule("linear", 0.1, 0.2, cycles=2))
+    args = dict(t2i=t2i, images_per_round=6, model="TinyCNN", size=28, channels=1, galot=cfg,
+                train=TrainConfig(epochs=1, batch_size=8, min_steps=2), test=test, out=tmp_path, progress=False)
+    first = train_from_text(["bag", "coat", "shirt"], rounds=1, **args)
+    with pytest.raises(ValueError, match="other settings"):  # the folder holds a 1-round run
+        train_from_text(["bag", "coat", "shirt"], rounds=2, **args)
+    result = train_from_text(["bag", "coat", "shirt"], rounds=2, **{**args, "out": tmp_path / "two"})
     assert result.images.shape == (12, 1, 28, 28) and sorted(result.labels.bincount().tolist()) == [4, 4, 4]
     assert [r["n_generated"] for r in result.records] == [6, 12]
     assert result.records[0]["eps"] == 0.0 and result.records[1]["eps"] == pytest.approx(0.2)
-    assert all(0 <= r["accuracy"] <= 1 for r in result.records)
-    assert result.trained.model(torch.zeros(1, 1, 28, 28)).shape == (1, 3)
+    assert result.records[1]["heldout_n"] > 0 and all(0 <= r["accuracy"] <= 1 for r in result.records)
+    assert torch.equal(first.images, result.images[:6])  # round 0 does not depend on how many rounds follow
+    resumed = train_from_text(["bag", "coat", "shirt"], rounds=2, **{**args, "out": tmp_path / "two"})
+    pd.testing.assert_frame_equal(pd.DataFrame(resumed.records), pd.DataFrame(result.records))  # read back
+    for name in ("classifier.safetensors", "classifier.json", "generated.safetensors", "README.md"):
+        assert (tmp_path / "two" / name).exists()
 
 
-def test_bad_requests_are_rejected():
-    with pytest.raises(ValueError, match="two class names"):
-        train_from_text(["bag"], "unused")
-    with pytest.raises(ValueError, match="rounds"):
-        train_from_text(["bag", "coat"], "unused", rounds=0)
+@pytest.mark.parametrize("names, message", [(["bag"], "at least two class names"), (["bag", " "], "must not be empty"),
+                                            (["bag", "coat", "bag"], "repeated: \\['bag'\\]")])
+def test_bad_class_names_are_rejected(names, message):
+    with pytest.raises(ValueError, match=message):
+        train_from_text(names, "unused")
+
+
+def export_folder(root: Path, per_class: int = 15) -> Path:
+    """Real Fashion-MNIST test images of CLASSES, as a labelled image folder."""
+    test = load_dataset("fashion_mnist", "test")
+    for name in CLASSES:
+        label = test.class_names.index(name)
+        folder = root / name
+        folder.mkdir(parents=True)
+        for i, index in enumerate(np.flatnonzero(test.labels.numpy() == label)[:per_class]):
+            Image.fromarray(test.images[index, 0].numpy()).save(folder / f"{i}.png")
+    return root
+
+
+def test_the_command_line_trains_from_three_class_names_on_the_bundled_model(tmp_path):
+    out = tmp_path / "out"
+    result = subprocess.run(
+        [sys.executable, "-m", "galot_lib.text_to_model", "--classes", *CLASSES, "--rounds", "2",
+         "--images-per-round", "24", "--epochs", "1", "--eps", "linear:0.05:0.25", "--eval",
+         str(export_folder(tmp_path / "eval")), "--out", str(out)],
+        capture_output=True, text=True, timeout=600, env={**os.environ, "PYTHONPATH": str(REPO)})
+    assert result.returncode == 0, result.stderr[-3000:]
+    config = json.loads((out / "classifier.json").read_text())
+    assert config["class_names"] == CLASSES and config["model"] == "SmallCNN"
+    card = (out / "README.md").read_text()
+    assert "trouser, bag, sneaker" in card and "heldout_gain" in card
+    assert (out / "generated.png").stat().st_size > 2000
+    assert "accuracy" in result.stdout and "outputs in" in result.stdout
+
+
+@pytest.mark.parametrize("args, message", [
+    (["--classes", "bag", "bag"], "repeated"), (["--classes", "bag"], "at least two class names"),
+    (["--classes", "bag", "coat", "--t2i", "no/such/model/here"], "neither a model folder nor a hub id"),
+    (["--classes", "bag", "coat", "--eps", "cosine:1"], "linear:START:END or constant:EPS"),
+    (["--classes", "bag", "coat", "--out", "/proc/galot-cannot-write"], "cannot be written")])
+def test_bad_command_lines_stop_before_any_work(args, message, tmp_path):
+    argv = args if "--out" in args else [*args, "--out", str(tmp_path / "out")]
+    with pytest.raises(SystemExit, match=message):
+        main(argv)

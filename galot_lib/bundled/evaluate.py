@@ -28,6 +28,7 @@ from ..generation.images import generate_images, planned_images
 from ..generation.prompts import PAPER_TEMPLATES, fill
 from ..generation.t2i import load_t2i
 from ..paper.judge import images_per_second, judge_templates
+from ..paper.results import image_grid
 from . import WEIGHTS_DIR
 from .reference import load_reference
 
@@ -58,18 +59,9 @@ def save_grid(model, config: GalotConfig, path: Path, per_class: int = 10, seed:
     names = meta_of(model)["class_names"]
     c_y = model.encode([fill(CARD_TEMPLATE, n) for n in names])
     labels, seeds = planned_images([per_class] * len(names), seed, 0)
-    images = generate_images(model, c_y, labels, seeds, config, model.image_size, 1).view(len(names), per_class, 1,
-                                                                                         model.image_size, model.image_size)
-    fig, axes = plt.subplots(len(names), per_class, figsize=(per_class * 0.9, len(names) * 0.95))
-    for row, name in enumerate(names):
-        for col in range(per_class):
-            ax = axes[row, col]
-            ax.imshow(images[row, col, 0].numpy(), cmap="gray", vmin=0, vmax=255)
-            ax.set_xticks([]), ax.set_yticks([])
-            if col == 0:
-                ax.set_ylabel(name, rotation=0, ha="right", va="center", fontsize=8)
-    fig.suptitle(f'"{CARD_TEMPLATE}", DDIM {config.sampling_steps} steps, guidance {config.guidance}', fontsize=9)
-    fig.tight_layout()
+    images = generate_images(model, c_y, labels, seeds, config, model.image_size, 1)
+    fig = image_grid(images.view(len(names), per_class, 1, model.image_size, model.image_size), names,
+                     title=f'"{CARD_TEMPLATE}", DDIM {config.sampling_steps} steps, guidance {config.guidance}', cell=0.9)
     save_figure(fig, path, dpi=80)
     plt.close(fig)
 

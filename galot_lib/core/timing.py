@@ -33,8 +33,6 @@ def timed(phase: str) -> Iterator[None]:
 def breakdown() -> list[dict]:
     """One row per phase (seconds and share of the wall time since this process started); "other" is the rest."""
     wall = time.perf_counter() - _started
-    rows = [dict(phase=p, seconds=round(_seconds[p], 2)) for p in PHASES[:-1]]
-    rows.append(dict(phase="other", seconds=round(max(wall - sum(_seconds.values()), 0.0), 2)))
-    for row in rows:
-        row["share"] = round(row["seconds"] / wall, 4) if wall > 0 else 0.0
-    return rows
+    seconds = {p: _seconds[p] for p in PHASES[:-1]}
+    seconds["other"] = max(wall - sum(seconds.values()), 0.0)
+    return [dict(phase=p, seconds=round(s, 2), share=round(s / wall, 4) if wall > 0 else 0.0) for p, s in seconds.items()]

@@ -36,6 +36,9 @@ ESTIMATORS = ("last", "full", "x0")  # the sampler's gradient modes that PGD can
 OBJECTIVES = ("acquisition", "prompt_margin")
 LABEL_FILTERS = ("none", "diffusion", "clip")
 HALF_PRECISION_SCALE = 2.0**15  # first loss scale of an fp16 backward (halved on overflow)
+# GalotConfig fields that only shape PGD (irrelevant to the images of an unoptimised configuration)
+PGD_FIELDS = ("acquisition", "eps", "pgd_steps", "grad_samples", "eta", "norm", "fix_first_token", "estimator",
+              "estimator_step", "objective", "heldout_samples", "measure_fidelity")
 
 
 @dataclass(frozen=True)
@@ -77,11 +80,11 @@ class GalotConfig:
     acquisition: str = "MarginSampling"  # A_GAL
     eps: EpsSchedule = field(default_factory=EpsSchedule)
     pgd_steps: int = 2  # K
-    grad_samples: int = 4  # N, images per gradient estimate
+    grad_samples: int = 2  # N, images per gradient estimate
     eta: float | None = None  # PGD step size; None: 2.5 * eps / K (Madry et al.'s rule, scales with the ball)
     norm: str = "linf"
     fix_first_token: bool = True  # keep the BOS/CLS token state as it is
-    sampling_steps: int = 4  # T of the sampler (DDIM)
+    sampling_steps: int = 3  # T of the sampler (DDIM)
     guidance: float = 3.0
     factor: float = 1.0  # n_GAL = factor x |L|
     oversample: float = 1.0  # generate oversample x n_GAL, keep n_GAL (Table 6: 2; with a label filter, the passing ones)
@@ -91,7 +94,7 @@ class GalotConfig:
     objective: str = "acquisition"  # "acquisition" (the paper's A) | "prompt_margin" (label-aware)
     label_filter: str = "none"  # drop generated images another classifier does not see as their class
     clip_model: str | None = None  # the CLIP weights of label_filter="clip" (hub id or folder)
-    heldout_samples: int = 5  # images per class on fresh seeds that measure PGD's gain (paired, held out)
+    heldout_samples: int = 4  # images per class on fresh seeds that measure PGD's gain (paired, held out)
     measure_fidelity: bool = False  # also take the full gradient at PGD's first step and compare
 
     def __post_init__(self):
@@ -128,6 +131,15 @@ class GalotConfig:
 
     def as_dict(self) -> dict:
         return dataclasses.asdict(self)
+
+    def image_settings(self) -> dict:
+        """The fields that decide the generated images: all of them, or, unoptimised, none of PGD's (so every
+        unoptimised configuration with the same prompt and sampling shares its images)."""
+        settings = self.as_dict()
+        if not self.optimize:
+            for name in PGD_FIELDS:
+                settings.pop(name)
+        return settings
 
     def step_size(self, eps: float) -> float:
         return self.eta if self.eta is not None else 2.5 * eps / self.pgd_steps
@@ -232,8 +244,8 @@ def optimize_embeddings(model: T2IModel, classifier: torch.nn.Module | None, c_y
 
 
 def embedding_gradient(model: T2IModel, classifier, c: torch.Tensor, owner: torch.Tensor, image_seeds: list[int],
-                       config: GalotConfig, size: int, channels: int, micro_batch: int,
-                       estimator: str) -> tuple[torch.Tensor, torch.Tensor]:
+                       config: GalotConfig, size: int, channels: int, micro_batch: int, estimator: str,
+                       checkpoint_decode: bool = False) -> tuple[torch.Tensor, torch.Tensor]:
     """d/dc of sum_class mean_image objective, [C, L, D], and every image's objective score.
 
     Image i comes from class ``owner[i]`` and noise ``image_seeds[i]``; the images are differentiated in
@@ -250,7 +262,7 @@ def embedding_gradient(model: T2IModel, classifier, c: torch.Tensor, owner: torc
             leaf = c[who].clone().requires_grad_(True)
             images = sample(model, leaf, image_seeds[part], steps=config.sampling_steps, guidance=config.guidance,
                             grad=estimator, grad_step=config.estimator_step if estimator == "x0" else None,
-                            checkpoint_decode=model.kind == "stable_diffusion")
+                            checkpoint_decode=checkpoint_decode)
             score = objective_scores(classifier, images, owner[part].to(images.device), config, size, channels)
             (g,) = torch.autograd.grad(score.sum() * (scale / n), leaf)
             if torch.isfinite(g).all() or scale <= 1.0:

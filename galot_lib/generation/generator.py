@@ -25,7 +25,7 @@ from .cache import GeneratedCache, make_key
 from .galot import GalotConfig, PGDResult, classifier_scores, memory_plan_for, optimize_embeddings
 from .heldout import DIRECTIONS, heldout_indices, paired_summary
 from .images import class_seeds, generate_images, planned_images, split_evenly
-from .label_filters import label_filter_for
+from .label_filters import DiffusionZeroShot, label_filter_for
 from .memory import MAX_MICRO_BATCH, MemoryPlan
 from .prompts import fill
 from .t2i import T2IModel
@@ -35,21 +35,34 @@ class GalotGenerator:
     """The loop's generation hook. ``judge`` (optional): a classifier that plays no part in the
     optimisation and says whether held-out images still show their class. ``memory_budget_gb``: the
     memory plan's budget off a GPU (on CUDA the free memory is used); ``max_batch``: the most images
-    generated or differentiated at once whatever the budget allows."""
+    generated or differentiated at once whatever the budget allows; ``shards``: split generation over the
+    processes of a launch (``shards.Shards``)."""
 
     def __init__(self, model: T2IModel, class_names: tuple[str, ...], config: GalotConfig, image_size: int,
                  image_channels: int, cache: GeneratedCache | None = None, judge: torch.nn.Module | None = None,
-                 memory_budget_gb: float | None = None, max_batch: int = MAX_MICRO_BATCH):
+                 memory_budget_gb: float | None = None, max_batch: int = MAX_MICRO_BATCH, shards=None):
         self.model, self.class_names, self.config = model, tuple(class_names), config
         self.size, self.channels, self.cache, self.judge = image_size, image_channels, cache, judge
+        self.shards = shards  # split generation over the processes of a launch (None: this process only)
         self.memory_budget_gb, self.max_batch = memory_budget_gb, max_batch
         self.plan: MemoryPlan | None = None
         self.label_filter = label_filter_for(config, model, self.class_names)
+        self._plain: GalotGenerator | None = None
 
     def describe(self) -> dict:
         """What decides the generated sets (the judge and the plan only measure or batch, so are left out)."""
-        return dict(t2i=self.model.fingerprint, classes=self.class_names, galot=self.config.as_dict(),
+        return dict(t2i=self.model.fingerprint, classes=self.class_names, galot=self.config.image_settings(),
                     size=self.size, channels=self.channels)
+
+    def plain_counterpart(self) -> "GalotGenerator":
+        """This generator with the prompts as they are (no PGD, no extra images, no filter): its set of a cycle
+        holds the plain prompt's images at the very seeds this one renders, and it is the set an unoptimised
+        run with the same template makes (Table 1's "GALOT template, eps 0"), so the two share it."""
+        if self._plain is None:
+            cfg = dataclasses.replace(self.config, optimize=False, oversample=1.0, label_filter="none", clip_model=None)
+            self._plain = GalotGenerator(self.model, self.class_names, cfg, self.size, self.channels, self.cache,
+                                         self.judge, self.memory_budget_gb, self.max_batch, self.shards)
+        return self._plain
 
     def class_embeddings(self) -> torch.Tensor:
         """c_y for every class: the template filled with the class word, encoded."""
@@ -67,7 +80,7 @@ class GalotGenerator:
         entry = self.cache.get(key) if self.cache is not None else None
         hit = entry is not None
         if entry is None:
-            entry = self.make(cycle, classifier, eps, n_make, n_keep, seed)
+            entry = self.make(cycle, classifier, eps, n_make, n_keep, seed, n_labeled)
             if self.cache is not None:
                 self.cache.put(key, entry)
         return Generated(entry.images, entry.labels, dict(entry.info, cache_key=key, cache_hit=hit))
@@ -76,23 +89,28 @@ class GalotGenerator:
         return self.config.eps.at(cycle) if self.config.optimize else 0.0
 
     def needs_classifier(self, eps: float) -> bool:
-        """Only gradient-guided PGD depends on the classifier (random directions and eps = 0 don't)."""
-        return eps > 0 and self.config.acquisition != "RandomSampling" and self.config.step_size(eps) > 0
+        """Only gradient-guided PGD and the diffusion filter (which checks against the classifier's rival class)
+        depend on the classifier (random directions and eps = 0 don't)."""
+        guided = eps > 0 and self.config.acquisition != "RandomSampling" and self.config.step_size(eps) > 0
+        return guided or isinstance(self.label_filter, DiffusionZeroShot)
 
     def planned(self, classifier) -> MemoryPlan:
-        """The memory plan, measured once (again once a classifier exists to plan the gradient), and logged."""
+        """The memory plan (measured once per setting and process, and logged then; again once a classifier
+        exists to plan the gradient through)."""
         if self.plan is None or (self.plan.gradient is None and classifier is not None):
             self.plan = memory_plan_for(self.model, classifier, self.config, self.size, self.channels,
                                         self.memory_budget_gb, self.max_batch)
-            print(self.plan.summary(), flush=True)
         return self.plan
 
-    def make(self, cycle: int, classifier, eps: float, n_make: int, n_keep: int, seed: int) -> Generated:
+    def make(self, cycle: int, classifier, eps: float, n_make: int, n_keep: int, seed: int,
+             n_labeled: int) -> Generated:
         cfg, classes = self.config, len(self.class_names)
         self.planned(classifier)
         c_y = self.class_embeddings()
         pgd = optimize_embeddings(self.model, classifier, c_y, eps, cfg, class_seeds(seed, cycle, classes),
                                   self.size, self.channels, self.plan)
+        if self.shards is not None:  # every process renders from the main process's embeddings
+            pgd.embeddings = self.shards.same(pgd.embeddings.cpu()).to(c_y.device)
         t0 = time.perf_counter()
         labels, seeds = planned_images(split_evenly(n_make, classes, seed), seed, cycle)
         images = self.render(pgd.embeddings, labels, seeds)
@@ -105,23 +123,24 @@ class GalotGenerator:
                     **(pgd.fidelity or {}))
         if eps > 0 and classifier is not None:
             t1 = time.perf_counter()
-            summary, per_class = self.heldout(classifier, c_y, pgd, images, labels, seeds, eps, seed, cycle)
+            summary, per_class = self.heldout(classifier, c_y, pgd, images, labels, seeds, eps, seed, cycle, n_labeled)
             info.update(summary, heldout_per_class=per_class, heldout_s=round(time.perf_counter() - t1, 3))
-        keep = self.kept(images, labels, n_keep, seed, cycle, info)
+        keep = self.kept(images, labels, n_keep, seed, cycle, info, classifier)
         images, labels = images[keep], labels[keep]
         info["generated_this_cycle"] = len(labels)
         return Generated(images, labels, info, pgd.embeddings)
 
     def render(self, embeddings: torch.Tensor, labels: torch.Tensor, seeds: list[int]) -> torch.Tensor:
         batch = self.plan.sample_micro_batch if self.plan is not None else self.max_batch
-        return generate_images(self.model, embeddings, labels, seeds, self.config, self.size, self.channels, batch)
+        return generate_images(self.model, embeddings, labels, seeds, self.config, self.size, self.channels, batch,
+                               self.shards)
 
-    def kept(self, images, labels, n_keep: int, seed: int, cycle: int, info: dict) -> torch.Tensor:
+    def kept(self, images, labels, n_keep: int, seed: int, cycle: int, info: dict, classifier) -> torch.Tensor:
         """Which generated images join the training set: all; or (Table 6) a random ``n_keep`` of them; or,
         with a label filter, the first of each class that pass it, up to the class's share of ``n_keep``."""
         if self.label_filter is not None:
             t0 = time.perf_counter()
-            passed = self.label_filter.predict(images) == labels
+            passed = self.passes_filter(images, labels, classifier)
             info.update(label_filter_pass=float(passed.float().mean()), filter_s=round(time.perf_counter() - t0, 3))
             quota = split_evenly(n_keep, len(self.class_names), seed)
             picks = [torch.nonzero(passed & (labels == c)).flatten()[: int(q)] for c, q in enumerate(quota)]
@@ -131,17 +150,30 @@ class GalotGenerator:
             return torch.from_numpy(np.sort(rng.choice(len(labels), size=n_keep, replace=False)))
         return torch.arange(len(labels))
 
+    def passes_filter(self, images: torch.Tensor, labels: torch.Tensor, classifier) -> torch.Tensor:
+        """The label filter's verdict per image: the diffusion model against the current classifier's rival
+        class (or over all classes before any classifier exists); CLIP over all classes."""
+        if isinstance(self.label_filter, DiffusionZeroShot) and classifier is not None:
+            probs = predict_probs(classifier, images)
+            rivals = probs.scatter(1, labels[:, None], -1.0).argmax(1)
+            return self.label_filter.keeps(images, labels, rivals)
+        return self.label_filter.predict(images) == labels
+
     def heldout(self, classifier, c_y: torch.Tensor, pgd: PGDResult, images: torch.Tensor, labels: torch.Tensor,
-                seeds: list[int], eps: float, seed: int, cycle: int) -> tuple[dict, list[dict]]:
-        """The paired held-out measurement (see ``heldout``) on the first images of each class of this set."""
+                seeds: list[int], eps: float, seed: int, cycle: int, n_labeled: int) -> tuple[dict, list[dict]]:
+        """The paired held-out measurement (see ``heldout``) on the first images of each class of this set; the
+        plain prompt's images at those seeds come from the plain counterpart's set (computed once, shared)."""
         cfg = self.config
-        idx = heldout_indices(labels, cfg.heldout_samples)
-        hl_labels, hl_seeds = labels[idx], [seeds[i] for i in idx.tolist()]
+        plain = self.plain_counterpart()(cycle, None, n_labeled, seed)
+        plain_idx = heldout_indices(plain.labels, cfg.heldout_samples)
+        hl_labels = plain.labels[plain_idx]
+        counts = torch.bincount(hl_labels, minlength=len(self.class_names))
+        idx = torch.cat([torch.nonzero(labels == c).flatten()[: int(n)] for c, n in enumerate(counts)])
+        hl_seeds = [seeds[i] for i in idx.tolist()]
         random_cfg = dataclasses.replace(cfg, acquisition="RandomSampling")
         c_random = optimize_embeddings(self.model, None, c_y, eps, random_cfg, class_seeds(seed, cycle, len(c_y)),
                                        self.size, self.channels).embeddings
-        rendered = {"optimized": images[idx],
-                    "plain": self.cached_render("plain", c_y, hl_labels, hl_seeds),
+        rendered = {"optimized": images[idx], "plain": plain.images[plain_idx],
                     "random": self.cached_render("random", c_random, hl_labels, hl_seeds)}
         device = device_of(classifier)
         with torch.no_grad():

@@ -43,14 +43,18 @@ def planned_images(counts, seed: int, cycle: int) -> tuple[torch.Tensor, list[in
 
 @torch.no_grad()
 def generate_images(model: T2IModel, embeddings: torch.Tensor, labels, seeds: list[int], config: GalotConfig,
-                    size: int, channels: int, batch_size: int = 128) -> torch.Tensor:
+                    size: int, channels: int, batch_size: int = 128, shards=None) -> torch.Tensor:
     """uint8 images [n, channels, size, size]; image i from ``embeddings[labels[i]]`` ([C, L, D])
-    and noise seed ``seeds[i]``, in batches that may mix classes."""
+    and noise seed ``seeds[i]``, in batches that may mix classes. ``shards`` (a ``shards.Shards``) splits the
+    batches over the processes of a launch; every process gets the whole set."""
     labels = torch.as_tensor(labels, dtype=torch.long)
-    out = []
-    for start in range(0, len(seeds), batch_size):
-        chunk = slice(start, start + batch_size)
+
+    def render(j: int) -> torch.Tensor:
+        chunk = slice(j * batch_size, (j + 1) * batch_size)
         images = sample(model, embeddings[labels[chunk]], seeds[chunk], steps=config.sampling_steps,
                         guidance=config.guidance, out_size=size, out_channels=channels)
-        out.append(images.mul(255).round().clamp(0, 255).to(torch.uint8).cpu())
+        return images.mul(255).round().clamp(0, 255).to(torch.uint8).cpu()
+
+    batches = -(-len(seeds) // batch_size)
+    out = shards.map_batches(batches, render) if shards is not None else [render(j) for j in range(batches)]
     return torch.cat(out) if out else torch.zeros(0, channels, size, size, dtype=torch.uint8)

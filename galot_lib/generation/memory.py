@@ -145,9 +145,10 @@ def _resident_bytes() -> int:
 
 
 def cached_plan(key: tuple, build: Callable[[], MemoryPlan]) -> MemoryPlan:
-    """One measurement per process for each key (model, device, path settings, budget)."""
+    """One measurement per process for each key (model, device, path settings, budget), logged when made."""
     if key not in _PLANS:
         _PLANS[key] = build()
+        print(_PLANS[key].summary(), flush=True)
     return _PLANS[key]
 
 

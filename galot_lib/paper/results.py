@@ -26,7 +26,8 @@ def results_dir(profile_name: str, section: str) -> Path:
 
 
 def frame(records: list[dict]) -> pd.DataFrame:
-    return pd.DataFrame.from_records(records)
+    """Records as a table, one row per cycle; per-class detail lists (held-out) stay out (see analysis)."""
+    return pd.DataFrame.from_records([{k: v for k, v in r.items() if not isinstance(v, list)} for r in records])
 
 
 def accuracy_table(df: pd.DataFrame, index: str = "method", column: str = "n_labeled", order=None,
@@ -52,6 +53,11 @@ def sem_table(df: pd.DataFrame, index: str = "method", column: str = "n_labeled"
         sem = sem.reindex([o for o in order if o in sem.index])
     sem.columns = [str(c) for c in sem.columns]
     return sem
+
+
+def mean_with_sem(mean: pd.DataFrame, sem: pd.DataFrame) -> pd.DataFrame:
+    """A table of "mean ± SEM" strings (the paper's layout for Table 3 and Figs. 5-6)."""
+    return mean.round(4).astype(str) + " ± " + sem.round(4).astype(str)
 
 
 def improvement_row(table: pd.DataFrame, ours: str, baselines) -> pd.Series:
@@ -103,3 +109,51 @@ def paper_long(table: pd.DataFrame, id_cols, value_name: str = "accuracy") -> pd
     long["n_labeled"] = long["n_labeled"].astype(int)
     long[value_name] = pd.to_numeric(long[value_name])
     return long
+
+
+def image_grid(images, row_labels, column_titles=None, title: str | None = None, cell: float = 1.3):
+    """A figure of uint8 images ``[rows, columns, C, H, W]``, one labelled row per entry of ``row_labels``."""
+    import matplotlib.pyplot as plt
+
+    rows, columns = images.shape[:2]
+    fig, axes = plt.subplots(rows, columns, figsize=(cell * columns, cell * rows), squeeze=False)
+    for r in range(rows):
+        for c in range(columns):
+            image = images[r, c].permute(1, 2, 0).numpy()
+            ax = axes[r, c]
+            ax.imshow(image.squeeze(), cmap="gray" if image.shape[-1] == 1 else None, vmin=0, vmax=255)
+            ax.set_xticks([]), ax.set_yticks([])
+        axes[r, 0].set_ylabel(row_labels[r], rotation=0, ha="right", va="center", fontsize=8)
+    for c, name in enumerate(column_titles or []):
+        axes[0, c].set_title(name, fontsize=8)
+    if title:
+        fig.suptitle(title, fontsize=9)
+    fig.tight_layout()
+    return fig
+
+
+def heldout_figure(table: pd.DataFrame, x: str, title: str, xlabel: str | None = None):
+    """Held-out gain over the plain prompt (optimised vs random direction, +- 1.96 SE) beside judged label
+    correctness (plain, optimised, random), against ``x``: the figure behind GALOT's eps and objective choices."""
+    import matplotlib.pyplot as plt
+
+    fig, (gain_ax, label_ax) = plt.subplots(1, 2, figsize=(11, 4))
+    positions = np.arange(len(table))
+    for offset, (name, label) in zip((-0.1, 0.1), (("heldout_gain", "gradient (PGD)"),
+                                                   ("heldout_random_gain", "random direction"))):
+        gain_ax.errorbar(positions + offset, table[name], yerr=1.96 * table[f"{name}_se"], marker="o", capsize=3,
+                         ls="-" if offset < 0 else "--", label=label)
+    gain_ax.axhline(0, color="k", lw=0.8)
+    gain_ax.set_ylabel("held-out acquisition gain over c_y")
+    for name, label in (("label_correct_plain", "plain prompt"), ("label_correct_optimized", "gradient (PGD)"),
+                        ("label_correct_random", "random direction")):
+        if name in table:
+            label_ax.plot(positions, table[name], marker="o", label=label)
+    label_ax.set_ylabel("images the judge sees as their class")
+    for ax in (gain_ax, label_ax):
+        ax.set_xticks(positions, table[x].astype(str), rotation=20, ha="right")
+        ax.set_xlabel(xlabel or x)
+        ax.legend(fontsize=8)
+    fig.suptitle(title, fontsize=10)
+    fig.tight_layout()
+    return fig

@@ -13,10 +13,12 @@ from __future__ import annotations
 import dataclasses
 import json
 import re
+from dataclasses import dataclass
 from pathlib import Path
 
 import torch
 
+from ..core.claims import claimed
 from ..core.device import default_device
 from ..core.hashing import stable_hash
 from ..core.io import save_torch, write_json
@@ -32,15 +34,18 @@ from ..learning.train import accuracy, fit
 from .profiles import Profile
 
 _T2I: dict[str, object] = {}
+_DATA: dict[tuple, tuple[ImageSet, ImageSet]] = {}
 _JUDGES: dict[tuple[str, str], torch.nn.Module] = {}
 
 
 def load_data(profile: Profile, dataset: str | None = None) -> tuple[ImageSet, ImageSet]:
-    """(pool, test) of a profile's data set, subsampled as the profile says."""
+    """(pool, test) of a profile's data set, subsampled as the profile says (read once per process)."""
     name = dataset or profile.dataset
-    pool = fixed_subset(load_dataset(name, "pool"), profile.pool_size)
-    test = fixed_subset(load_dataset(name, "test"), profile.test_size)
-    return pool, test
+    key = (name, profile.pool_size, profile.test_size)
+    if key not in _DATA:
+        _DATA[key] = (fixed_subset(load_dataset(name, "pool"), profile.pool_size),
+                      fixed_subset(load_dataset(name, "test"), profile.test_size))
+    return _DATA[key]
 
 
 # ----------------------------------------------------------------------------- runs
@@ -62,8 +67,9 @@ def al_config(profile: Profile, strategy: str = "MarginSampling", cycles: int | 
 
 
 def run(profile: Profile, pool: ImageSet, test: ImageSet, seed: int, config: ALConfig, generation=None,
-        synthesis=None, use_pool: bool = True, extra: dict | None = None) -> list[dict]:
-    """Run or resume one run in its identity-keyed folder; its configuration is saved beside it."""
+        synthesis=None, use_pool: bool = True, extra: dict | None = None, wait: bool = True) -> list[dict]:
+    """Run or resume one run in its identity-keyed folder, holding its claim (another process computing it
+    is waited for, or with ``wait=False`` left to it: ClaimedElsewhere); its configuration is saved beside it."""
     identity = run_identity(config, pool, generation, synthesis, use_pool)
     dataset_root = dataset_folder(profile, pool)
     # Same identity, same run, whatever it is called: reuse the folder a differently named run made.
@@ -73,15 +79,16 @@ def run(profile: Profile, pool: ImageSet, test: ImageSet, seed: int, config: ALC
     described = dict(al=config.as_dict(), generation=generation.describe() if generation else None,
                      synthesis=synthesis.describe() if synthesis else None, use_pool=use_pool, pool=pool.name,
                      pool_size=len(pool), seed=seed, identity=identity)
-    write_json(folder / "config.json", described)
-    return run_active_learning(config, pool, test, seed, folder, generation, synthesis, use_pool, extra)
+    with claimed(folder, wait):
+        write_json(folder / "config.json", described)
+        return run_active_learning(config, pool, test, seed, folder, generation, synthesis, use_pool, extra)
 
 
 def run_baseline(profile: Profile, pool: ImageSet, test: ImageSet, strategy: str, seed: int,
-                 cycles: int | None = None, method: str | None = None, **al_changes) -> list[dict]:
+                 cycles: int | None = None, method: str | None = None, wait: bool = True, **al_changes) -> list[dict]:
     """One pool-based AL run (no generation)."""
     config = al_config(profile, strategy, cycles, method=method, **al_changes)
-    return run(profile, pool, test, seed, config)
+    return run(profile, pool, test, seed, config, wait=wait)
 
 
 def t2i_model(profile: Profile):
@@ -112,14 +119,14 @@ def galot_fields(config: GalotConfig) -> dict:
 
 
 def run_galot(profile: Profile, pool: ImageSet, test: ImageSet, seed: int, method: str = "GALOT",
-              cycles: int | None = None, use_pool: bool = True, strategy: str | None = None,
+              cycles: int | None = None, use_pool: bool = True, strategy: str | None = None, wait: bool = True,
               **galot_changes) -> list[dict]:
     """GALOT (GAL-AL joint sampling), GALOT (basic) with ``optimize=False``, or the GAL-only
     baseline with ``use_pool=False``; ``galot_changes`` override the profile's GalotConfig."""
     config = dataclasses.replace(profile.galot, **galot_changes)
     al = al_config(profile, strategy or profile.galot.acquisition, cycles, method=method)
     return run(profile, pool, test, seed, al, generation=galot_generator(profile, pool, test, config),
-               use_pool=use_pool, extra=galot_fields(config))
+               use_pool=use_pool, extra=galot_fields(config), wait=wait)
 
 
 class ReplayGenerated:
@@ -150,11 +157,12 @@ class ReplayGenerated:
 
 
 def run_replay(profile: Profile, pool: ImageSet, test: ImageSet, source_records: list[dict], seed: int, model: str,
-               strategy: str = "MarginSampling", method: str | None = None) -> list[dict]:
-    """Another classifier trained with the generated sets of a finished GALOT run."""
-    cycles = max(r["cycle"] for r in source_records) + 1
+               strategy: str = "MarginSampling", method: str | None = None, wait: bool = True,
+               cycles: int | None = None) -> list[dict]:
+    """Another classifier trained with the generated sets of a finished GALOT run (its first ``cycles``)."""
+    cycles = cycles or max(r["cycle"] for r in source_records) + 1
     config = al_config(profile, strategy, cycles, model=model, method=method or model)
-    return run(profile, pool, test, seed, config, generation=ReplayGenerated(source_records, seed))
+    return run(profile, pool, test, seed, config, generation=ReplayGenerated(source_records, seed), wait=wait)
 
 
 # ----------------------------------------------------------------------------- references
@@ -165,21 +173,23 @@ def fully_supervised_folder(profile: Profile, pool: ImageSet, model: str, seed: 
 def fully_supervised(profile: Profile, pool: ImageSet, test: ImageSet, seed: int = 0, model: str | None = None) -> dict:
     """The classifier trained on the whole pool (Fig. 3's upper line); weights and result cached."""
     model = model or profile.model
-    config = dataclasses.replace(profile.train, epochs=profile.fully_supervised_epochs, min_steps=0)
+    config = dataclasses.replace(profile.train, epochs=profile.fully_supervised_epochs, min_steps=0,
+                                 batch_size=profile.fully_supervised_batch_size)
     folder = fully_supervised_folder(profile, pool, model, seed)
     result_path = folder / "result.json"
-    if result_path.exists():
-        return json.loads(result_path.read_text())
-    with timed("reference models"):
-        trained = fit(model, pool.images, pool.labels, pool.num_classes, config,
-                      seed=seed_for(seed, Purpose.FULLY_SUPERVISED))
-    save_torch(trained.model.state_dict(), folder / "model.pt")
-    record = dict(method="Fully supervised", seed=seed, model=model, dataset=pool.dataset,
-                  n_labeled=len(pool), n_generated=0, epochs=config.epochs,
-                  config_hash=stable_hash([dataclasses.asdict(config), model, pool.name, len(pool)]),
-                  accuracy=accuracy(trained.model, test.images, test.labels))
-    write_json(result_path, record)
-    return record
+    with claimed(folder):
+        if result_path.exists():
+            return json.loads(result_path.read_text())
+        with timed("reference models"):
+            trained = fit(model, pool.images, pool.labels, pool.num_classes, config,
+                          seed=seed_for(seed, Purpose.FULLY_SUPERVISED))
+        save_torch(trained.model.state_dict(), folder / "model.pt")
+        record = dict(method="Fully supervised", seed=seed, model=model, dataset=pool.dataset,
+                      n_labeled=len(pool), n_generated=0, epochs=config.epochs,
+                      config_hash=stable_hash([dataclasses.asdict(config), model, pool.name, len(pool)]),
+                      accuracy=accuracy(trained.model, test.images, test.labels))
+        write_json(result_path, record)
+        return record
 
 
 def judge_for(profile: Profile, pool: ImageSet, test: ImageSet):
@@ -202,13 +212,54 @@ def judge_for(profile: Profile, pool: ImageSet, test: ImageSet):
     return _JUDGES[key]
 
 
-def run_gaal(profile: Profile, pool: ImageSet, test: ImageSet, seed: int, cycles: int | None = None) -> list[dict]:
+def run_gaal(profile: Profile, pool: ImageSet, test: ImageSet, seed: int, cycles: int | None = None,
+             wait: bool = True) -> list[dict]:
     """GAAL's row of Table 1 (GAN queries labelled by the simulated annotator)."""
     from ..learning.gaal import GaalConfig, GaalSynthesis, cached_gan
 
     channels, size, _ = pool.image_shape
     gaal = GaalConfig(gan_steps=profile.gaal_gan_steps)
-    with timed("reference models"):
-        gan = cached_gan(pool.images, gaal, dataset_folder(profile, pool) / "gaal-gan")
+    folder = dataset_folder(profile, pool) / "gaal-gan"
+    with claimed(folder), timed("reference models"):
+        gan = cached_gan(pool.images, gaal, folder)
     synthesis = GaalSynthesis(gan, judge_for(profile, pool, test), gaal, size, channels)
-    return run(profile, pool, test, seed, al_config(profile, "RandomSampling", cycles, method="GAAL"), synthesis=synthesis)
+    return run(profile, pool, test, seed, al_config(profile, "RandomSampling", cycles, method="GAAL"),
+               synthesis=synthesis, wait=wait)
+
+
+@dataclass(frozen=True)
+class RunJob:
+    """One AL run a section needs, described by data, so that it can run here, in another process (the
+    grid) or be counted (the plan). Runs with equal jobs are equal; runs with different jobs may still be
+    one run (the same identity under another name), which the run folders' claims resolve."""
+
+    kind: str  # "baseline" | "galot" | "gaal" | "replay" | "reference" (the fully supervised classifier)
+    dataset: str
+    seed: int
+    method: str  # the name in result tables
+    strategy: str | None = None  # A_AL (None: the kind's default)
+    cycles: int | None = None  # None: the profile's
+    use_pool: bool = True  # False: GAL only, no real labels
+    galot_changes: tuple[tuple[str, object], ...] = ()  # GalotConfig fields changed from the profile's
+    al_changes: tuple[tuple[str, object], ...] = ()  # ALConfig fields changed (model, train)
+    source: RunJob | None = None  # replay: the GALOT run whose generated sets another network trains on
+
+    def run(self, profile: Profile, wait: bool = True) -> list[dict]:
+        """The run's records (computed, resumed or read back); ClaimedElsewhere when not waiting."""
+        pool, test = load_data(profile, self.dataset)
+        al, galot = dict(self.al_changes), dict(self.galot_changes)
+        if self.kind == "baseline":
+            return run_baseline(profile, pool, test, self.strategy, self.seed, self.cycles, self.method, wait, **al)
+        if self.kind == "galot":
+            return run_galot(profile, pool, test, self.seed, self.method, self.cycles, self.use_pool, self.strategy,
+                             wait, **galot)
+        if self.kind == "gaal":
+            return run_gaal(profile, pool, test, self.seed, self.cycles, wait)
+        if self.kind == "replay":
+            source = self.source.run(profile, wait)
+            return run_replay(profile, pool, test, source, self.seed, al["model"], method=self.method, wait=wait,
+                              cycles=self.cycles)
+        if self.kind == "reference":
+            return [fully_supervised(profile, pool, test, self.seed)]
+        raise ValueError(f"unknown run kind {self.kind!r}; valid: baseline, galot, gaal, replay, reference")
+

@@ -21,8 +21,7 @@ from ..generation.prompts import fill
 from ..learning.loop import initial_indices, training_seed
 from ..learning.train import fit
 from .profiles import Profile
-from .runs import (ReplayGenerated, fully_supervised, judge_for, load_data, run_baseline, run_galot, run_gaal,
-                   run_replay, t2i_model)
+from .runs import ReplayGenerated, RunJob, fully_supervised, judge_for, load_data, t2i_model
 
 NOTEBOOK_DIR = Path(__file__).resolve().parents[2] / "notebooks"
 
@@ -37,56 +36,70 @@ SECTIONS: dict[str, str] = {
 }
 
 
-def table1(profile: Profile, dataset: str, progress: bool = True) -> list[dict]:
-    """Sec. 4.1: the pool baselines, GAAL, GALOT (basic) and GALOT, for every seed."""
+def run_jobs(profile: Profile, jobs: list[RunJob], desc: str, progress: bool = True) -> list[dict]:
+    """Every job's records, in order (computed, resumed, or read back when another section or process did it)."""
     from tqdm.auto import tqdm
 
-    pool, test = load_data(profile, dataset)
-    jobs = [(s, m) for s in profile.seeds for m in (*profile.strategies, "GAAL", "GALOT (basic)", "GALOT")]
     records = []
-    for seed, method in tqdm(jobs, desc=f"Table 1 ({dataset})", disable=not progress):
-        if method == "GAAL":
-            records += run_gaal(profile, pool, test, seed)
-        elif method == "GALOT (basic)":
-            records += run_galot(profile, pool, test, seed, method=method, optimize=False,
-                                 template=profile.basic_template)
-        elif method == "GALOT":
-            records += run_galot(profile, pool, test, seed)
-        else:
-            records += run_baseline(profile, pool, test, method, seed)
+    for job in tqdm(jobs, desc=desc, disable=not progress):
+        records += job.run(profile)
     return records
+
+
+GALOT_ROWS = ("GALOT (basic)", "GALOT template, eps 0", "GALOT")
+
+
+def galot_row(profile: Profile, name: str, dataset: str, seed: int) -> RunJob:
+    """Table 1's three GALOT rows, each adding one step: GALOT (basic) is the bare "{label}" prompt, unoptimised;
+    "GALOT template, eps 0" changes only the template; GALOT adds the optimisation."""
+    changes = {"GALOT (basic)": (("optimize", False), ("template", profile.basic_template)),
+               "GALOT template, eps 0": (("optimize", False),), "GALOT": ()}[name]
+    return RunJob("galot", dataset, seed, name, galot_changes=changes)
+
+
+def table1_jobs(profile: Profile, dataset: str) -> list[RunJob]:
+    """Sec. 4.1: the pool baselines, GAAL, and the three GALOT rows, for every seed."""
+    jobs = []
+    for seed in profile.seeds:
+        jobs += [galot_row(profile, name, dataset, seed) for name in GALOT_ROWS]
+        jobs += [RunJob("baseline", dataset, seed, s, strategy=s) for s in profile.strategies]
+        jobs.append(RunJob("gaal", dataset, seed, "GAAL"))
+    return jobs
+
+
+def table1(profile: Profile, dataset: str, progress: bool = True) -> list[dict]:
+    return run_jobs(profile, table1_jobs(profile, dataset), f"Table 1 ({dataset})", progress)
+
+
+def figure3_jobs(profile: Profile) -> list[RunJob]:
+    """Sec. 4.2: AL (MarginSampling), GAL (generated data only) and AL+GAL (GALOT), for every seed."""
+    return [job for seed in profile.seeds for job in (
+        RunJob("baseline", profile.dataset, seed, "AL", strategy="MarginSampling"),
+        RunJob("galot", profile.dataset, seed, "GAL", use_pool=False),
+        RunJob("galot", profile.dataset, seed, "AL+GAL"))]
 
 
 def figure3(profile: Profile, progress: bool = True) -> list[dict]:
-    """Sec. 4.2: AL (MarginSampling) vs GAL (generated data only) vs AL+GAL (GALOT) vs fully supervised."""
-    from tqdm.auto import tqdm
-
+    """Fig. 3's runs, and the fully supervised reference (one seed: a reference line, not a comparison)."""
     pool, test = load_data(profile)
-    records = []
-    for seed in tqdm(profile.seeds, desc="Fig. 3", disable=not progress):
-        records += run_baseline(profile, pool, test, "MarginSampling", seed, method="AL")
-        records += run_galot(profile, pool, test, seed, method="GAL", use_pool=False)
-        records += run_galot(profile, pool, test, seed, method="AL+GAL")
-        records.append(fully_supervised(profile, pool, test, seed))
-    return records
+    return run_jobs(profile, figure3_jobs(profile), "Fig. 3", progress) + [fully_supervised(profile, pool, test)]
 
 
-def table2(profile: Profile, galot_records: list[dict], progress: bool = True) -> list[dict]:
-    """Sec. 4.3: GALOT's generated sets (from Sec. 4.1) train other networks, with MarginSampling
-    queries; Margin/LeastConfidence with the profile's classifier and GALOT itself are the reference rows."""
-    from tqdm.auto import tqdm
+def table2_jobs(profile: Profile) -> list[RunJob]:
+    """Sec. 4.3: GALOT's generated sets (of Sec. 4.1's run) train other networks, with MarginSampling queries;
+    MarginSampling / LeastConfidence with the profile's classifier and GALOT itself are the reference rows
+    (their runs are Sec. 4.1's). One seed, as the paper reports no spread for Table 2, over the profile's
+    ``transfer_cycles`` (the first cycles of Sec. 4.1's runs)."""
+    seed, dataset, cycles = profile.seeds[0], profile.dataset, profile.transfer_cycles
+    source = galot_row(profile, "GALOT", dataset, seed)
+    return ([RunJob("replay", dataset, seed, model, cycles=cycles, al_changes=(("model", model),), source=source)
+             for model in profile.transfer_models]
+            + [RunJob("baseline", dataset, seed, s, strategy=s, cycles=cycles) for s in ("MarginSampling", "LeastConfidence")]
+            + [RunJob("galot", dataset, seed, f"Baseline ({profile.model})", cycles=cycles)])
 
-    pool, test = load_data(profile)
-    records = []
-    seeds = profile.seeds[:1]  # the paper reports no spread for Table 2
-    jobs = [(s, m) for s in seeds for m in profile.transfer_models]
-    for seed, model in tqdm(jobs, desc="Table 2", disable=not progress):
-        records += run_replay(profile, pool, test, galot_records, seed, model)
-    for seed in seeds:
-        records += run_baseline(profile, pool, test, "MarginSampling", seed)
-        records += run_baseline(profile, pool, test, "LeastConfidence", seed)
-        records += run_galot(profile, pool, test, seed, method=f"Baseline ({profile.model})")
-    return records
+
+def table2(profile: Profile, progress: bool = True) -> list[dict]:
+    return run_jobs(profile, table2_jobs(profile), "Table 2", progress)
 
 
 def figure4(profile: Profile, out_dir: Path | None = None, seed: int = 0, progress: bool = True) -> list[dict]:
@@ -107,50 +120,76 @@ def figure4(profile: Profile, out_dir: Path | None = None, seed: int = 0, progre
     return records
 
 
-def ablations(profile: Profile, progress: bool = True) -> dict[str, list[dict]]:
-    """Sec. 4.5: Tables 3-7 and Figs. 5-6, each a list of records (``study`` and ``setting`` set)."""
+def ablation_jobs(profile: Profile) -> list[tuple[str, str, RunJob]]:
+    """Sec. 4.5 as (study, setting, run): Tables 3-7 and Figs. 5-6 of the paper, and this project's studies
+    of GALOT's gradient estimators and of label-aware objectives. Settings equal to the default share its
+    run (the ablations' shorter runs are prefixes of the main ones)."""
+    cycles, basic, dataset = profile.ablation_cycles, profile.basic_template, profile.dataset
+
+    def galot(seed, setting, strategy=None, **changes):
+        return RunJob("galot", dataset, seed, "GALOT", strategy=strategy, cycles=cycles,
+                      galot_changes=tuple(sorted(changes.items())))
+
+    studies = {  # study -> (seeds, [(setting, A_AL, GalotConfig changes)])
+        "table3_templates": (profile.study_seeds, [(t, None, dict(template=t)) for t in profile.templates]),
+        "table4_epsilon": (profile.study_seeds, [(f"{e:g}", None, dict(eps=EpsSchedule.constant(e)) if e else
+                                                  dict(optimize=False)) for e in profile.table4_eps]),
+        "figure5_acquisition": (profile.study_seeds, [(a, None, dict(template=basic, acquisition=a)) for a in
+                                                      ("RandomSampling", "EntropySampling", "MarginSampling",
+                                                       "LeastConfidence")]),
+        "figure6_generation_factor": (profile.study_seeds, [(f"{f:g}|L|", None, dict(template=basic, factor=f))
+                                                            for f in (0.5, 1.0, 2.0)]),
+        "table6_extra_generation": (profile.seeds[:1], [("|L| of |L|", None, {}),
+                                                        ("|L| of 2|L|", None, dict(oversample=2.0))]),
+        "table7_acquisition_pairs": (profile.seeds[:1], [(a, a, dict(acquisition=a)) for a in
+                                                         ("MarginSampling", "RandomSampling", "EntropySampling")]),
+        "estimators": (profile.study_seeds, [(name, None, dict(changes, measure_fidelity=True))
+                                             for name, changes in profile.estimator_options]),
+        "label_objectives": (profile.ablation_seeds, [(name, None, dict(changes))
+                                                      for name, changes in profile.label_options]),
+    }
+    jobs = [(study, setting, galot(seed, setting, a_al, **changes))
+            for study, (seeds, settings) in studies.items() for setting, a_al, changes in settings for seed in seeds]
+    doubled = dataclasses.replace(profile.train, epochs=2 * profile.train.epochs, min_steps=2 * profile.train.min_steps)
+    for seed in profile.seeds[:1]:  # Table 5: MarginSampling trained twice as long, against GALOT
+        jobs += [("table5_training_scale", "MarginSampling",
+                  RunJob("baseline", dataset, seed, "MarginSampling", strategy="MarginSampling", cycles=cycles)),
+                 ("table5_training_scale", "MarginSampling (2x epochs)",
+                  RunJob("baseline", dataset, seed, "MarginSampling (2x epochs)", strategy="MarginSampling",
+                         cycles=cycles, al_changes=(("train", doubled),))),
+                 ("table5_training_scale", "GALOT", galot(seed, "GALOT"))]
+    return jobs
+
+
+def ablations(profile: Profile, progress: bool = True) -> list[dict]:
+    """Sec. 4.5's records, each with its ``study`` and ``setting``."""
     from tqdm.auto import tqdm
 
-    pool, test = load_data(profile)
-    cycles = profile.ablation_cycles
-    basic = profile.basic_template
-    studies: dict[str, list[tuple[str, dict, str | None]]] = {
-        # study -> (setting label, galot changes, A_AL)
-        "table3_templates": [(t, dict(template=t), None) for t in profile.templates],
-        "table4_epsilon": [(f"{e:g}", dict(eps=EpsSchedule.constant(e)), None) for e in profile.table4_eps],
-        "figure5_acquisition": [(a, dict(template=basic, acquisition=a), None)
-                                for a in ("RandomSampling", "EntropySampling", "MarginSampling", "LeastConfidence")],
-        "figure6_generation_factor": [(f"{f:g}|L|", dict(template=basic, factor=f), None) for f in (0.5, 1.0, 2.0)],
-        "table6_extra_generation": [("|L| of |L|", {}, None), ("|L| of 2|L|", dict(oversample=2.0), None)],
-        "table7_acquisition_pairs": [(a, dict(acquisition=a), a)
-                                     for a in ("MarginSampling", "RandomSampling", "EntropySampling")],
-    }
-    seeds_of = {"table3_templates": profile.seeds, "figure5_acquisition": profile.seeds,
-                "figure6_generation_factor": profile.seeds}
-    jobs = [(study, label, changes, a_al, seed) for study, settings in studies.items() for label, changes, a_al in settings
-            for seed in seeds_of.get(study, profile.seeds[:1])]
-    out: dict[str, list[dict]] = {study: [] for study in studies}
-    for study, label, changes, a_al, seed in tqdm(jobs, desc="Sec. 4.5", disable=not progress):
-        recs = run_galot(profile, pool, test, seed, method="GALOT", cycles=cycles, strategy=a_al, **changes)
-        out[study] += [dict(r, study=study, setting=label) for r in recs]
-    # Table 5: training scale - MarginSampling with twice the epochs against GALOT
-    out["table5_training_scale"] = []
-    for seed in profile.seeds[:1]:
-        for label, train in (("MarginSampling", profile.train),
-                             ("MarginSampling (2x epochs)", dataclasses.replace(profile.train, epochs=2 * profile.train.epochs,
-                                                                             min_steps=2 * profile.train.min_steps))):
-            recs = run_baseline(profile, pool, test, "MarginSampling", seed, cycles=cycles, method=label, train=train)
-            out["table5_training_scale"] += [dict(r, study="table5_training_scale", setting=label, epochs=train.epochs) for r in recs]
-        recs = run_galot(profile, pool, test, seed, cycles=cycles)
-        out["table5_training_scale"] += [dict(r, study="table5_training_scale", setting="GALOT", epochs=profile.train.epochs)
-                                         for r in recs]
-    return out
+    records = []
+    for study, setting, job in tqdm(ablation_jobs(profile), desc="Sec. 4.5", disable=not progress):
+        records += [dict(r, study=study, setting=setting) for r in job.run(profile)]
+    return records
 
 
-def eps_grid(profile: Profile, eps_values=None, seed: int = 0) -> tuple[torch.Tensor, torch.Tensor, tuple[str, ...], list[float]]:
+def section_jobs(profile: Profile, section: str) -> list[RunJob]:
+    """The AL runs (and reference classifiers) a section computes; Secs. 4.4 and B run none."""
+    if section == "4.1":
+        return ([j for dataset in profile.table1_datasets for j in table1_jobs(profile, dataset)]
+                + [RunJob("reference", dataset, profile.seeds[0], "Fully supervised") for dataset in profile.table1_datasets])
+    if section == "4.2":
+        return figure3_jobs(profile)
+    if section == "4.3":
+        return table2_jobs(profile)
+    if section == "4.5":
+        return [job for _, _, job in ablation_jobs(profile)]
+    return []
+
+
+def eps_grid(profile: Profile, eps_values=None, seed: int = 0) -> tuple[torch.Tensor, tuple[str, ...], list[float]]:
     """Appendix B, Fig. 7: one image per class and eps, the "{label}" embedding optimised by
     MarginSampling PGD against a classifier trained on the initial labelled set; the same noise
-    seed along a row, so only eps changes. Returns (generated [C, E, ...], real [C, ...], names, eps)."""
+    seed along a row, so only eps changes. Returns (images [C, 1 + E, ...] with a real image of the
+    class first, class names, eps values)."""
     pool, _ = load_data(profile)
     channels, size, _ = pool.image_shape
     eps_values = list(eps_values or profile.fig4_eps)
@@ -168,7 +207,7 @@ def eps_grid(profile: Profile, eps_values=None, seed: int = 0) -> tuple[torch.Te
                                 channels).embeddings
         columns.append(generate_images(model, c, labels, seeds, cfg, size, channels))
     real = torch.stack([pool.images[int(np.flatnonzero(pool.labels.numpy() == c)[0])] for c in range(pool.num_classes)])
-    return torch.stack(columns, dim=1), real, pool.class_names, eps_values
+    return torch.stack([real, *columns], dim=1), pool.class_names, eps_values
 
 
 def last_cycle_examples(galot_records: list[dict], class_names, per_class: int = 3, max_classes: int = 10,

@@ -1,0 +1,85 @@
+"""The run grid across processes: compute every AL run the selected sections need, one process per GPU
+(or several CPU processes), before the notebooks assemble tables and figures from the finished runs.
+
+    accelerate launch --multi_gpu --num_processes 8 -m galot_lib.paper.grid --profile paper   # 8 GPUs
+    torchrun --standalone --nproc_per_node 2 -m galot_lib.paper.grid --profile smoke --only 4.1  # 2 CPU processes
+    ./run_all.sh --processes 8 ...                                                               # the same, then the notebooks
+
+HF Accelerate's process state says which process this is and which device it owns (torchrun's
+environment on CPUs, which Accelerate reads). Every process walks the whole job list, starting at its
+own offset, and computes the runs whose claim it gets (a lock file in the run's identity folder, see
+``core.claims``); runs claimed by others are left to them and waited for at the end. A run's results
+depend only on its configuration and seed, so they are the same as a single process's; a process that
+dies leaves its runs resumable from their last finished cycle, and a new launch completes them.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+
+import pandas as pd
+import torch
+
+from ..core import timing
+from ..core.claims import ClaimedElsewhere
+from ..core.io import save_table
+from .profiles import PROFILES, get_profile
+from .results import results_dir
+from .runs import RunJob
+from .sections import SECTIONS, section_jobs
+
+
+def grid_jobs(profile, sections) -> list[RunJob]:
+    """The runs the selected sections need, each once, longest kinds first (replays last: they wait for their
+    source GALOT run)."""
+    jobs = [job for section in sections for job in section_jobs(profile, section)]
+    order = {"galot": 0, "gaal": 1, "reference": 2, "baseline": 3, "replay": 4}
+    return sorted(dict.fromkeys(jobs), key=lambda j: order[j.kind])
+
+
+def compute(profile, sections, process_index: int = 0, num_processes: int = 1, progress: bool = True) -> int:
+    """Compute (or find finished) every run of ``sections``; returns how many runs this process computed or
+    checked itself. Process k starts at the k-th share of the list, so processes start on different runs."""
+    from tqdm.auto import tqdm
+
+    jobs = grid_jobs(profile, sections)
+    start = len(jobs) * process_index // max(num_processes, 1)
+    mine, waiting = jobs[start:] + jobs[:start], []
+    for job in tqdm(mine, desc=f"grid, process {process_index}", disable=not progress, position=process_index):
+        try:
+            job.run(profile, wait=False)
+        except ClaimedElsewhere:
+            waiting.append(job)
+    for job in waiting:  # computed by another process meanwhile, or resumed here if that process died
+        job.run(profile, wait=True)
+    return len(mine) - len(waiting)
+
+
+def main(argv=None):
+    from accelerate import PartialState
+
+    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--profile", default="default", choices=["default", *PROFILES])
+    p.add_argument("--only", nargs="+", choices=list(SECTIONS), help="sections (default: all)")
+    p.add_argument("--set", nargs=2, action="append", default=[], metavar=("FIELD", "VALUE"),
+                   help="change a profile field, as a notebook parameter would (e.g. --set seeds '(0, 1)')")
+    p.add_argument("--no-progress", action="store_true")
+    args = p.parse_args(argv)
+    state = PartialState(cpu=not torch.cuda.is_available())
+    os.environ["GALOT_DEVICE"] = str(state.device)  # the one device choice of this process (core.device)
+    if state.device.type == "cpu":  # share the cores between the processes of this machine
+        local = int(os.environ.get("LOCAL_WORLD_SIZE", state.num_processes))
+        torch.set_num_threads(max(1, (os.cpu_count() or 1) // max(local, 1)))
+    profile = get_profile(args.profile, **dict(args.set))
+    sections = args.only or list(SECTIONS)
+    done = compute(profile, sections, state.process_index, state.num_processes, not args.no_progress)
+    breakdown = pd.DataFrame(timing.breakdown()).assign(process=state.process_index)
+    save_table(breakdown, results_dir(profile.name, "grid") / f"timing_process{state.process_index}.csv", index=False)
+    state.wait_for_everyone()
+    print(f"process {state.process_index}/{state.num_processes}: {done} runs computed or checked here; every run "
+          f"of {', '.join(sections)} ({profile.name}) is done", flush=True)
+
+
+if __name__ == "__main__":
+    main()

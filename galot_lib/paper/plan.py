@@ -1,0 +1,143 @@
+"""The plan before the work: what the selected sections would compute, counted from their run lists, and
+the GPU time that takes at a measured throughput. Nothing is run or downloaded.
+
+    python -m galot_lib.paper.plan --profile paper [--only 4.1]      # or: ./run_all.sh --profile paper --plan
+
+Per section: distinct runs (a shorter run that is the prefix of a longer one is counted once, at its
+longest), AL cycles, images generated (training sets, held-out renderings, PGD's gradient images),
+UNet evaluations (guidance doubles them; a backward counts as two), VAE decodes, classifier trainings and
+the images they pass over. The time estimate uses ``bench/gpu_check.py``'s measured throughput when it has written
+``gpu_throughput.json`` to the cache folder, and otherwise the defaults below, which are order-of-magnitude
+figures for one H100 in fp16 (a guided SD 2.1 base step at 512 px, a ResNet18 epoch on 32 px images), stated
+as such in the output.
+"""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import json
+import math
+
+import pandas as pd
+
+from ..core.paths import cache_root
+from .profiles import PROFILES, Profile, get_profile
+from .runs import RunJob
+from .sections import SECTIONS, section_jobs
+
+THROUGHPUT_FILE = "gpu_throughput.json"
+POOL_SIZES = {"fashion_mnist": 30_000, "cifar10": 50_000, "cifar100": 50_000, "tiny_imagenet": 100_000}
+COUNTS = ("runs", "cycles", "generated", "heldout", "gradient_images", "unet_evals", "decodes", "trainings",
+          "train_images")
+DEFAULT_THROUGHPUT = dict(unet_evals_per_s=40.0, train_images_per_s=15000.0,
+                          source="default (order of magnitude for one H100, fp16; not measured here)")
+
+
+def throughput() -> dict:
+    """``bench/gpu_check.py``'s measurement if there is one, else the documented defaults."""
+    path = cache_root() / THROUGHPUT_FILE
+    return json.loads(path.read_text()) if path.exists() else dict(DEFAULT_THROUGHPUT)
+
+
+def run_key(job: RunJob) -> RunJob:
+    """Jobs equal but for their name and length are one run (names differ across sections; a shorter run is a
+    prefix of a longer one)."""
+    return dataclasses.replace(job, method="", cycles=None)
+
+
+def distinct(jobs: list[RunJob], profile: Profile) -> list[RunJob]:
+    """Each run once, at its longest."""
+    longest: dict[RunJob, RunJob] = {}
+    for job in jobs:
+        key = run_key(job)
+        if key not in longest or (job.cycles or profile.cycles) > (longest[key].cycles or profile.cycles):
+            longest[key] = job
+    return list(longest.values())
+
+
+def run_cost(job: RunJob, profile: Profile) -> dict:
+    """What one run computes (generation counted where the run generates; a replay only trains)."""
+    cycles = job.cycles or profile.cycles
+    galot = dataclasses.replace(profile.galot, **dict(job.galot_changes))
+    train = dict(job.al_changes).get("train", profile.train)
+    classes = 10 if profile.dataset in ("fashion_mnist", "cifar10") else 100
+    evals_per_image = galot.sampling_steps * (2 if galot.guidance != 1 else 1)
+    cost = dict.fromkeys(COUNTS, 0) | dict(runs=1, cycles=cycles, trainings=cycles)
+    generated_so_far = 0
+    for k in range(cycles):
+        labels = 0 if not job.use_pool else profile.initial_labeled + k * profile.query_size
+        planned = profile.initial_labeled + k * profile.query_size
+        if job.kind in ("galot", "replay"):
+            n = math.ceil(galot.factor * planned)
+            generated_so_far += n
+        if job.kind == "galot":
+            made = math.ceil(n * galot.oversample)
+            optimised = galot.optimize and galot.eps.at(k) > 0 and (k > 0 or job.use_pool)
+            heldout = 2 * min(galot.heldout_samples, n // classes + 1) * classes if optimised else 0
+            grads = galot.pgd_steps * classes * galot.grad_samples if optimised and galot.acquisition != "RandomSampling" else 0
+            per_grad = {"last": evals_per_image + 4, "x0": evals_per_image + 4,
+                        "full": 4 * evals_per_image}[galot.estimator]  # a backward ~ two forwards
+            cost["generated"] += made
+            cost["heldout"] += heldout
+            cost["gradient_images"] += grads
+            cost["unet_evals"] += (made + heldout) * evals_per_image + grads * per_grad
+            cost["decodes"] += made + heldout + 3 * grads
+            cost["trainings"] += int(k == 0 and job.use_pool)
+        epochs = max(train.epochs, math.ceil(train.min_steps / max(1, math.ceil((labels + generated_so_far) / train.batch_size))))
+        cost["train_images"] += (labels + generated_so_far) * epochs
+    if job.kind == "reference":
+        cost.update(cycles=0, trainings=1,
+                    train_images=(profile.pool_size or POOL_SIZES[job.dataset]) * profile.fully_supervised_epochs)
+    return cost
+
+
+def plan(profile: Profile, sections) -> pd.DataFrame:
+    """One row per section (and a total): the counts, and the estimated GPU hours."""
+    rate = throughput()
+    rows, seen = [], {}
+    for section in sections:
+        jobs = []  # runs of this section that no earlier section computes (or only a shorter prefix of)
+        for job in distinct(section_jobs(profile, section), profile):
+            cycles, before = job.cycles or profile.cycles, seen.get(run_key(job), 0)
+            if cycles > before:
+                jobs.append(job if before == 0 else dataclasses.replace(job, cycles=cycles))
+                seen[run_key(job)] = cycles
+
+        counts = pd.DataFrame([run_cost(j, profile) for j in jobs], columns=list(COUNTS)).sum()
+        row = dict(section=section, **{k: int(v) for k, v in counts.items()})
+        if section == "4.4":
+            images = len(profile.templates) * len(profile.fig4_eps) * 10 * profile.fig4_per_class
+            row.update(generated=images, unet_evals=images * profile.galot.sampling_steps * 2, decodes=images)
+        if section == "B":
+            row.update(generated=10 * len(profile.fig4_eps), unet_evals=10 * len(profile.fig4_eps) * 2
+                       * profile.galot.sampling_steps * (1 + profile.galot.pgd_steps * profile.galot.grad_samples))
+        rows.append(row)
+    table = pd.DataFrame(rows).fillna(0)
+    numeric = table.columns.drop("section")
+    table[numeric] = table[numeric].astype(int)
+    # the UNet rate is measured on whole generation batches, so it includes their decodes
+    table["gpu_hours"] = (table.unet_evals / rate["unet_evals_per_s"] + table.train_images / rate["train_images_per_s"]) / 3600
+    total = table[numeric].sum().to_dict()
+    table.loc[len(table)] = dict(section="total", **total, gpu_hours=table.gpu_hours.sum())
+    table.attrs["throughput"] = rate
+    return table
+
+
+def main(argv=None):
+    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--profile", default="default", choices=["default", *PROFILES])
+    p.add_argument("--only", choices=list(SECTIONS))
+    args = p.parse_args(argv)
+    profile = get_profile(args.profile)
+    table = plan(profile, [args.only] if args.only else list(SECTIONS))
+    rate = table.attrs["throughput"]
+    print(f"plan for the {profile.name} profile ({profile.t2i_model}, T = {profile.galot.sampling_steps}, "
+          f"{len(profile.seeds)} seeds, {profile.cycles} cycles); nothing has been run")
+    print(table.to_string(index=False, float_format=lambda v: f"{v:,.1f}"))
+    print(f"throughput: {rate['unet_evals_per_s']:.0f} UNet evaluations/s (decodes included), "
+          f"{rate['train_images_per_s']:.0f} training images/s ({rate['source']})")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,85 @@
+"""The report's analysis on synthetic records with known answers: paired differences and their verdicts,
+held-out tables, the paper-claim helpers, and the timing ledger."""
+
+import math
+
+import numpy as np
+import pandas as pd
+import pytest
+from scipy import stats
+
+from galot_lib.core import timing
+from galot_lib.paper import analysis as an
+
+
+def records(accuracy_of, methods, seeds, cycles=3):
+    return pd.DataFrame([dict(method=m, seed=s, cycle=c, accuracy=accuracy_of(m, s, c))
+                         for m in methods for s in seeds for c in range(cycles)])
+
+
+def test_paired_differences_pair_by_seed_and_state_a_verdict():
+    seed_effect = {0: 0.0, 1: 0.2, 2: -0.1, 3: 0.05}  # large between seeds, cancelled by pairing
+    df = records(lambda m, s, c: 0.5 + seed_effect[s] + {"A": 0.03, "B": 0.0, "C": 0.03}[m] + 0.01 * c
+                 + (0.004 * (-1) ** s if m == "C" else 0.0), ["A", "B", "C"], range(4))
+    table = an.paired_differences(df, "A", ["B", "C"], "average")
+    ab, ac = table.iloc[0], table.iloc[1]
+    assert ab.comparison == "A - B" and ab.seeds == 4 and ab.difference == pytest.approx(0.03)
+    assert ab.verdict == "A better" and ab.ci_low > 0  # every seed +0.03: no spread, the pairing removes the seed effect
+    assert ac.difference == pytest.approx(0.0, abs=1e-12) and ac.verdict == "not distinguishable"
+    worse = an.paired_differences(df, "B", ["A"], "final").iloc[0]
+    assert worse.verdict == "B worse" and worse.difference == pytest.approx(-0.03)
+    assert "not distinguishable" in an.describe_differences(table)
+
+
+def test_mean_ci_is_the_t_interval():
+    values = [1.0, 2.0, 4.0]
+    mean, low, high = an.mean_ci(values)
+    half = stats.t.ppf(0.975, 2) * np.std(values, ddof=1) / math.sqrt(3)
+    assert (mean, low, high) == pytest.approx((7 / 3, 7 / 3 - half, 7 / 3 + half))
+    assert math.isnan(an.mean_ci([1.0])[1]) and an.verdict(float("nan"), float("nan")) == "not enough seeds to tell"
+
+
+def test_per_seed_summaries_and_best_baselines():
+    df = records(lambda m, s, c: {"X": 0.1, "Y": 0.3, "Z": 0.2}[m] + c, ["X", "Y", "Z"], [0, 1])
+    assert an.per_seed(df, "final").loc[("X", 0)] == pytest.approx(2.1)
+    assert an.per_seed(df, "average").loc[("Y", 1)] == pytest.approx(1.3)
+    assert an.best_baselines(df, ["X", "Y", "Z"], k=2) == ["Y", "Z"]
+    with pytest.raises(ValueError, match="'average' or 'final'"):
+        an.per_seed(df, "median")
+
+
+def test_heldout_tables_pool_cycles_by_images():
+    recs = [dict(method="GALOT", setting="a", seed=0, cycle=c, heldout_n=n, heldout_gain=g, heldout_gain_se=0.1,
+                 heldout_random_gain=0.0, heldout_random_gain_se=0.1, label_correct_plain=1.0,
+                 label_correct_optimized=ok, label_correct_random=1.0, pgd_s=2.0, pgd_steps=2,
+                 heldout_per_class=[dict(label=0, heldout_gain=g), dict(label=1, heldout_gain=g)])
+            for c, (n, g, ok) in enumerate([(10, 0.1, 0.8), (30, 0.3, 0.6)])]
+    df = pd.DataFrame([{k: v for k, v in r.items() if k != "heldout_per_class"} for r in recs])
+    table = an.heldout_table(df, "setting").iloc[0]
+    assert table.images == 40 and table.heldout_gain == pytest.approx(0.25)
+    assert table.label_correct_optimized == pytest.approx(0.65)
+    assert table.heldout_gain_se == pytest.approx(math.sqrt(0.25**2 * 0.01 + 0.75**2 * 0.01))
+    assert len(an.heldout_frame(recs)) == 4 and set(an.heldout_frame(recs).class_label) == {0, 1}
+    cost = an.cost_table(df, "setting").iloc[0]
+    assert cost.pgd_s_per_step == 1.0 and cost.gain_per_pgd_s == pytest.approx(0.1)
+
+
+def test_claims_select_rows_by_name():
+    table = pd.DataFrame({"50": [0.5, 0.6, 0.7, 0.8], "Average": [0.5, 0.6, 0.7, 0.65]},
+                         index=["Margin", "LC", "Baseline (SmallCNN)", "VGG16"])
+    claims = an.transfer_claims(table, ["Margin", "LC"], "Baseline (SmallCNN)", ["VGG16"])
+    assert claims == dict(models_above_both_AL_baselines="1/1", models_above_galot_classifier="0/1")
+    fig3 = pd.DataFrame({"50": [0.5, 0.4, 0.6], "100": [0.6, 0.5, 0.55], "Average": [0.55, 0.45, 0.575]},
+                        index=["AL", "GAL", "AL+GAL"])
+    claims = an.figure3_claims(fig3, full=0.9).set_index("claim").value
+    assert claims["cycles where AL+GAL beats AL"] == 1 and claims["GAL-only accuracy at the last cycle"] == 0.5
+
+
+def test_timing_ledger_attributes_every_second():
+    with timing.timed("training"):
+        sum(range(10000))
+    rows = {r["phase"]: r for r in timing.breakdown()}
+    assert set(rows) == set(timing.PHASES) and rows["training"]["seconds"] >= 0
+    assert sum(r["share"] for r in rows.values()) == pytest.approx(1.0, abs=0.01)
+    with pytest.raises(ValueError, match="unknown phase"):
+        timing.add("lunch", 1.0)
