@@ -7,11 +7,12 @@ Each measurement runs in a fresh process (its peak resident memory is its own), 
 (the per-image cost is the difference; the rest is fixed):
 
 * ``unet step``: one no-grad guided UNet call (two latents per image, 64 x 64, classifier-free guidance);
-* ``decode``: one no-grad VAE decode to 512 x 512, plain, with the VAE's slicing, with its tiling;
+* ``decode``: one no-grad VAE decode to 512 x 512, plain and with the VAE's tiling (slicing decodes a batch one
+  image at a time, which is what a micro-batch of 1 does anyway);
 * ``last gradient``: PGD's gradient with Proposition 1's estimator (one guided step, the decode, the resize to
   32 px and ResNet18, backward to the prompt embedding; T cut to 2 steps, since the differentiated step's memory
-  does not depend on T), plain and with gradient checkpointing of the VAE decoder's blocks, of the UNet's blocks
-  too, or of the whole decode.
+  does not depend on T), plain and with gradient checkpointing of the VAE decoder's blocks, and of the UNet's
+  blocks too.
 
 Then the memory plan these costs give for an 80 GB GPU in fp16 (the fp32 per-image costs halved: an estimate,
 which ``bench/gpu_check.py`` replaces with a measurement on a real GPU).
@@ -51,8 +52,6 @@ def measure(path: str, variant: str, batch: int, threads: int) -> dict:
         vae.enable_gradient_checkpointing()
     if variant == "vae+unet checkpointing":
         unet.enable_gradient_checkpointing()
-    if variant == "slicing":
-        vae.enable_slicing()
     if variant == "tiling":
         vae.enable_tiling()
     base = _rss()
@@ -69,8 +68,7 @@ def measure(path: str, variant: str, batch: int, threads: int) -> dict:
         classifier = build_model("ResNet18", 10, in_channels=3).eval()
         cfg = GalotConfig(sampling_steps=2, guidance=7.5, grad_samples=batch)
         grad, _ = embedding_gradient(model, classifier, cond[None].float(), torch.zeros(batch, dtype=torch.long),
-                                     list(range(batch)), cfg, 32, 3, batch, "last",
-                                     checkpoint_decode=variant == "whole-decode checkpoint")
+                                     list(range(batch)), cfg, 32, 3, batch, "last")
         zero = float((grad[:, 1:] == 0).float().mean())
         assert torch.isfinite(grad).all(), "non-finite gradient"
     seconds = time.perf_counter() - t0
@@ -99,8 +97,7 @@ def main():
         path, variant, batch = json.loads(args.one)
         print(json.dumps(measure(path, variant, batch, args.threads)))
         return
-    plan = [("unet step", "plain"), ("decode", "plain"), ("decode", "slicing"), ("decode", "tiling"),
-            ("last gradient", "plain"), ("last gradient", "whole-decode checkpoint"),
+    plan = [("unet step", "plain"), ("decode", "plain"), ("decode", "tiling"), ("last gradient", "plain"),
             ("last gradient", "vae checkpointing"), ("last gradient", "vae+unet checkpointing")]
     if args.quick:
         plan = [("unet step", "plain"), ("decode", "plain"), ("last gradient", "plain"),
@@ -108,8 +105,6 @@ def main():
     rows = []
     for path, variant in plan:
         for batch in ((1,) if args.quick else (1, 2)):
-            if variant == "slicing" and batch == 1:
-                continue  # slicing decodes one image at a time: batch 1 is the plain decode
             out = subprocess.run([sys.executable, __file__, "--threads", str(args.threads), "--one",
                                   json.dumps([path, variant, batch])], capture_output=True, text=True)
             if out.returncode:

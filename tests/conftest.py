@@ -23,7 +23,8 @@ def pytest_configure(config):
     generated-set cache in a fresh temporary folder (nothing leaks into the repo or ~/.cache)."""
     root = Path(tempfile.mkdtemp(prefix="galot-tests-"))
     os.environ.update(GALOT_PROFILE="smoke", GALOT_RUNS_DIR=str(root / "runs"),
-                      GALOT_RESULTS_DIR=str(root / "results"), GALOT_CACHE_DIR=str(root / "cache"))
+                      GALOT_RESULTS_DIR=str(root / "results"), GALOT_CACHE_DIR=str(root / "cache"),
+                      OMP_NUM_THREADS="1")  # notebook kernels too: float sums, hence records, depend on the thread count
 
 
 @pytest.fixture(autouse=True, scope="session")

@@ -44,7 +44,7 @@ def grid_env(tmp_path) -> dict:
 def launch(tmp_path) -> subprocess.Popen:
     torchrun = Path(sys.executable).with_name("torchrun")
     return subprocess.Popen([str(torchrun), "--standalone", "--nproc_per_node", "2", "-m", "galot_lib.paper.grid",
-                             "--profile", "smoke", "--only", "4.1", "--no-progress", *GRID_SETTINGS],
+                             "--profile", "smoke", "--only", "4.1", "--threads", "1", "--no-progress", *GRID_SETTINGS],
                             env=grid_env(tmp_path), stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
 
 

@@ -128,7 +128,11 @@ def test_annotation_panel_saves_answers(results, tmp_path):
     first = panel.remaining().iloc[0]
     panel.record(int(first["index"]), int(first.label))
     widget = panel.show()
-    assert widget is not None
+    status, row = widget.children
+    image, buttons = row.children
+    assert image.layout.width == image.layout.height == "224px"  # a fixed, readable size, not the page's width
+    assert len(buttons.children) == len(panel.class_names)  # every class button beside the image
+    assert f"{len(panel.items) - 1} remaining" in status.value
     again = AnnotationPanel(tmp_path)  # a new session resumes where the last stopped
     assert len(again.remaining()) == len(panel.items) - 1
     summary = human_accuracy(tmp_path)

@@ -162,16 +162,6 @@ def test_every_estimator_runs_on_the_bundled_kind_too(make_bundled_folder, grad)
     assert torch.isfinite(g).all() and g.abs().sum() > 0
 
 
-def test_checkpointed_decode_gives_the_same_gradient(sd_components):
-    model = sd_model(sd_components)
-    grads = []
-    for checkpointed in (False, True):
-        cond = embeddings((2, 77, TEXT_WIDTH), 0).requires_grad_()
-        images = sample(model, cond, SEEDS, steps=2, guidance=2.0, grad="last", checkpoint_decode=checkpointed)
-        grads.append(grad_of(images, cond))
-    torch.testing.assert_close(grads[0], grads[1], atol=1e-7, rtol=1e-6)
-
-
 def test_last_differs_from_full_but_not_with_one_step(make_bundled_folder):
     model = load_t2i(str(make_bundled_folder()), device="cpu")
     uncond = embeddings((BUNDLED_TOKENS, BUNDLED_WIDTH), 1)

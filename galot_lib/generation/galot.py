@@ -51,7 +51,7 @@ class EpsSchedule:
     kind: str = "linear"
     start: float = 0.05  # the embedded profile's schedule (MiniLM token states of the bundled model)
     end: float = 0.25
-    cycles: int = 5
+    cycles: int = 4
 
     def __post_init__(self):
         if self.kind not in EPS_SCHEDULES:
@@ -244,8 +244,8 @@ def optimize_embeddings(model: T2IModel, classifier: torch.nn.Module | None, c_y
 
 
 def embedding_gradient(model: T2IModel, classifier, c: torch.Tensor, owner: torch.Tensor, image_seeds: list[int],
-                       config: GalotConfig, size: int, channels: int, micro_batch: int, estimator: str,
-                       checkpoint_decode: bool = False) -> tuple[torch.Tensor, torch.Tensor]:
+                       config: GalotConfig, size: int, channels: int, micro_batch: int,
+                       estimator: str) -> tuple[torch.Tensor, torch.Tensor]:
     """d/dc of sum_class mean_image objective, [C, L, D], and every image's objective score.
 
     Image i comes from class ``owner[i]`` and noise ``image_seeds[i]``; the images are differentiated in
@@ -261,8 +261,7 @@ def embedding_gradient(model: T2IModel, classifier, c: torch.Tensor, owner: torc
         while True:
             leaf = c[who].clone().requires_grad_(True)
             images = sample(model, leaf, image_seeds[part], steps=config.sampling_steps, guidance=config.guidance,
-                            grad=estimator, grad_step=config.estimator_step if estimator == "x0" else None,
-                            checkpoint_decode=checkpoint_decode)
+                            grad=estimator, grad_step=config.estimator_step if estimator == "x0" else None)
             score = objective_scores(classifier, images, owner[part].to(images.device), config, size, channels)
             (g,) = torch.autograd.grad(score.sum() * (scale / n), leaf)
             if torch.isfinite(g).all() or scale <= 1.0:

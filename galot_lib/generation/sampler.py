@@ -105,15 +105,13 @@ def initial_noise(model: T2IModel, seeds: Sequence[int]) -> torch.Tensor:
 
 def sample(model: T2IModel, cond: torch.Tensor, seeds: Sequence[int], *, steps: int, guidance: float,
            grad: str = "none", grad_step: int | None = None, uncond: torch.Tensor | None = None,
-           out_size: int | None = None, out_channels: int | None = None,
-           checkpoint_decode: bool = False) -> torch.Tensor:
+           out_size: int | None = None, out_channels: int | None = None) -> torch.Tensor:
     """Images ``[B, C, H, W]`` in [0, 1] generated from embeddings ``cond`` ([B, L, D], or [L, D] for all seeds).
 
     Classifier-free guidance ``u + guidance * (c - u)`` on the UNet output (``uncond`` defaults to the
     embedding of ""; guidance == 1 skips the unconditional half). ``grad`` picks what autograd records (see the
-    module docstring; ``grad_step`` is the step index of ``x0``). ``checkpoint_decode`` recomputes the decode in
-    the backward instead of keeping its activations (a latent model's VAE decoder at 512 px keeps gigabytes
-    per image). ``out_size``/``out_channels`` resize and convert with ``to_classifier_input``.
+    module docstring; ``grad_step`` is the step index of ``x0``). ``out_size``/``out_channels`` resize and convert
+    with ``to_classifier_input``.
     """
     seeds = list(seeds)
     if not seeds:
@@ -146,10 +144,7 @@ def sample(model: T2IModel, cond: torch.Tensor, seeds: Sequence[int], *, steps: 
                 x = ddim_update(x, output, step, schedule)
         check_finite(x, f"the sample after step {step.index} of {steps} (timestep {int(step.timestep)})")
     with torch.set_grad_enabled(grad != "none"):
-        if checkpoint_decode and grad != "none":
-            images = checkpoint(model.decode, x, use_reentrant=False)
-        else:
-            images = model.decode(x)
+        images = model.decode(x)
         check_finite(images, "the decoded images")
         if out_size is not None or out_channels is not None:
             images = to_classifier_input(images, out_size or images.shape[-1], out_channels or images.shape[1])

@@ -6,6 +6,7 @@ section checks against the paper. Notebooks call these and only plot and save.
 from __future__ import annotations
 
 import math
+from pathlib import Path
 
 import numpy as np
 import pandas as pd
@@ -169,3 +170,39 @@ def pseudo_label_accuracy(judged: pd.DataFrame, templates) -> pd.DataFrame:
     """Sec. 4.4: the share of images the judge assigns to their prompt's class, per template (rows) and eps."""
     acc = judged.groupby(["template", "eps"])[["correct", "total"]].sum()
     return (acc.correct / acc.total).unstack("eps").reindex(list(templates))
+
+
+# ----------------------------------------------------------------------------- the README's headline
+def headline(results: Path) -> list[str]:
+    """The README's headline, line by line, from a finished run's tables (``results/<profile>/``): a test
+    checks that the README holds these exact lines, so the two cannot drift apart."""
+    results = Path(results)
+    lines = []
+    table1 = pd.read_csv(results / "4.1" / "table1_fashion_mnist.csv", index_col=0)
+    records = pd.read_csv(results / "4.1" / "records.csv")
+    seeds = records.groupby("method").seed.nunique()
+    for method in ("GALOT", "GALOT template, eps 0", "GALOT (basic)"):
+        lines.append(f"- {method}: mean accuracy over the cycles {table1.loc[method, 'Average']:.4f} "
+                     f"({seeds[method]} seeds)")
+    baselines = [m for m in table1.index if m not in ("GAAL", "Improvement", "GALOT", "GALOT template, eps 0",
+                                                      "GALOT (basic)")]
+    best = table1.loc[baselines, "Average"].sort_values(ascending=False)
+    lines.append("- strongest pool baselines: " + ", ".join(f"{m} {v:.4f} ({seeds[m]} seeds)" for m, v in best.head(3).items()))
+    paired = pd.read_csv(results / "4.1" / "paired_differences.csv")
+    figure3 = pd.read_csv(results / "4.2" / "paired_differences.csv")
+    for r in pd.concat([paired, figure3]).itertuples():
+        lines.append(f"- {r.comparison}, {r.summary} accuracy: {r.difference * 100:+.1f} points "
+                     f"[{r.ci_low * 100:+.1f}, {r.ci_high * 100:+.1f}], {r.verdict}")
+    heldout = pd.read_csv(results / "4.1" / "heldout_gain.csv")
+    w = heldout.images / heldout.images.sum()
+    lines.append(f"- held-out acquisition gain of GALOT's embeddings over the plain prompt: "
+                 f"{(w * heldout.heldout_gain).sum():+.4f} (random direction {(w * heldout.heldout_random_gain).sum():+.4f}); "
+                 f"judged labels correct: plain {(w * heldout.label_correct_plain).sum():.3f}, optimised "
+                 f"{(w * heldout.label_correct_optimized).sum():.3f}, random {(w * heldout.label_correct_random).sum():.3f}")
+    labels = pd.read_csv(results / "4.5" / "label_objectives_paired.csv")
+    for r in labels.itertuples():
+        lines.append(f"- {r.comparison}, {r.summary} accuracy: {r.difference * 100:+.1f} points "
+                     f"[{r.ci_low * 100:+.1f}, {r.ci_high * 100:+.1f}], {r.verdict}")
+    timings = pd.read_csv(results / "timings.csv")
+    lines.append(f"- wall time of the whole run: {timings.seconds.sum() / 60:.1f} minutes on 2 CPU cores")
+    return lines

@@ -64,13 +64,15 @@ def main(argv=None):
     p.add_argument("--only", nargs="+", choices=list(SECTIONS), help="sections (default: all)")
     p.add_argument("--set", nargs=2, action="append", default=[], metavar=("FIELD", "VALUE"),
                    help="change a profile field, as a notebook parameter would (e.g. --set seeds '(0, 1)')")
+    p.add_argument("--threads", type=int, help="CPU threads per process (default: this machine's cores shared "
+                                               "between its processes); equal thread counts give equal records")
     p.add_argument("--no-progress", action="store_true")
     args = p.parse_args(argv)
     state = PartialState(cpu=not torch.cuda.is_available())
     os.environ["GALOT_DEVICE"] = str(state.device)  # the one device choice of this process (core.device)
     if state.device.type == "cpu":  # share the cores between the processes of this machine
         local = int(os.environ.get("LOCAL_WORLD_SIZE", state.num_processes))
-        torch.set_num_threads(max(1, (os.cpu_count() or 1) // max(local, 1)))
+        torch.set_num_threads(args.threads or max(1, (os.cpu_count() or 1) // max(local, 1)))
     profile = get_profile(args.profile, **dict(args.set))
     sections = args.only or list(SECTIONS)
     done = compute(profile, sections, state.process_index, state.num_processes, not args.no_progress)

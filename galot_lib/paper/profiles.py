@@ -48,7 +48,9 @@ class Profile:
     table1_datasets: tuple[str, ...]  # Sec. 4.1
     pool_size: int | None  # a fixed random subset of the pool split (None: all of it)
     test_size: int | None  # a fixed random subset of the test split (None: all of it)
-    seeds: tuple[int, ...]  # repeats of Table 1 and Fig. 3 (the first: Table 2 and the single-seed studies)
+    seeds: tuple[int, ...]  # repeats of Table 1's GALOT rows and headline baselines, and of Fig. 3 (the first: Table 2)
+    headline_baselines: tuple[str, ...]  # pool baselines run for every seed (the others: for baseline_seeds)
+    baseline_seeds: tuple[int, ...]  # repeats of the other pool baselines and of GAAL
     study_seeds: tuple[int, ...]  # repeats of the SEM ablations (Table 3, Figs. 5-6) and of Table 4 / estimators
     ablation_seeds: tuple[int, ...]  # repeats of the label-aware objectives study (confidence intervals over seeds)
     cycles: int  # Table 1, Fig. 3
@@ -85,7 +87,12 @@ class Profile:
         for s in self.strategies:
             if s not in STRATEGIES:
                 raise ValueError(f"unknown strategy {s!r}; valid names: {', '.join(STRATEGIES)}")
-        for name in ("seeds", "study_seeds", "ablation_seeds"):
+        unknown = set(self.headline_baselines) - set(self.strategies)
+        if unknown:
+            raise ValueError(f"headline_baselines {sorted(unknown)} are not among the strategies {self.strategies}")
+        if not set(self.baseline_seeds) <= set(self.seeds):
+            raise ValueError(f"baseline_seeds {self.baseline_seeds} must be among the seeds {self.seeds}")
+        for name in ("seeds", "baseline_seeds", "study_seeds", "ablation_seeds"):
             if not getattr(self, name):
                 raise ValueError(f"{name} must not be empty")
         for name, changes in self.estimator_options + self.label_options:
@@ -105,7 +112,8 @@ class Profile:
 def _smoke() -> Profile:
     return Profile(
         name="smoke", dataset="fashion_mnist", table1_datasets=("fashion_mnist",), pool_size=400, test_size=300,
-        seeds=(0, 1), study_seeds=(0,), ablation_seeds=(0, 1), cycles=2, transfer_cycles=2, ablation_cycles=2,
+        seeds=(0, 1), headline_baselines=BASELINES, baseline_seeds=(0, 1), study_seeds=(0,), ablation_seeds=(0, 1),
+        cycles=2, transfer_cycles=2, ablation_cycles=2,
         initial_labeled=20,
         query_size=20, candidates=None,
         model="TinyCNN", transfer_models=("TinyCNN", "SmallCNN"), strategies=BASELINES,
@@ -125,13 +133,17 @@ def _embedded() -> Profile:
     # eps scale is the bundled model's own (MiniLM token states, measured by bench/bench_pgd.py).
     return Profile(
         name="embedded", dataset="fashion_mnist", table1_datasets=("fashion_mnist",), pool_size=None, test_size=5_000,
-        seeds=(0, 1, 2, 3, 4), study_seeds=(0,), ablation_seeds=(0, 1, 2, 3, 4), cycles=5, transfer_cycles=3,
+        # Five seeds for what the headline compares (the GALOT rows; MarginSampling, which is Fig. 3's AL and GALOT's
+        # A_AL; the three strongest pool baselines of the previous embedded run), two for the other baselines and
+        # GAAL, one for the paper's single-seed-sized ablations: the 2-core budget (README, "Embedded budget").
+        seeds=(0, 1, 2, 3, 4), headline_baselines=("MarginSampling", "KMeans", "RandomSampling", "BADGE"),
+        baseline_seeds=(0, 1), study_seeds=(0,), ablation_seeds=(0, 1, 2, 3, 4), cycles=4, transfer_cycles=2,
         ablation_cycles=3, initial_labeled=50, query_size=50, candidates=5_000,
         model="SmallCNN", transfer_models=SLIM_TRANSFER_MODELS, strategies=BASELINES,
         train=TrainConfig(epochs=15, min_steps=100, batch_size=64, lr=1e-3, optimizer="adam", crop_padding=2),
         t2i_model="bundled",
         galot=GalotConfig(template=GALOT_TEMPLATE, pgd_steps=2, grad_samples=2, sampling_steps=3,
-                          guidance=3.0, eps=EpsSchedule("linear", 0.05, 0.25, cycles=5), heldout_samples=4),
+                          guidance=3.0, eps=EpsSchedule("linear", 0.05, 0.25, cycles=4), heldout_samples=4),
         estimator_options=estimator_options(3), label_options=LABEL_OPTIONS,
         table4_eps=(0.0, 0.1, 0.25, 0.5, 1.0), fig4_eps=(0.0, 1.0, 2.0, 4.0), fig4_per_class=10,
         fully_supervised_epochs=6, fully_supervised_batch_size=256, gaal_gan_steps=1500, memory_budget_gb=4.0,
@@ -142,7 +154,8 @@ def _embedded() -> Profile:
 def _paper() -> Profile:
     return Profile(
         name="paper", dataset="cifar10", table1_datasets=("cifar10", "cifar100", "tiny_imagenet"), pool_size=None,
-        test_size=None, seeds=(0, 1), study_seeds=(0, 1), ablation_seeds=(0, 1, 2), cycles=10, transfer_cycles=10,
+        test_size=None, seeds=(0, 1), headline_baselines=BASELINES, baseline_seeds=(0, 1), study_seeds=(0, 1),
+        ablation_seeds=(0, 1, 2), cycles=10, transfer_cycles=10,
         ablation_cycles=5,
         initial_labeled=1000, query_size=1000,
         candidates=None, model="ResNet18", transfer_models=TRANSFER_MODELS, strategies=BASELINES,

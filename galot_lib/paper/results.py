@@ -60,6 +60,20 @@ def mean_with_sem(mean: pd.DataFrame, sem: pd.DataFrame) -> pd.DataFrame:
     return mean.round(4).astype(str) + " ± " + sem.round(4).astype(str)
 
 
+def study_table(df: pd.DataFrame, study: str, out: Path, with_sem: bool = False) -> pd.DataFrame:
+    """One Sec. 4.5 study as the paper lays it out (settings in run order), saved as ``<study>.csv`` (and
+    ``<study>_sem.csv``); with ``with_sem``, shown as "mean ± SEM"."""
+    part = df[df.study == study]
+    order = list(dict.fromkeys(part.setting))
+    mean = accuracy_table(part, index="setting", order=order)
+    save_table(mean, Path(out) / f"{study}.csv")
+    if not with_sem:
+        return mean
+    sem = sem_table(part, index="setting", order=order)
+    save_table(sem, Path(out) / f"{study}_sem.csv")
+    return mean_with_sem(mean, sem)
+
+
 def improvement_row(table: pd.DataFrame, ours: str, baselines) -> pd.Series:
     """Ours minus the best baseline in each column (the paper's Improvement row; negative when a
     baseline wins)."""

@@ -76,7 +76,8 @@ def run(profile: Profile, pool: ImageSet, test: ImageSet, seed: int, config: ALC
     run_folder = next(dataset_root.glob(f"*-{identity}"), None) or dataset_root / f"{slug(config.label)}-{identity}"
     folder = run_folder / f"seed{seed}"
     folder.mkdir(parents=True, exist_ok=True)
-    described = dict(al=config.as_dict(), generation=generation.describe() if generation else None,
+    settings = {k: v for k, v in config.as_dict().items() if k != "cycles"}  # one folder for every length of the run
+    described = dict(al=settings, generation=generation.describe() if generation else None,
                      synthesis=synthesis.describe() if synthesis else None, use_pool=use_pool, pool=pool.name,
                      pool_size=len(pool), seed=seed, identity=identity)
     with claimed(folder, wait):
