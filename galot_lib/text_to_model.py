@@ -174,7 +174,8 @@ def card(result: TextToModel, settings: dict) -> str:
 
     columns = [c for c in ("round", "n_generated", "eps", "heldout_gain", "heldout_gain_se", "heldout_random_gain",
                            "label_filter_pass", "accuracy") if any(c in r for r in result.records)]
-    table = pd.DataFrame(result.records).reindex(columns=columns).to_markdown(index=False, floatfmt=".4f")
+    table = pd.DataFrame(result.records).reindex(columns=columns).to_markdown(
+        index=False, floatfmt=tuple(".0f" if c in ("round", "n_generated") else ".4f" for c in columns))
     galot = settings["galot"]
     return f"""# A classifier trained from class names alone
 

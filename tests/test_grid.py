@@ -19,7 +19,9 @@ from galot_lib.paper.profiles import get_profile
 from galot_lib.paper.sections import SECTIONS
 
 REPO = Path(__file__).resolve().parent.parent
-GRID_SETTINGS = ["--set", "seeds", "(0,)", "--set", "strategies", "('RandomSampling', 'MarginSampling')"]
+TWO = "('RandomSampling', 'MarginSampling')"
+GRID_SETTINGS = ["--set", "seeds", "(0,)", "--set", "baseline_seeds", "(0,)", "--set", "strategies", TWO,
+                 "--set", "headline_baselines", TWO]
 KEY = ["method", "seed", "cycle"]
 SAME = ["config_hash", "n_labeled", "n_generated", "accuracy"]
 

@@ -146,7 +146,7 @@ def _embedded() -> Profile:
                           guidance=3.0, eps=EpsSchedule("linear", 0.05, 0.25, cycles=4), heldout_samples=4),
         estimator_options=estimator_options(3), label_options=LABEL_OPTIONS,
         table4_eps=(0.0, 0.1, 0.25, 0.5, 1.0), fig4_eps=(0.0, 1.0, 2.0, 4.0), fig4_per_class=10,
-        fully_supervised_epochs=6, fully_supervised_batch_size=256, gaal_gan_steps=1500, memory_budget_gb=4.0,
+        fully_supervised_epochs=6, fully_supervised_batch_size=256, gaal_gan_steps=600, memory_budget_gb=4.0,
         max_batch=64,
     )
 
