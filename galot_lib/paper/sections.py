@@ -15,6 +15,7 @@ import numpy as np
 import torch
 
 from ..core.io import save_torch
+from ..core.timing import timed
 from ..generation.galot import EpsSchedule, optimize_embeddings
 from ..generation.images import class_seeds, generate_images, planned_images
 from ..generation.prompts import fill
@@ -114,9 +115,10 @@ def figure4(profile: Profile, out_dir: Path | None = None, seed: int = 0, progre
     pool, test = load_data(profile)
     channels, size, _ = pool.image_shape
     kept: list[dict] = []
-    records = judge_templates(t2i_model(profile), judge_for(profile, pool, test), pool.class_names,
-                              profile.templates, profile.fig4_eps, profile.fig4_per_class, profile.galot,
-                              seed, size, channels, progress, keep=kept)
+    judge = judge_for(profile, pool, test)
+    with timed("judging"):  # the judged images are made for judging: their generation counts here
+        records = judge_templates(t2i_model(profile), judge, pool.class_names, profile.templates, profile.fig4_eps,
+                                  profile.fig4_per_class, profile.galot, seed, size, channels, progress, keep=kept)
     if out_dir is not None:
         blob = dict(images=torch.stack([k.pop("image") for k in kept]), meta=kept, class_names=list(pool.class_names))
         save_torch(blob, Path(out_dir) / "judged_images.pt")
@@ -198,17 +200,19 @@ def eps_grid(profile: Profile, eps_values=None, seed: int = 0) -> tuple[torch.Te
     eps_values = list(eps_values or profile.fig4_eps)
     idx = torch.as_tensor(initial_indices(len(pool), profile.initial_labeled, seed))
     # The classifier the first cycle of a GALOT run optimises against (trained before generation).
-    classifier = fit(profile.model, pool.images[idx], pool.labels[idx], pool.num_classes, profile.train,
-                     seed=training_seed(seed, 0, tag=1)).model
+    with timed("training"):
+        classifier = fit(profile.model, pool.images[idx], pool.labels[idx], pool.num_classes, profile.train,
+                         seed=training_seed(seed, 0, tag=1)).model
     model = t2i_model(profile)
     c_y = model.encode([fill(profile.basic_template, n) for n in pool.class_names])
     labels, seeds = planned_images([1] * pool.num_classes, seed, 0)  # one noise seed per class, reused along its row
     columns = []
     for eps in eps_values:
         cfg = dataclasses.replace(profile.galot, template=profile.basic_template, eps=EpsSchedule.constant(eps))
-        c = optimize_embeddings(model, classifier, c_y, eps, cfg, class_seeds(seed, 0, pool.num_classes), size,
-                                channels).embeddings
-        columns.append(generate_images(model, c, labels, seeds, cfg, size, channels))
+        with timed("generation"):
+            c = optimize_embeddings(model, classifier, c_y, eps, cfg, class_seeds(seed, 0, pool.num_classes), size,
+                                    channels).embeddings
+            columns.append(generate_images(model, c, labels, seeds, cfg, size, channels))
     real = torch.stack([pool.images[int(np.flatnonzero(pool.labels.numpy() == c)[0])] for c in range(pool.num_classes)])
     return torch.stack([real, *columns], dim=1), pool.class_names, eps_values
 
