@@ -80,6 +80,11 @@ def best_baselines(df: pd.DataFrame, baselines, k: int = 3, summary: str = "aver
 
 
 # ----------------------------------------------------------------------------- held-out informativeness
+def measured(df: pd.DataFrame) -> pd.DataFrame:
+    """The cycle records that carry a held-out measurement."""
+    return df[df.get("heldout_n", pd.Series(dtype=float)).fillna(0) > 0]
+
+
 def heldout_frame(records: list[dict]) -> pd.DataFrame:
     """One row per (run, seed, cycle, class) of the held-out measurement, with the run's settings."""
     rows = []
@@ -95,9 +100,8 @@ def heldout_table(df: pd.DataFrame, by) -> pd.DataFrame:
     correctness, pooled over the records of each group (cycle-level records; gains weighted by images).
     The standard error pools the per-cycle ones (independent seeds and cycles)."""
     by = [by] if isinstance(by, str) else list(by)
-    measured = df[df.get("heldout_n", pd.Series(dtype=float)).fillna(0) > 0]
     rows = []
-    for key, part in measured.groupby(by, sort=False):
+    for key, part in measured(df).groupby(by, sort=False):
         key = key if isinstance(key, tuple) else (key,)
         w = part.heldout_n / part.heldout_n.sum()
         row = dict(zip(by, key), images=int(part.heldout_n.sum()))
@@ -114,7 +118,7 @@ def heldout_table(df: pd.DataFrame, by) -> pd.DataFrame:
 def cost_table(df: pd.DataFrame, by) -> pd.DataFrame:
     """PGD time per step, and held-out gain per second of PGD, for the computed cycles of each group."""
     by = [by] if isinstance(by, str) else list(by)
-    part = df[df.get("heldout_n", pd.Series(dtype=float)).fillna(0) > 0]
+    part = measured(df)
     out = part.groupby(by, sort=False).agg(pgd_s=("pgd_s", "mean"), pgd_steps=("pgd_steps", "first"),
                                             gain=("heldout_gain", "mean")).reset_index()
     out["pgd_s_per_step"] = out.pgd_s / out.pgd_steps
@@ -193,12 +197,12 @@ def headline(results: Path) -> list[str]:
     for r in pd.concat([paired, figure3]).itertuples():
         lines.append(f"- {r.comparison}, {r.summary} accuracy: {r.difference * 100:+.1f} points "
                      f"[{r.ci_low * 100:+.1f}, {r.ci_high * 100:+.1f}], {r.verdict}")
-    heldout = pd.read_csv(results / "4.1" / "heldout_gain.csv")
-    w = heldout.images / heldout.images.sum()
+    per_cycle = pd.read_csv(results / "4.1" / "heldout_gain.csv").rename(columns={"images": "heldout_n"})
+    pooled = heldout_table(per_cycle, "dataset").iloc[0]  # Table 1's data set, its cycles pooled
     lines.append(f"- held-out acquisition gain of GALOT's embeddings over the plain prompt: "
-                 f"{(w * heldout.heldout_gain).sum():+.4f} (random direction {(w * heldout.heldout_random_gain).sum():+.4f}); "
-                 f"judged labels correct: plain {(w * heldout.label_correct_plain).sum():.3f}, optimised "
-                 f"{(w * heldout.label_correct_optimized).sum():.3f}, random {(w * heldout.label_correct_random).sum():.3f}")
+                 f"{pooled.heldout_gain:+.4f} (random direction {pooled.heldout_random_gain:+.4f}); "
+                 f"judged labels correct: plain {pooled.label_correct_plain:.3f}, optimised "
+                 f"{pooled.label_correct_optimized:.3f}, random {pooled.label_correct_random:.3f}")
     labels = pd.read_csv(results / "4.5" / "label_objectives_paired.csv")
     for r in labels.itertuples():
         lines.append(f"- {r.comparison}, {r.summary} accuracy: {r.difference * 100:+.1f} points "
