@@ -82,7 +82,7 @@ python -m galot_lib.learning.data --download
 # ---------------------------------------------------------------- work
 if [[ "$mode" == "test" ]]; then
   echo "== test suite"
-  exec python -m pytest -q
+  exec python -m pytest -q -n 2 --dist loadfile  # two workers, a test file on one: the notebooks and their tests together
 fi
 
 export GALOT_PROFILE="$profile"

@@ -42,7 +42,6 @@ def build(threads: int):
 
 def measure(path: str, variant: str, batch: int, threads: int) -> dict:
     from galot_lib.generation.galot import GalotConfig, embedding_gradient
-    from galot_lib.generation.sampler import sample
     from galot_lib.learning.models import build_model
 
     model = build(threads)

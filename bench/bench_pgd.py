@@ -51,7 +51,7 @@ def guiding_classifier(profile, pool, seed: int, cycle: int):
         idx = np.concatenate([idx, np.random.default_rng(seed).choice(rest, n - len(idx), replace=False)])
     idx = torch.as_tensor(idx)
     return fit(profile.model, pool.images[idx], pool.labels[idx], pool.num_classes, profile.train,
-               seed=training_seed(seed, cycle, tag=1)).model.eval()
+               seed=training_seed(seed, cycle)).model.eval()
 
 
 class Setup:

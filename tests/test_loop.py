@@ -103,6 +103,39 @@ def test_generation_hook_adds_pseudo_labelled_data(tmp_path):
     assert [r["n_generated"] for r in gal_only] == [12, 33, 63]
 
 
+def test_runs_of_a_seed_share_the_initial_classifier(tmp_path, monkeypatch):
+    """Every pool strategy's first cycle and a generation hook's cycle-0 classifier are the classifier of the
+    initial labelled set: with a shared folder it is trained once, and the records are those of separate training."""
+    pool, test = tiny_sets()
+    alone = [run_active_learning(config(strategy=s, cycles=2), pool, test, seed=0, progress=False)
+             for s in ("MarginSampling", "EntropySampling")]
+    import galot_lib.learning.loop as loop
+
+    real_fit, fits = loop.fit, []
+    monkeypatch.setattr(loop, "fit", lambda *a, **k: fits.append(len(a[1])) or real_fit(*a, **k))
+    shared = tmp_path / "shared"
+    together = [run_active_learning(config(strategy=s, cycles=2), pool, test, seed=0, run_dir=tmp_path / s,
+                                    shared_dir=shared, progress=False) for s in ("MarginSampling", "EntropySampling")]
+    assert [strip(r) for r in together] == [strip(r) for r in alone]
+    assert fits == [12, 21, 21]  # the initial set once, then each run's second cycle
+    assert len(list(shared.glob("*/classifier.pt"))) == 1
+
+    class NeedsNoClassifier:
+        uses_classifier = False
+
+        def describe(self):
+            return {"hook": "replay"}
+
+        def __call__(self, cycle, trained, n_labeled, seed):
+            assert trained is None or cycle > 0
+            return Generated(pool.images[:n_labeled], pool.labels[:n_labeled])
+
+    fits.clear()
+    run_active_learning(config(cycles=1), pool, test, seed=0, generation=NeedsNoClassifier(), shared_dir=shared,
+                        progress=False)
+    assert fits == [24]  # no classifier trained before generation: only the cycle's own, on 12 labels + 12 generated
+
+
 @pytest.mark.parametrize("kwargs, message", [
     (dict(strategy="Oracle"), "valid names"),
     (dict(model="ResNet1000"), "valid names"),

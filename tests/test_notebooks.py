@@ -1,10 +1,8 @@
-"""Paper-claims tests: every section notebook runs once in the smoke profile (nbval, which the suite
-collects first, executes them; run alone, this file executes them with papermill), then its tables'
-schemas, its figures and the claims that must hold whatever the numbers are checked. Meta-tests keep
-notebooks, run_all.sh and these tests in step."""
+"""Paper-claims tests: every section notebook runs once in the smoke profile (the ``results`` fixture of
+tests/conftest.py executes them with papermill), then its tables' schemas, its figures and the claims that
+must hold whatever the numbers are checked. Meta-tests keep notebooks, run_all.sh and these tests in step."""
 
 import json
-import os
 import re
 from pathlib import Path
 
@@ -13,6 +11,7 @@ import pytest
 import torch
 
 from galot_lib.paper.profiles import BASELINES, get_profile
+from conftest import NOTEBOOK_CHAINS
 from galot_lib.paper.sections import NOTEBOOK_DIR, SECTIONS
 
 REPO = NOTEBOOK_DIR.parent
@@ -186,6 +185,8 @@ def test_every_notebook_is_run_and_tested():
     tested = {name[len("test_section_"):].replace("_", ".") for name in globals() if name.startswith("test_section_")}
     assert tested == set(SECTIONS), f"sections without a paper-claims test: {set(SECTIONS) - tested}"
     assert "galot_lib.paper.sections notebooks" in (REPO / "run_all.sh").read_text()
+    chained = [section for chain in NOTEBOOK_CHAINS for section in chain]
+    assert sorted(chained) == sorted(SECTIONS), "tests/conftest.py's NOTEBOOK_CHAINS must hold every section once"
 
 
 @pytest.mark.parametrize("name", sorted(SECTIONS.values()))

@@ -23,7 +23,6 @@ import torch
 
 from ..core.checks import check_finite
 from ..learning.strategies import DIFFERENTIABLE_ACQUISITIONS, acquisition_scores
-from ..core.hashing import state_fingerprint
 from .memory import MAX_MICRO_BATCH, MemoryPlan, cached_plan, chunks, measure_path, memory_budget
 from .prompts import GALOT_TEMPLATE, check_template
 from .sampler import sample, to_classifier_input
@@ -252,7 +251,7 @@ def embedding_gradient(model: T2IModel, classifier, c: torch.Tensor, owner: torc
     micro-batches whose gradients add up. In half precision the objective is scaled before the backward
     (and the gradient unscaled after), so small gradients do not flush to zero; an overflow halves the
     scale and retries."""
-    classes, n = len(c), config.grad_samples
+    n = config.grad_samples
     grad = torch.zeros_like(c)
     scores = torch.empty(len(owner))
     for part in chunks(len(owner), micro_batch):

@@ -17,7 +17,6 @@ from __future__ import annotations
 
 import torch
 import torch.nn.functional as F
-from diffusers import DDIMScheduler
 
 from .prompts import fill
 from .t2i import T2IModel
@@ -32,6 +31,8 @@ class DiffusionZeroShot:
                  seed: int = 0, batch_size: int = 64):
         self.model, self.cond = model, class_embeddings.to(model.device, model.dtype)
         self.timesteps, self.seed, self.batch_size = tuple(int(t) for t in timesteps), seed, batch_size
+        from diffusers import DDIMScheduler
+
         ddim = DDIMScheduler.from_config(model.scheduler.config)
         self.prediction_type, self.alphas = ddim.config.prediction_type, ddim.alphas_cumprod
         train_steps = len(self.alphas)

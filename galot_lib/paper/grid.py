@@ -6,9 +6,9 @@
     ./run_all.sh --processes 8 ...                                                               # the same, then the notebooks
 
 HF Accelerate's process state says which process this is and which device it owns (torchrun's
-environment on CPUs, which Accelerate reads). Every process walks the whole job list, starting at its
-own offset, and computes the runs whose claim it gets (a lock file in the run's identity folder, see
-``core.claims``); runs claimed by others are left to them and waited for at the end. A run's results
+environment on CPUs, which Accelerate reads). Every process walks the whole job list, longest runs first,
+and computes the runs whose claim it gets (a lock file in the run's identity folder, see ``core.claims``);
+runs claimed by others are left to them and waited for at the end. A run's results
 depend only on its configuration and seed, so they are the same as a single process's; a process that
 dies leaves its runs resumable from their last finished cycle, and a new launch completes them.
 """
@@ -27,33 +27,42 @@ from ..core.io import save_table
 from .profiles import PROFILES, get_profile
 from .results import results_dir
 from .runs import RunJob
+from .plan import run_cost
 from .sections import SECTIONS, section_jobs
 
 
+# GALOT runs first, then the fully supervised reference and GAAL, then the replays (their source GALOT run is
+# done by then), and the short baselines last, where they even out the processes' finishing times.
+KIND_ORDER = {"galot": 0, "reference": 1, "gaal": 2, "replay": 3, "baseline": 4}
+
+
 def grid_jobs(profile, sections) -> list[RunJob]:
-    """The runs the selected sections need, each once, longest kinds first (replays last: they wait for their
-    source GALOT run)."""
-    jobs = [job for section in sections for job in section_jobs(profile, section)]
-    order = {"galot": 0, "gaal": 1, "reference": 2, "baseline": 3, "replay": 4}
-    return sorted(dict.fromkeys(jobs), key=lambda j: order[j.kind])
+    """The runs the selected sections need, each once, in :data:`KIND_ORDER`, the costliest of a kind first
+    (UNet evaluations, then training images, as the plan counts them), and a replay's source before any other."""
+    jobs = list(dict.fromkeys(job for section in sections for job in section_jobs(profile, section)))
+    sources = {job.source for job in jobs if job.source is not None}
+
+    def order(job):
+        cost = run_cost(job, profile)
+        return KIND_ORDER[job.kind], job not in sources, -cost["unet_evals"], -cost["train_images"]
+
+    return sorted(jobs, key=order)
 
 
-def compute(profile, sections, process_index: int = 0, num_processes: int = 1, progress: bool = True) -> int:
+def compute(profile, sections, progress: bool = True, process_index: int = 0) -> int:
     """Compute (or find finished) every run of ``sections``; returns how many runs this process computed or
-    checked itself. Process k starts at the k-th share of the list, so processes start on different runs."""
+    checked itself. Every process walks the same list: the next run nobody has claimed is the one it takes."""
     from tqdm.auto import tqdm
 
-    jobs = grid_jobs(profile, sections)
-    start = len(jobs) * process_index // max(num_processes, 1)
-    mine, waiting = jobs[start:] + jobs[:start], []
-    for job in tqdm(mine, desc=f"grid, process {process_index}", disable=not progress, position=process_index):
+    jobs, waiting = grid_jobs(profile, sections), []
+    for job in tqdm(jobs, desc=f"grid, process {process_index}", disable=not progress, position=process_index):
         try:
             job.run(profile, wait=False)
         except ClaimedElsewhere:
             waiting.append(job)
     for job in waiting:  # computed by another process meanwhile, or resumed here if that process died
         job.run(profile, wait=True)
-    return len(mine) - len(waiting)
+    return len(jobs) - len(waiting)
 
 
 def main(argv=None):
@@ -75,7 +84,7 @@ def main(argv=None):
         torch.set_num_threads(args.threads or max(1, (os.cpu_count() or 1) // max(local, 1)))
     profile = get_profile(args.profile, **dict(args.set))
     sections = args.only or list(SECTIONS)
-    done = compute(profile, sections, state.process_index, state.num_processes, not args.no_progress)
+    done = compute(profile, sections, not args.no_progress, state.process_index)
     breakdown = pd.DataFrame(timing.breakdown()).assign(process=state.process_index)
     save_table(breakdown, results_dir(profile.name, "grid") / f"timing_process{state.process_index}.csv", index=False)
     state.wait_for_everyone()

@@ -11,7 +11,6 @@ from __future__ import annotations
 import dataclasses
 import time
 
-import torch
 from tqdm.auto import tqdm
 
 from ..generation.galot import GalotConfig, optimize_embeddings

@@ -82,7 +82,13 @@ def run(profile: Profile, pool: ImageSet, test: ImageSet, seed: int, config: ALC
                      pool_size=len(pool), seed=seed, identity=identity)
     with claimed(folder, wait):
         write_json(folder / "config.json", described)
-        return run_active_learning(config, pool, test, seed, folder, generation, synthesis, use_pool, extra)
+        return run_active_learning(config, pool, test, seed, folder, generation, synthesis, use_pool, extra,
+                                   shared_dir=initial_classifiers_folder(profile, pool))
+
+
+def initial_classifiers_folder(profile: Profile, pool: ImageSet) -> Path:
+    """Where the runs of a data set share their initial-set classifiers (``learning.loop.initial_classifier``)."""
+    return dataset_folder(profile, pool) / "initial-classifiers"
 
 
 def run_baseline(profile: Profile, pool: ImageSet, test: ImageSet, strategy: str, seed: int,
@@ -133,6 +139,8 @@ def run_galot(profile: Profile, pool: ImageSet, test: ImageSet, seed: int, metho
 class ReplayGenerated:
     """A generation hook that hands back, cycle by cycle, the sets another run generated
     (Sec. 4.3: ResNet18's GALOT data reused to train other networks, nothing regenerated)."""
+
+    uses_classifier = False  # the sets are already made: no classifier is trained for them at cycle 0
 
     def __init__(self, source_records: list[dict], seed: int):
         rows = sorted((r for r in source_records if r["seed"] == seed), key=lambda r: r["cycle"])

@@ -19,10 +19,10 @@ from ..core.timing import timed
 from ..generation.galot import EpsSchedule, optimize_embeddings
 from ..generation.images import class_seeds, generate_images, planned_images
 from ..generation.prompts import fill
-from ..learning.loop import initial_indices, training_seed
-from ..learning.train import fit
+from ..learning.loop import initial_classifier
 from .profiles import Profile
-from .runs import ReplayGenerated, RunJob, fully_supervised, judge_for, load_data, t2i_model
+from .runs import (ReplayGenerated, RunJob, al_config, fully_supervised, initial_classifiers_folder, judge_for,
+                   load_data, t2i_model)
 
 NOTEBOOK_DIR = Path(__file__).resolve().parents[2] / "notebooks"
 
@@ -198,11 +198,10 @@ def eps_grid(profile: Profile, eps_values=None, seed: int = 0) -> tuple[torch.Te
     pool, _ = load_data(profile)
     channels, size, _ = pool.image_shape
     eps_values = list(eps_values or profile.fig4_eps)
-    idx = torch.as_tensor(initial_indices(len(pool), profile.initial_labeled, seed))
-    # The classifier the first cycle of a GALOT run optimises against (trained before generation).
+    # The classifier the first cycle of a GALOT run optimises against (shared with the runs: no training here).
     with timed("training"):
-        classifier = fit(profile.model, pool.images[idx], pool.labels[idx], pool.num_classes, profile.train,
-                         seed=training_seed(seed, 0, tag=1)).model
+        classifier = initial_classifier(al_config(profile), pool, seed,
+                                        shared_dir=initial_classifiers_folder(profile, pool)).model
     model = t2i_model(profile)
     c_y = model.encode([fill(profile.basic_template, n) for n in pool.class_names])
     labels, seeds = planned_images([1] * pool.num_classes, seed, 0)  # one noise seed per class, reused along its row
