@@ -10,6 +10,10 @@ model and batches); ``--width`` scales every model (how the ``*-slim`` widths we
     python bench/bench_models.py                       # all models
     python bench/bench_models.py --models SmallCNN TinyCNN --iters 10
     python bench/bench_models.py --models VGG16-slim DLA-slim --shapes 28x28x1 --threads 1 --bf16 --channels-last
+    python bench/bench_models.py --inference --models SmallCNN DenseNet121-slim --shapes 28x28x1 --threads 1
+
+``--inference`` times instead an eval-mode pass over 2,048 images (channels-last, inference mode) at each
+batch size, the choice behind ``train.inference_batch_size``.
 """
 
 from __future__ import annotations
@@ -45,6 +49,33 @@ def time_step(model: torch.nn.Module, x: torch.Tensor, y: torch.Tensor, warmup: 
     return statistics.median(walls), statistics.median(cpus)
 
 
+INFERENCE_BATCHES = (64, 128, 256, 1024)
+
+
+@torch.inference_mode()
+def time_inference(model: torch.nn.Module, x: torch.Tensor, batch: int) -> float:
+    """Wall seconds of one eval-mode pass over ``x`` in batches of ``batch`` (after one warm-up batch)."""
+    model(x[:batch])
+    start = time.perf_counter()
+    for i in range(0, len(x), batch):
+        model(x[i:i + batch])
+    return time.perf_counter() - start
+
+
+def inference(args) -> None:
+    images = 2048
+    print(f"torch {torch.__version__}, {args.threads} threads, eval mode, channels-last, fp32: seconds per "
+          f"{images:,} images at each batch size")
+    print(f"{'model':<17} {'input':<8} " + " ".join(f"{f'batch {b}':>10}" for b in INFERENCE_BATCHES))
+    for name in args.models:
+        for shape in args.shapes:
+            channels, size = SHAPES[shape]
+            model = build_model(name, 10, in_channels=channels, width=args.width).eval().to(memory_format=torch.channels_last)
+            x = torch.rand(images, channels, size, size).contiguous(memory_format=torch.channels_last)
+            times = [time_inference(model, x, b) for b in INFERENCE_BATCHES]
+            print(f"{name:<17} {shape:<8} " + " ".join(f"{t:>10.3f}" for t in times), flush=True)
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--models", nargs="+", default=list(MODELS), choices=list(MODELS))
@@ -56,10 +87,13 @@ def main() -> None:
     parser.add_argument("--width", type=float, default=1.0, help="channel multiplier passed to build_model")
     parser.add_argument("--bf16", action="store_true", help="bfloat16 autocast (fp32 where the CPU lacks native bf16)")
     parser.add_argument("--channels-last", action="store_true", help="channels-last model and batches")
+    parser.add_argument("--inference", action="store_true", help="time eval-mode passes at several batch sizes")
     args = parser.parse_args()
 
     torch.set_num_threads(args.threads)
     torch.manual_seed(0)
+    if args.inference:
+        return inference(args)
     layout = torch.channels_last if args.channels_last else torch.contiguous_format
     precision = "bf16 autocast" if args.bf16 and bf16_is_native() else "fp32"
     print(f"torch {torch.__version__}, {args.threads} threads, batch {args.batch}, "

@@ -229,7 +229,7 @@ def run_gaal(profile: Profile, pool: ImageSet, test: ImageSet, seed: int, cycles
     channels, size, _ = pool.image_shape
     gaal = GaalConfig(gan_steps=profile.gaal_gan_steps)
     folder = dataset_folder(profile, pool) / "gaal-gan"
-    with claimed(folder), timed("reference models"):
+    with claimed(folder, wait), timed("reference models"):  # a grid process moves on while another trains the GAN
         gan = cached_gan(pool.images, gaal, folder)
     synthesis = GaalSynthesis(gan, judge_for(profile, pool, test), gaal, size, channels)
     return run(profile, pool, test, seed, al_config(profile, "RandomSampling", cycles, method="GAAL"),
