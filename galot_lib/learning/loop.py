@@ -338,7 +338,8 @@ def initial_classifier(config: ALConfig, pool: ImageSet, seed: int, loss_head: b
 
 
 def training_seed(seed: int, cycle: int) -> int:
-    """The seed of a cycle's classifier (cycle 0's before generation is the same: the initial classifier)."""
+    """The seed of a cycle's classifier (cycle 0's before generation is the same: the initial classifier). The
+    trailing 0 keeps the seeds the runs had when a second classifier per cycle had its own."""
     return seed_for(seed, cycle, Purpose.TRAINING, 0)
 
 

@@ -26,8 +26,8 @@ from ..core.claims import ClaimedElsewhere
 from ..core.io import save_table
 from .profiles import PROFILES, get_profile
 from .results import results_dir
-from .runs import RunJob
 from .plan import run_cost
+from .runs import RunJob
 from .sections import SECTIONS, section_jobs
 
 
