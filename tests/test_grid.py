@@ -16,7 +16,7 @@ import torch
 from galot_lib.core import claims
 from galot_lib.paper import plan as planning
 from galot_lib.paper.profiles import get_profile
-from galot_lib.paper.sections import SECTIONS
+from galot_lib.paper.sections import AFTER_GRID_WORK, SECTIONS, notebooks
 
 REPO = Path(__file__).resolve().parent.parent
 TWO = "('RandomSampling', 'MarginSampling')"
@@ -166,3 +166,10 @@ def test_run_all_rejects_bad_arguments_before_any_set_up(args, message):
 def test_run_all_knows_the_sections():
     text = (REPO / "run_all.sh").read_text()
     assert f'SECTIONS="{" ".join(SECTIONS)}"' in text
+
+
+def test_notebooks_with_work_beyond_the_grid_start_first():
+    ordered = [p.name for p in notebooks(after_grid_work_first=True)]
+    assert sorted(ordered) == sorted(p.name for p in notebooks())
+    assert ordered[: len(AFTER_GRID_WORK)] == [SECTIONS[s] for s in AFTER_GRID_WORK]
+    assert [p.name for p in notebooks("4.2", after_grid_work_first=True)] == [SECTIONS["4.2"]]

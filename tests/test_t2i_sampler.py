@@ -12,6 +12,7 @@ from diffusers.utils.torch_utils import randn_tensor
 
 from galot_lib.generation.sampler import initial_noise, sample, to_classifier_input
 from galot_lib.generation.t2i import PAPER_MODEL_ID, from_sd_components, load_t2i
+from galot_lib.generation.text_attention import distinct_rows
 
 SEEDS = [3, 7]
 
@@ -152,6 +153,23 @@ def test_gradient_matches_independent_autograd(sd_components, grad, first_tracke
     images = F.interpolate(images.clamp(0, 1), size=(8, 8), mode="bilinear", antialias=True)
     torch.testing.assert_close(ours, grad_of(images, cond), atol=1e-6, rtol=1e-4)
     assert torch.isfinite(ours).all() and ours.abs().sum() > 0
+
+
+def test_text_keys_and_values_once_per_distinct_prompt(sd_components):
+    """The UNet given the distinct embeddings and each image's row (text_attention.py) computes what it computes
+    given every image's embedding: the same output, the same gradient to the prompts."""
+    model = sd_model(sd_components)
+    prompts = embeddings((2, 77, TEXT_WIDTH), 0).requires_grad_()
+    every = prompts[torch.tensor([1, 0, 1, 1])]
+    text, rows = distinct_rows(every)
+    assert len(text) == 2 and torch.equal(text[rows], every)
+    x, t = embeddings((4, *model.sample_shape), 2), torch.tensor(10)
+    shared = model.unet(x, t, encoder_hidden_states=text, cross_attention_kwargs={"text_rows": rows}).sample
+    plain = model.unet(x, t, encoder_hidden_states=every).sample
+    torch.testing.assert_close(shared, plain)
+    grads = [torch.autograd.grad(out.square().sum(), prompts, retain_graph=True)[0] for out in (shared, plain)]
+    torch.testing.assert_close(*grads)
+    assert grads[0].abs().sum() > 0
 
 
 @pytest.mark.parametrize("grad", ["last", "x0"])

@@ -53,13 +53,13 @@ class DiffusionZeroShot:
         n, k = candidates.shape
         gen = torch.Generator().manual_seed(self.seed)
         error = torch.zeros(n, k, device=x0.device)
-        emb = self.cond[candidates.flatten()]
+        rows = {"text_rows": candidates.flatten()}  # each class prompt projected once (text_attention.py)
         for t in self.timesteps:
             noise = torch.randn(x0.shape[1:], generator=gen).to(x0.device, x0.dtype).expand_as(x0)
             a = float(self.alphas[t])
             x_in = (a**0.5 * x0 + (1 - a) ** 0.5 * noise).repeat_interleave(k, 0)
-            out = self.model.unet(x_in, torch.tensor(t, device=x0.device), encoder_hidden_states=emb,
-                                  return_dict=False)[0]
+            out = self.model.unet(x_in, torch.tensor(t, device=x0.device), encoder_hidden_states=self.cond,
+                                  cross_attention_kwargs=rows, return_dict=False)[0]
             if self.prediction_type == "v_prediction":
                 out = a**0.5 * out + (1 - a) ** 0.5 * x_in
             elif self.prediction_type == "sample":

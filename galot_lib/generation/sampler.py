@@ -30,6 +30,7 @@ from torch.utils.checkpoint import checkpoint
 
 from ..core.checks import check_finite
 from .t2i import T2IModel
+from .text_attention import distinct_rows
 
 GRAD_MODES = ("none", "last", "full", "x0")
 PREDICTION_TYPES = ("epsilon", "v_prediction", "sample")
@@ -134,11 +135,13 @@ def sample(model: T2IModel, cond: torch.Tensor, seeds: Sequence[int], *, steps: 
     stop = grad_step if grad == "x0" else steps - 1
     with torch.set_grad_enabled(grad != "none"):
         cond = cond.to(model.device, model.dtype)
-        uncond = None if guidance == 1 else uncond.to(model.device, model.dtype)
+        if guidance != 1:
+            cond = torch.cat([uncond.to(model.device, model.dtype), cond])  # the pipeline's order: uncond first
+        text, text_rows = distinct_rows(cond)  # the UNet projects each distinct embedding once (text_attention.py)
     x = initial_noise(model, seeds)
     for step in schedule.steps[: stop + 1]:
         with torch.set_grad_enabled(step.index >= tracked):
-            output = _guided_output(model, x, step.timestep, cond, uncond, guidance, checkpointed=grad == "full")
+            output = _guided_output(model, x, step.timestep, text, text_rows, guidance, checkpointed=grad == "full")
             if grad == "x0" and step.index == stop:
                 x = clean_estimate(x, output, step, schedule)[0]
             else:
@@ -206,16 +209,17 @@ def _batched(model: T2IModel, emb, batch: int, what: str, where: str) -> torch.T
     return emb
 
 
-def _guided_output(model: T2IModel, x, t, cond, uncond, guidance: float, checkpointed: bool) -> torch.Tensor:
-    """The UNet's output with classifier-free guidance, both halves in one batched call (uncond first, as the
-    pipeline orders them)."""
+def _guided_output(model: T2IModel, x, t, text, text_rows, guidance: float, checkpointed: bool) -> torch.Tensor:
+    """The UNet's output with classifier-free guidance, both halves in one batched call; ``text[text_rows]`` is
+    every row's embedding (the unconditional half first)."""
     if guidance != 1:
-        x, cond = torch.cat([x, x]), torch.cat([uncond, cond])
+        x = torch.cat([x, x])
 
     def unet(x_in, emb):
-        return model.unet(x_in, t, encoder_hidden_states=emb, return_dict=False)[0]
+        return model.unet(x_in, t, encoder_hidden_states=emb, cross_attention_kwargs={"text_rows": text_rows},
+                          return_dict=False)[0]
 
-    output = checkpoint(unet, x, cond, use_reentrant=False) if checkpointed else unet(x, cond)
+    output = checkpoint(unet, x, text, use_reentrant=False) if checkpointed else unet(x, text)
     if guidance == 1:
         return output
     out_uncond, out_cond = output.chunk(2)

@@ -20,6 +20,7 @@ import torch.nn.functional as F
 from ..bundled import WEIGHTS_DIR
 from ..core.device import resolve_device
 from ..core.hashing import files_digest, modules_digest
+from .text_attention import SharedTextAttention
 
 if TYPE_CHECKING:  # diffusers costs ~5 s to import: only code that builds or loads a model pays it
     from diffusers import SchedulerMixin, UNet2DConditionModel
@@ -129,10 +130,10 @@ def from_sd_components(*, unet, vae, text_encoder, tokenizer, scheduler, name: s
     # SD 2.1 base at 512 px: the last-step gradient of one image adds 6.7 instead of 9.1 GiB in fp32, 5% slower).
     # Sampling without gradients is unaffected: diffusers checkpoints only while gradients are recorded.
     vae.enable_gradient_checkpointing()
+    unet.set_attn_processor(SharedTextAttention())  # scaled-dot-product attention, text keys/values per prompt
     if device.type == "cuda":  # scaled-dot-product attention (flash / memory-efficient kernels)
         from diffusers.models.attention_processor import AttnProcessor2_0
 
-        unet.set_attn_processor(AttnProcessor2_0())
         vae.set_attn_processor(AttnProcessor2_0())
     max_length = tokenizer.model_max_length
 
@@ -193,6 +194,7 @@ def from_bundled_folder(path, device=None, dtype=None, image_size: int | None = 
     unet = UNet2DConditionModel.from_pretrained(path / "unet", torch_dtype=dtype)
     # channels-last: oneDNN's preferred layout, 1.1-1.2x faster sampling on 2 CPU cores (bench_generation.py)
     unet.eval().requires_grad_(False).to(device, memory_format=torch.channels_last)
+    unet.set_attn_processor(SharedTextAttention())  # text keys and values once per distinct prompt (text_attention.py)
     scheduler = DDIMScheduler.from_pretrained(path / "scheduler")
     low, high = meta.get("value_range", (-1, 1))
     sampling = meta.get("sampling") or {}

@@ -35,6 +35,9 @@ SECTIONS: dict[str, str] = {
     "4.5": "4_5_ablations.ipynb",
     "B": "B_generation_examples.ipynb",
 }
+# Sections whose notebooks compute more than the grid's runs (Sec. 4.4 judges a set of images it renders, B renders
+# Fig. 7): when notebooks run side by side after the grid, these start first.
+AFTER_GRID_WORK = ("4.4", "B")
 
 
 def run_jobs(profile: Profile, jobs: list[RunJob], desc: str, progress: bool = True) -> list[dict]:
@@ -234,11 +237,14 @@ def last_cycle_examples(galot_records: list[dict], class_names, per_class: int =
     return torch.stack(rows), [class_names[c] for c in classes]
 
 
-def notebooks(only: str | None = None) -> list[Path]:
-    """Notebook paths in run order; ``only`` picks one section (valid ids listed on error)."""
+def notebooks(only: str | None = None, after_grid_work_first: bool = False) -> list[Path]:
+    """Notebook paths in run order (or with :data:`AFTER_GRID_WORK` first); ``only`` picks one section (valid
+    ids listed on error)."""
     if only is not None and only not in SECTIONS:
         raise ValueError(f"unknown section {only!r}; valid: {', '.join(SECTIONS) or '(none yet)'}")
     chosen = [only] if only else list(SECTIONS)
+    if after_grid_work_first:
+        chosen.sort(key=lambda s: s not in AFTER_GRID_WORK)  # stable: section order within each group
     return [NOTEBOOK_DIR / SECTIONS[s] for s in chosen if (NOTEBOOK_DIR / SECTIONS[s]).exists()]
 
 
@@ -246,9 +252,10 @@ def main(argv=None):
     p = argparse.ArgumentParser(description="list the notebooks run_all.sh runs")
     p.add_argument("what", choices=["notebooks"])
     p.add_argument("--only")
+    p.add_argument("--after-grid-work-first", action="store_true", help=f"sections {', '.join(AFTER_GRID_WORK)} first")
     args = p.parse_args(argv)
     try:
-        paths = notebooks(args.only)
+        paths = notebooks(args.only, args.after_grid_work_first)
     except ValueError as err:
         raise SystemExit(f"run_all.sh: {err}")
     for path in paths:
