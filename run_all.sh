@@ -136,9 +136,9 @@ export NOTEBOOK_OUT="$out/notebooks" TIMINGS="$timings"
 NOTEBOOK_ARGS=""
 (( ${#extra[@]} == 0 )) || NOTEBOOK_ARGS="$(printf '%q ' "${extra[@]}")"
 
-# With the runs computed by the grid, the notebooks only read them back (Sec. 4.4 and B still render images): they
-# run side by side in as many lanes as the grid had processes, those with work beyond the grid first; each lane
-# takes the next notebook when its last one ends. Without the grid they run one after another, in section order.
+# With the runs computed by the grid (Sec. 4.4's images too), the notebooks mostly read them back (B still renders
+# Fig. 7): they run side by side in as many lanes as the grid had processes, those that load the text-to-image model
+# first; each lane takes the next notebook when its last one ends. Without the grid they run one after another.
 lanes=$(( processes > 1 ? processes : 1 ))
 order=()
 (( lanes == 1 )) || order=(--after-grid-work-first)
@@ -146,6 +146,10 @@ mapfile -t notebooks < <(python -m galot_lib.paper.sections notebooks ${only:+--
 if (( lanes > 1 )); then
   echo "== ${#notebooks[@]} notebooks in $lanes lanes"
   export NOTEBOOK_ARGS="$NOTEBOOK_ARGS --no-progress-bar"  # bars of side-by-side notebooks would interleave
+  # The cores shared between the lanes as between the grid's processes: oversubscribed OpenMP threads slow every
+  # lane several-fold, and equal thread counts let the notebooks read back what the grid trained (keyed by them).
+  threads=$(( $(nproc) / lanes ))
+  export OMP_NUM_THREADS=$(( threads > 0 ? threads : 1 ))
   printf '%s\0' "${notebooks[@]}" | xargs -0 -n 1 -P "$lanes" bash -c 'run_notebook "$1"' _
 else
   export NOTEBOOK_ARGS="$NOTEBOOK_ARGS --progress-bar"

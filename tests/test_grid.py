@@ -145,6 +145,8 @@ def test_the_plan_counts_without_running(tmp_path, monkeypatch):
     assert list(table.index) == [*SECTIONS, "total"]
     assert table.loc["4.1", "runs"] == len(profile.seeds) * (len(profile.strategies) + 4) + 1  # + fully supervised
     assert table.loc["4.2", "runs"] == len(profile.seeds)  # only GAL is new: AL and AL+GAL are Sec. 4.1's runs
+    assert table.loc["4.4", "runs"] == len(profile.templates)  # its images, a job per template
+    assert table.loc["4.4", "generated"] == len(profile.templates) * len(profile.fig4_eps) * 10 * profile.fig4_per_class
     assert table.loc["total", "gpu_hours"] == pytest.approx(table.gpu_hours.iloc[:-1].sum())
     assert "default" in table.attrs["throughput"]["source"]
     (tmp_path / planning.THROUGHPUT_FILE).write_text(json.dumps(dict(unet_evals_per_s=1.0, train_images_per_s=1.0,

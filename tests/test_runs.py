@@ -1,6 +1,6 @@
 """Runs are keyed by what decides their results, so differently named sections share them."""
 
-from galot_lib.paper import runs
+from galot_lib.paper import judge, runs, sections
 from galot_lib.paper.profiles import get_profile
 
 
@@ -14,3 +14,21 @@ def test_same_identity_under_another_name_reuses_the_run(tmp_path, monkeypatch):
     assert [r["method"] for r in again] == ["Fig. 3 curve"]
     assert [r["accuracy"] for r in again] == [r["accuracy"] for r in first]
     assert again[0]["train_s"] == first[0]["train_s"]  # the stored record, not a retraining
+
+
+def test_the_grid_renders_sec_4_4_images_and_the_notebook_only_judges_them(tmp_path, monkeypatch):
+    monkeypatch.setenv("GALOT_RUNS_DIR", str(tmp_path / "runs"))
+    monkeypatch.setenv("GALOT_CACHE_DIR", str(tmp_path / "cache"))
+    profile = get_profile("smoke")
+    jobs = sections.section_jobs(profile, "4.4")
+    assert [dict(j.galot_changes)["template"] for j in jobs] == list(profile.templates)
+    assert all(job.run(profile, wait=False) == [] for job in jobs)  # rendered into the cache, no records
+
+    def no_rendering(*args, **kwargs):
+        raise AssertionError("Sec. 4.4's images were rendered again")
+
+    monkeypatch.setattr(judge, "generate_images", no_rendering)
+    records = sections.figure4(profile, tmp_path / "out", progress=False)
+    assert len(records) == len(profile.templates) * len(profile.fig4_eps) * 10
+    assert sum(r["total"] for r in records) == len(records) * profile.fig4_per_class
+    assert (tmp_path / "out" / "judged_images.pt").exists()

@@ -64,6 +64,9 @@ def run_cost(job: RunJob, profile: Profile) -> dict:
     classes = 10 if profile.dataset in ("fashion_mnist", "cifar10") else 100
     evals_per_image = galot.sampling_steps * (2 if galot.guidance != 1 else 1)
     cost = dict.fromkeys(COUNTS, 0) | dict(runs=1, cycles=cycles, trainings=cycles)
+    if job.kind == "judged":  # Sec. 4.4: per_class images of every class at every eps, no AL cycle
+        images = len(profile.fig4_eps) * classes * profile.fig4_per_class
+        return cost | dict(cycles=0, trainings=0, generated=images, unet_evals=images * evals_per_image, decodes=images)
     generated_so_far = 0
     for k in range(cycles):
         labels = 0 if not job.use_pool else profile.initial_labeled + k * profile.query_size
@@ -106,9 +109,6 @@ def plan(profile: Profile, sections) -> pd.DataFrame:
 
         counts = pd.DataFrame([run_cost(j, profile) for j in jobs], columns=list(COUNTS)).sum()
         row = dict(section=section, **{k: int(v) for k, v in counts.items()})
-        if section == "4.4":
-            images = len(profile.templates) * len(profile.fig4_eps) * 10 * profile.fig4_per_class
-            row.update(generated=images, unet_evals=images * profile.galot.sampling_steps * 2, decodes=images)
         if section == "B":
             row.update(generated=10 * len(profile.fig4_eps), unet_evals=10 * len(profile.fig4_eps) * 2
                        * profile.galot.sampling_steps * (1 + profile.galot.pgd_steps * profile.galot.grad_samples))

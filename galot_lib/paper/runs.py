@@ -91,6 +91,20 @@ def initial_classifiers_folder(profile: Profile, pool: ImageSet) -> Path:
     return dataset_folder(profile, pool) / "initial-classifiers"
 
 
+def render_judged_set(profile: Profile, pool: ImageSet, template: str, seed: int, wait: bool = True) -> list[dict]:
+    """Sec. 4.4's randomly perturbed images of one template, every eps, into the generated-set cache (claimed, so
+    grid processes share the templates out); notebook 4.4 then judges them without rendering. No records."""
+    from .judge import perturbed_images
+
+    channels, size, _ = pool.image_shape
+    folder = dataset_folder(profile, pool) / "judged-sets" / stable_hash(dict(template=template, seed=seed), 16)
+    with claimed(folder, wait), timed("judging"):  # rendered for judging: the time counts there
+        for eps in profile.fig4_eps:
+            perturbed_images(t2i_model(profile), pool.class_names, template, eps, profile.fig4_per_class,
+                             profile.galot, seed, size, channels, GeneratedCache())
+    return []
+
+
 def run_baseline(profile: Profile, pool: ImageSet, test: ImageSet, strategy: str, seed: int,
                  cycles: int | None = None, method: str | None = None, wait: bool = True, **al_changes) -> list[dict]:
     """One pool-based AL run (no generation)."""
@@ -242,7 +256,8 @@ class RunJob:
     grid) or be counted (the plan). Runs with equal jobs are equal; runs with different jobs may still be
     one run (the same identity under another name), which the run folders' claims resolve."""
 
-    kind: str  # "baseline" | "galot" | "gaal" | "replay" | "reference" (the fully supervised classifier)
+    kind: str  # "baseline" | "galot" | "gaal" | "replay" | "reference" (the fully supervised classifier) | "judged"
+    # (Sec. 4.4's images of the template in galot_changes, rendered for the judge: no AL run, no records)
     dataset: str
     seed: int
     method: str  # the name in result tables
@@ -270,5 +285,7 @@ class RunJob:
                               cycles=self.cycles)
         if self.kind == "reference":
             return [fully_supervised(profile, pool, test, self.seed)]
-        raise ValueError(f"unknown run kind {self.kind!r}; valid: baseline, galot, gaal, replay, reference")
+        if self.kind == "judged":
+            return render_judged_set(profile, pool, galot["template"], self.seed, wait)
+        raise ValueError(f"unknown run kind {self.kind!r}; valid: baseline, galot, gaal, replay, reference, judged")
 

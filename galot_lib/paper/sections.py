@@ -16,6 +16,7 @@ import torch
 
 from ..core.io import save_torch
 from ..core.timing import timed
+from ..generation.cache import GeneratedCache
 from ..generation.galot import EpsSchedule, optimize_embeddings
 from ..generation.images import class_seeds, generate_images, planned_images
 from ..generation.prompts import fill
@@ -35,9 +36,10 @@ SECTIONS: dict[str, str] = {
     "4.5": "4_5_ablations.ipynb",
     "B": "B_generation_examples.ipynb",
 }
-# Sections whose notebooks compute more than the grid's runs (Sec. 4.4 judges a set of images it renders, B renders
-# Fig. 7): when notebooks run side by side after the grid, these start first.
+# The notebooks that still load the text-to-image model after the grid (4.4 to judge the images the grid rendered,
+# B to render Fig. 7), the longest: when notebooks run side by side after the grid, these start first.
 AFTER_GRID_WORK = ("4.4", "B")
+FIGURE4_SEED = 0  # the noise and random directions of Sec. 4.4's images
 
 
 def run_jobs(profile: Profile, jobs: list[RunJob], desc: str, progress: bool = True) -> list[dict]:
@@ -109,10 +111,16 @@ def table2(profile: Profile, progress: bool = True) -> list[dict]:
     return run_jobs(profile, table2_jobs(profile), "Table 2", progress)
 
 
-def figure4(profile: Profile, out_dir: Path | None = None, seed: int = 0, progress: bool = True) -> list[dict]:
+def figure4_jobs(profile: Profile, seed: int = FIGURE4_SEED) -> list[RunJob]:
+    """Sec. 4.4's images, a job per template (the grid renders them; :func:`figure4` judges them)."""
+    return [RunJob("judged", profile.dataset, seed, "pseudo-label images", galot_changes=(("template", t),))
+            for t in profile.templates]
+
+
+def figure4(profile: Profile, out_dir: Path | None = None, seed: int = FIGURE4_SEED, progress: bool = True) -> list[dict]:
     """Sec. 4.4: pseudo-label accuracy per template, eps and class, judged automatically
-    (RandomSampling directions, no real data). The judged images go to ``out_dir/judged_images.pt``
-    for the annotation panel."""
+    (RandomSampling directions, no real data), on the images the grid rendered (or rendered here). The judged
+    images go to ``out_dir/judged_images.pt`` for the annotation panel."""
     from .judge import judge_templates
 
     pool, test = load_data(profile)
@@ -121,7 +129,8 @@ def figure4(profile: Profile, out_dir: Path | None = None, seed: int = 0, progre
     judge = judge_for(profile, pool, test)
     with timed("judging"):  # the judged images are made for judging: their generation counts here
         records = judge_templates(t2i_model(profile), judge, pool.class_names, profile.templates, profile.fig4_eps,
-                                  profile.fig4_per_class, profile.galot, seed, size, channels, progress, keep=kept)
+                                  profile.fig4_per_class, profile.galot, seed, size, channels, progress, keep=kept,
+                                  cache=GeneratedCache())
     if out_dir is not None:
         blob = dict(images=torch.stack([k.pop("image") for k in kept]), meta=kept, class_names=list(pool.class_names))
         save_torch(blob, Path(out_dir) / "judged_images.pt")
@@ -180,7 +189,7 @@ def ablations(profile: Profile, progress: bool = True) -> list[dict]:
 
 
 def section_jobs(profile: Profile, section: str) -> list[RunJob]:
-    """The AL runs (and reference classifiers) a section computes; Secs. 4.4 and B run none."""
+    """The AL runs (and reference classifiers, and Sec. 4.4's images) a section computes; B runs none."""
     if section == "4.1":
         return ([j for dataset in profile.table1_datasets for j in table1_jobs(profile, dataset)]
                 + [RunJob("reference", dataset, profile.seeds[0], "Fully supervised") for dataset in profile.table1_datasets])
@@ -190,6 +199,8 @@ def section_jobs(profile: Profile, section: str) -> list[RunJob]:
         return table2_jobs(profile)
     if section == "4.5":
         return [job for _, _, job in ablation_jobs(profile)]
+    if section == "4.4":
+        return figure4_jobs(profile)
     return []
 
 
