@@ -60,7 +60,9 @@ else
     echo "== installing the project into .venv (torch + torchvision pair, diffusers, jupyter, ...)"
     # uv resolves the same pins and unpacks the wheels in parallel (the CUDA-enabled torch wheels come to ~6 GB:
     # ~25 s instead of pip's ~3.5 min on a fresh machine); pip is the fallback wherever uv cannot reach the index.
-    { python -m pip install --quiet uv && python -m uv pip install --quiet --python "$(command -v python)" -e .; } \
+    # Bytecode is compiled here, as pip does, in parallel: left to the first imports, every test process paid for it.
+    { python -m pip install --quiet uv \
+        && python -m uv pip install --quiet --compile-bytecode --python "$(command -v python)" -e .; } \
       || { echo "== uv failed; installing with pip" >&2; python -m pip install --quiet --upgrade pip && python -m pip install --quiet -e .; }
     stamp_of > .venv/.galot-installed
   fi
