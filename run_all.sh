@@ -59,7 +59,8 @@ else
   if [[ "$(cat .venv/.galot-installed 2>/dev/null || true)" != "$(stamp_of)" ]] || ! python -c "import galot_lib" >/dev/null 2>&1; then
     echo "== installing the project into .venv (torch + torchvision pair, diffusers, jupyter, ...)"
     # uv resolves the same pins and unpacks the wheels in parallel (the CUDA-enabled torch wheels come to ~6 GB:
-    # ~25 s instead of pip's ~3.5 min on a fresh machine); pip is the fallback wherever uv cannot reach the index.
+    # ~1.5 min with the bytecode instead of pip's ~3.5 min on a fresh machine); pip is the fallback wherever uv
+    # cannot reach the index.
     # Bytecode is compiled here, as pip does, in parallel: left to the first imports, every test process paid for it.
     { python -m pip install --quiet uv \
         && python -m uv pip install --quiet --compile-bytecode --python "$(command -v python)" -e .; } \
