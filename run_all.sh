@@ -131,8 +131,9 @@ run_notebook() {
   local -a args
   eval "args=($NOTEBOOK_ARGS)"  # the -p parameters and papermill options, quoted by printf %q
   papermill "$nb" "$NOTEBOOK_OUT/$name" -p PROFILE "$GALOT_PROFILE" "${args[@]}" --cwd notebooks
-  echo "$name,$GALOT_PROFILE,$(( $(date +%s) - start )),$started,$(date -Iseconds)" >> "$TIMINGS"
-  echo "   $name done in $(( $(date +%s) - start ))s"
+  local seconds=$(( $(date +%s) - start ))
+  echo "$name,$GALOT_PROFILE,$seconds,$started,$(date -Iseconds)" >> "$TIMINGS"
+  echo "   $name done in ${seconds}s"
 }
 export -f run_notebook
 export NOTEBOOK_OUT="$out/notebooks" TIMINGS="$timings"

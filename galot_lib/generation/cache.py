@@ -12,6 +12,7 @@ from __future__ import annotations
 import json
 import warnings
 from pathlib import Path
+from typing import Callable
 
 import torch
 
@@ -56,3 +57,14 @@ class GeneratedCache:
         if entry.embeddings is not None:
             blob["embeddings"] = entry.embeddings.detach().to(torch.float16).cpu()
         return save_torch(blob, self.path(key))
+
+
+def cached(cache: GeneratedCache | None, key: str, make: Callable[[], Generated]) -> tuple[Generated, bool]:
+    """The set stored under ``key``, else ``make()``'s, stored (no cache: always made); and whether it was found."""
+    entry = cache.get(key) if cache is not None else None
+    if entry is not None:
+        return entry, True
+    entry = make()
+    if cache is not None:
+        cache.put(key, entry)
+    return entry, False

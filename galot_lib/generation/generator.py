@@ -21,7 +21,7 @@ from ..core.hashing import state_fingerprint, tensor_digest
 from ..core.seeds import Purpose
 from ..learning.loop import Generated
 from ..learning.train import predict_probs
-from .cache import GeneratedCache, make_key
+from .cache import GeneratedCache, cached, make_key
 from .galot import GalotConfig, PGDResult, classifier_scores, memory_plan_for, optimize_embeddings
 from .heldout import DIRECTIONS, heldout_indices, paired_summary
 from .images import class_seeds, generate_images, planned_images, split_evenly
@@ -77,12 +77,7 @@ class GalotGenerator:
         key = make_key(**self.describe(), eps=eps, cycle=cycle, seed=seed, n=n_make, keep=n_keep,
                        classifier=state_fingerprint(classifier) if self.needs_classifier(eps) else None,
                        judge=state_fingerprint(self.judge) if self.judge is not None else None)
-        entry = self.cache.get(key) if self.cache is not None else None
-        hit = entry is not None
-        if entry is None:
-            entry = self.make(cycle, classifier, eps, n_make, n_keep, seed, n_labeled)
-            if self.cache is not None:
-                self.cache.put(key, entry)
+        entry, hit = cached(self.cache, key, lambda: self.make(cycle, classifier, eps, n_make, n_keep, seed, n_labeled))
         return Generated(entry.images, entry.labels, dict(entry.info, cache_key=key, cache_hit=hit))
 
     def eps_at(self, cycle: int) -> float:
@@ -190,11 +185,8 @@ class GalotGenerator:
         key = make_key(kind=kind, t2i=self.model.fingerprint, embeddings=tensor_digest(embeddings.float().cpu()),
                        labels=labels.tolist(), seeds=seeds, steps=self.config.sampling_steps,
                        guidance=self.config.guidance, size=self.size, channels=self.channels)
-        entry = self.cache.get(key) if self.cache is not None else None
-        if entry is None:
-            entry = Generated(self.render(embeddings, labels, seeds), labels.clone(), {"kind": kind})
-            if self.cache is not None:
-                self.cache.put(key, entry)
+        entry, _ = cached(self.cache, key,
+                          lambda: Generated(self.render(embeddings, labels, seeds), labels.clone(), {"kind": kind}))
         return entry.images
 
 

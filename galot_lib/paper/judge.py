@@ -13,7 +13,7 @@ import time
 
 from tqdm.auto import tqdm
 
-from ..generation.cache import GeneratedCache, make_key
+from ..generation.cache import GeneratedCache, cached, make_key
 from ..generation.galot import GalotConfig, optimize_embeddings
 from ..generation.images import class_seeds, generate_images, planned_images
 from ..generation.prompts import fill
@@ -30,16 +30,16 @@ def perturbed_images(model, class_names, template: str, eps: float, per_class: i
     random_cfg = dataclasses.replace(config, template=template, acquisition="RandomSampling", optimize=True)
     key = make_key(kind="judged", t2i=model.fingerprint, classes=list(class_names), galot=random_cfg.image_settings(),
                    eps=eps, per_class=per_class, seed=seed, size=size, channels=channels)
-    entry = cache.get(key) if cache is not None else None
-    if entry is None:
+
+    def render() -> Generated:
         c_y = model.encode([fill(template, name) for name in class_names]).float()
         c = optimize_embeddings(model, None, c_y, eps, random_cfg, class_seeds(seed, JUDGE_CYCLE, len(class_names)),
                                 size, channels).embeddings
         labels, seeds = planned_images([per_class] * len(class_names), seed, 0)
-        entry = Generated(generate_images(model, c, labels, seeds, random_cfg, size, channels), labels,
-                          dict(kind="judged", template=template, eps=eps))
-        if cache is not None:
-            cache.put(key, entry)
+        return Generated(generate_images(model, c, labels, seeds, random_cfg, size, channels), labels,
+                         dict(kind="judged", template=template, eps=eps))
+
+    entry, _ = cached(cache, key, render)
     return entry.images, entry.labels
 
 
