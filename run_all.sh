@@ -9,6 +9,8 @@
 #                                         (default "auto": one per GPU, else one per CPU core up to 4; 1: no grid)
 #   ./run_all.sh --plan                   print what the selected sections would compute, and the GPU time, then stop
 #   ./run_all.sh -p SEEDS "[0]"           extra papermill parameters, passed to every notebook
+#   ./run_all.sh --check-verdicts         after a run: rerun its headline comparisons with another thread count
+#                                         (other float rounding) and write which verdicts held (verdict_check.csv)
 #   ./run_all.sh --test                   set up, then the whole test suite
 #
 # Set-up on a fresh machine: uses the active Python environment if galot_lib imports there,
@@ -19,7 +21,7 @@ set -euo pipefail
 cd "$(dirname "$0")"
 
 SECTIONS="4.1 4.2 4.3 4.4 4.5 B"  # galot_lib.paper.sections.SECTIONS (a test keeps the two in step)
-usage="valid: --profile smoke|embedded|paper, --only SECTION ($SECTIONS), --processes N|auto, --plan, -p NAME VALUE, --test"
+usage="valid: --profile smoke|embedded|paper, --only SECTION ($SECTIONS), --processes N|auto, --plan, -p NAME VALUE, --check-verdicts, --test"
 fail() { echo "run_all.sh: $1 ($usage)" >&2; exit 2; }
 
 profile="embedded"
@@ -34,8 +36,9 @@ while [[ $# -gt 0 ]]; do
     --processes) [[ $# -ge 2 ]] || fail "--processes needs a number"; processes="$2"; shift 2 ;;
     --plan) mode="plan"; shift ;;
     --test) mode="test"; shift ;;
+    --check-verdicts) mode="check"; shift ;;
     -p|--parameters) [[ $# -ge 3 ]] || fail "-p needs a name and a value"; extra+=(-p "$2" "$3"); shift 3 ;;
-    -h|--help) sed -n '2,18p' "$0"; exit 0 ;;
+    -h|--help) sed -n '2,20p' "$0"; exit 0 ;;
     *) fail "unknown argument '$1'" ;;
   esac
 done
@@ -85,6 +88,9 @@ fi
 python -m galot_lib.learning.data --download
 
 # ---------------------------------------------------------------- work
+if [[ "$mode" == "check" ]]; then
+  exec python -m galot_lib.paper.verdict_check --profile "$profile"
+fi
 if [[ "$mode" == "test" ]]; then
   echo "== test suite"
   exec python -m pytest -q -n 2 --dist loadfile  # two workers, a test file on one: the notebooks and their tests together
@@ -94,9 +100,12 @@ export GALOT_PROFILE="$profile"
 out="results/$profile"
 mkdir -p "$out/notebooks"
 timings="$out/timings.csv"
-header="step,profile,seconds,started_at,finished_at"
-if [[ -f "$timings" && "$(head -n 1 "$timings")" != "$header" ]]; then
-  mv "$timings" "$timings.$(date +%Y%m%d%H%M%S).old"  # an older layout: kept aside, not mixed with new rows
+header="run_id,step,profile,seconds,started_at,finished_at"
+# Timings belong to one run: a run of every section starts the file anew (its wall time is the headline's);
+# a run of one section (--only) adds its rows under its own run id. A file in another layout is kept aside.
+run_id="$(date -u +%Y%m%dT%H%M%SZ)-$$"
+if [[ -f "$timings" && ( -z "$only" || "$(head -n 1 "$timings")" != "$header" ) ]]; then
+  mv "$timings" "$timings.$(date +%Y%m%d%H%M%S).old"
 fi
 [[ -f "$timings" ]] || echo "$header" > "$timings"
 gpus=$(python -c "import torch; print(torch.cuda.device_count())")
@@ -119,7 +128,7 @@ if (( processes > 1 )); then
     launcher=(torchrun --standalone --nproc_per_node "$processes")
   fi
   "${launcher[@]}" "${grid[@]}" || echo "== the grid launch failed; the notebooks compute the remaining runs in one process" >&2
-  echo "grid ($processes processes),$profile,$(( $(date +%s) - start )),$started,$(date -Iseconds)" >> "$timings"
+  echo "$run_id,grid ($processes processes),$profile,$(( $(date +%s) - start )),$started,$(date -Iseconds)" >> "$timings"
 fi
 
 # One notebook, headless; its wall time goes to timings.csv. Exported for the side-by-side lanes below.
@@ -132,11 +141,11 @@ run_notebook() {
   eval "args=($NOTEBOOK_ARGS)"  # the -p parameters and papermill options, quoted by printf %q
   papermill "$nb" "$NOTEBOOK_OUT/$name" -p PROFILE "$GALOT_PROFILE" "${args[@]}" --cwd notebooks
   local seconds=$(( $(date +%s) - start ))
-  echo "$name,$GALOT_PROFILE,$seconds,$started,$(date -Iseconds)" >> "$TIMINGS"
+  echo "$RUN_ID,$name,$GALOT_PROFILE,$seconds,$started,$(date -Iseconds)" >> "$TIMINGS"
   echo "   $name done in ${seconds}s"
 }
 export -f run_notebook
-export NOTEBOOK_OUT="$out/notebooks" TIMINGS="$timings"
+export NOTEBOOK_OUT="$out/notebooks" TIMINGS="$timings" RUN_ID="$run_id"
 NOTEBOOK_ARGS=""
 (( ${#extra[@]} == 0 )) || NOTEBOOK_ARGS="$(printf '%q ' "${extra[@]}")"
 

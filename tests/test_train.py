@@ -80,7 +80,37 @@ def test_ranking_loss_rewards_the_right_order():
     assert good < bad
 
 
-@pytest.mark.parametrize("kwargs", [dict(optimizer="lbfgs"), dict(epochs=0), dict(lr=0.0)])
+def test_learning_rate_warms_up_then_follows_its_schedule():
+    cosine = TrainConfig(schedule="cosine", warmup=0.1)
+    assert [cosine.lr_factor(s, 100) for s in (0, 9)] == pytest.approx([0.1, 1.0])
+    assert [cosine.lr_factor(s, 100) for s in (10, 55, 100)] == pytest.approx([1.0, 0.5, 0.0])
+    assert {TrainConfig().lr_factor(s, 100) for s in range(100)} == {1.0}  # constant, no warm-up
+
+
+def state(trained):
+    """The learnt weights (BatchNorm statistics are measured afresh for averaged weights)."""
+    return {k: v.detach().clone() for k, v in trained.model.named_parameters()}
+
+
+def test_weight_averaging_returns_the_average_of_the_chosen_steps():
+    images, labels = separable_problem(64)
+    last = state(fit("SmallCNN", images, labels, 2, FAST, seed=0))
+    # an average over the last step alone is the last weights (FAST trains 100 steps here: a window of 1)
+    one = state(fit("SmallCNN", images, labels, 2, TrainConfig(**{**FAST.__dict__, "averaging": "tail",
+                                                                  "average_window": 0.01}), seed=0))
+    assert all(torch.allclose(last[k], one[k]) for k in last)
+    for averaging in ("tail", "ema"):
+        config = TrainConfig(**{**FAST.__dict__, "averaging": averaging, "average_window": 0.5})
+        trained = fit("SmallCNN", images, labels, 2, config, seed=0, loss_prediction=True)
+        averaged = state(trained)
+        assert any(not torch.allclose(last[k], averaged[k]) for k in last)  # earlier steps count
+        assert trained.loss_head is not None and not trained.model.training
+        assert accuracy(trained.model, *separable_problem(seed=1)) >= 0.9
+
+
+@pytest.mark.parametrize("kwargs", [dict(optimizer="lbfgs"), dict(epochs=0), dict(lr=0.0), dict(schedule="step"),
+                                    dict(warmup=1.0), dict(averaging="swa"), dict(average_window=0.0),
+                                    dict(label_smoothing=1.0)])
 def test_bad_train_config_is_rejected(kwargs):
-    with pytest.raises(ValueError):
+    with pytest.raises(ValueError, match=next(iter(kwargs))):
         TrainConfig(**kwargs)

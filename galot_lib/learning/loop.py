@@ -278,7 +278,8 @@ def run_active_learning(
         n_gen = sum(len(l) for l in state.gen_labels)
         state.records.append(dict(base, cycle=cycle, n_labeled=state.n_labeled, n_generated=n_gen, accuracy=acc,
                                   query_s=round(t_query, 3), generate_s=round(t_gen, 3), train_s=round(t_train, 3),
-                                  eval_s=round(t_eval, 3), computed_at=computed_at, computed_by=holder(), **info))
+                                  eval_s=round(t_eval, 3), computed_at=computed_at, computed_by=holder(),
+                                  threads=torch.get_num_threads(), **info))
         state.model_state = trained.model.state_dict()
         state.loss_head_state = trained.loss_head.state_dict() if trained.loss_head is not None else None
         state.save(chash)

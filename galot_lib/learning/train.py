@@ -25,6 +25,7 @@ from .models import Classifier, LossPredictionHead, build_model
 
 OPTIMIZERS = ("adam", "sgd")
 SCHEDULES = ("constant", "cosine")
+AVERAGING = ("none", "ema", "tail")
 
 
 @dataclass(frozen=True)
@@ -37,6 +38,13 @@ class TrainConfig:
     lr: float = 1e-3
     optimizer: str = "adam"  # "adam" (DeepALPlus' choice) | "sgd" (Nesterov momentum 0.9)
     schedule: str = "constant"  # learning rate over training: "constant" (DeepALPlus) | "cosine" (to 0)
+    warmup: float = 0.0  # fraction of the steps over which the learning rate rises linearly from 0
+    # The weights training returns: "none", the last ones; "ema", an exponential moving average over a horizon of
+    # average_window x the steps; "tail", the plain average of the last average_window of the steps (Polyak
+    # averaging), BatchNorm statistics measured afresh for them. Averaging removes the last steps' noise.
+    averaging: str = "none"
+    average_window: float = 0.25
+    label_smoothing: float = 0.0
     weight_decay: float = 0.0
     crop_padding: int = 2  # random-crop padding in pixels; 0 turns cropping off
     flip: bool = True
@@ -53,8 +61,25 @@ class TrainConfig:
         for field in ("epochs", "batch_size"):
             if getattr(self, field) < 1:
                 raise ValueError(f"{field} must be >= 1, got {getattr(self, field)}")
+        if self.averaging not in AVERAGING:
+            raise ValueError(f"unknown averaging {self.averaging!r}; valid: {', '.join(AVERAGING)}")
         if self.lr <= 0:
             raise ValueError(f"lr must be > 0, got {self.lr}")
+        if not 0 <= self.warmup < 1:
+            raise ValueError(f"warmup must be a fraction of the steps in [0, 1), got {self.warmup}")
+        if not 0 < self.average_window <= 1:
+            raise ValueError(f"average_window must be a fraction of the steps in (0, 1], got {self.average_window}")
+        if not 0 <= self.label_smoothing < 1:
+            raise ValueError(f"label_smoothing must be in [0, 1), got {self.label_smoothing}")
+
+    def lr_factor(self, step: int, total_steps: int) -> float:
+        """The learning rate at ``step`` as a fraction of ``lr``: linear warm-up, then constant or cosine to 0."""
+        warm = int(self.warmup * total_steps)
+        if step < warm:
+            return (step + 1) / warm
+        if self.schedule == "constant":
+            return 1.0
+        return 0.5 * (1.0 + math.cos(math.pi * (step - warm) / max(1, total_steps - warm)))
 
 
 def bf16_is_native() -> bool:
@@ -114,6 +139,35 @@ def ranking_loss(predicted: torch.Tensor, target: torch.Tensor, margin: float = 
     return F.relu(-sign * (p_i - p_j) + margin).mean()
 
 
+def weight_average(module: torch.nn.Module, config: TrainConfig, total_steps: int) -> torch.optim.swa_utils.AveragedModel:
+    """The running average of ``module``'s weights that ``config.averaging`` asks for. BatchNorm statistics are
+    not averaged: they are measured afresh for the averaged weights (:func:`recalibrate_batch_norm`)."""
+    window = max(1.0, config.average_window * total_steps)
+    fn = torch.optim.swa_utils.get_ema_multi_avg_fn(1.0 - 1.0 / window) if config.averaging == "ema" else None
+    return torch.optim.swa_utils.AveragedModel(module, multi_avg_fn=fn)
+
+
+@torch.no_grad()
+def recalibrate_batch_norm(model: torch.nn.Module, images: torch.Tensor, batch_size: int, mixed_precision: bool):
+    """Every BatchNorm's running statistics measured anew over ``images`` (un-augmented, cumulative averages):
+    the statistics gathered during training belong to the weights of each step, not to their average."""
+    norms = [m for m in model.modules() if isinstance(m, torch.nn.modules.batchnorm._BatchNorm)]
+    if not norms:
+        return
+    momenta = [m.momentum for m in norms]
+    for m in norms:
+        m.reset_running_stats()
+        m.momentum = None  # a cumulative average over the batches
+    model.train()
+    for start in range(0, len(images), batch_size):
+        x = images[start : start + batch_size]
+        if len(x) > 1:
+            with autocast(mixed_precision, x.device):
+                model(x)
+    for m, momentum in zip(norms, momenta):
+        m.momentum = momentum
+
+
 def fit(
     model_name: str,
     images: torch.Tensor,
@@ -139,14 +193,17 @@ def fit(
     model = model.to(device, memory_format=torch.channels_last)
     head = LossPredictionHead(model.stage_channels).to(device) if loss_prediction else None
     params = list(model.parameters()) + (list(head.parameters()) if head is not None else [])
-    steps_per_epoch = math.ceil(len(x_all) / config.batch_size)
+    steps_per_epoch = len(x_all) // config.batch_size + (len(x_all) % config.batch_size >= 2)  # a lone image is no batch
     epochs = max(config.epochs, math.ceil(config.min_steps / steps_per_epoch))
     total_steps = epochs * steps_per_epoch
     if config.optimizer == "adam":
         optim = torch.optim.Adam(params, lr=config.lr, weight_decay=config.weight_decay)
     else:
         optim = torch.optim.SGD(params, lr=config.lr, momentum=0.9, weight_decay=config.weight_decay, nesterov=True)
-    schedule = torch.optim.lr_scheduler.CosineAnnealingLR(optim, total_steps) if config.schedule == "cosine" else None
+    schedule = torch.optim.lr_scheduler.LambdaLR(optim, lambda step: config.lr_factor(step, total_steps))
+    averaged = ([weight_average(m, config, total_steps) for m in (model, head) if m is not None]
+                if config.averaging != "none" else [])
+    average_from = 0 if config.averaging == "ema" else total_steps - max(1, round(config.average_window * total_steps))
     model.train()
     if head is not None:
         head.train()
@@ -162,10 +219,10 @@ def fit(
             y = y_all[idx]
             with autocast(config.mixed_precision, device):
                 if head is None:
-                    loss = F.cross_entropy(model(x), y)
+                    loss = F.cross_entropy(model(x), y, label_smoothing=config.label_smoothing)
                 else:
                     logits, _, stages = model.features(x)
-                    per_sample = F.cross_entropy(logits.float(), y, reduction="none")
+                    per_sample = F.cross_entropy(logits.float(), y, reduction="none", label_smoothing=config.label_smoothing)
                     if step >= detach_step:
                         stages = [s.detach() for s in stages]
                     predicted = head(stages).float()
@@ -173,9 +230,14 @@ def fit(
             optim.zero_grad(set_to_none=True)
             loss.backward()
             optim.step()
-            if schedule is not None:
-                schedule.step()
+            schedule.step()
+            if step >= average_from:
+                for average, live in zip(averaged, (model, head)):
+                    average.update_parameters(live)
             step += 1
+    if averaged:
+        model, head = averaged[0].module, averaged[1].module if head is not None else None
+        recalibrate_batch_norm(model, x_all, config.batch_size, config.mixed_precision)
     model.eval()
     if head is not None:
         head.eval()

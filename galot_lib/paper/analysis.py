@@ -5,6 +5,7 @@ section checks against the paper. Notebooks call these and only plot and save.
 
 from __future__ import annotations
 
+import json
 import math
 from pathlib import Path
 
@@ -64,6 +65,22 @@ def paired_differences(df: pd.DataFrame, ours: str, comparators, summary: str = 
     return pd.DataFrame(rows)
 
 
+def seeds_needed(sd: float, smallest: float, confidence: float = CONFIDENCE, power: float = 0.8,
+                 most: int = 100) -> int:
+    """Paired seeds a comparison needs so that a true difference of ``smallest`` gives an interval clear of zero
+    with probability ``power`` (two-sided t test, noncentral t), when the per-seed differences spread by ``sd``:
+    fixed before a run, from the trainer's spread, instead of adding seeds until an interval excludes zero
+    (which would bias the verdicts). ``most`` + 1 means "more than ``most``"."""
+    if sd <= 0 or smallest <= 0:
+        raise ValueError(f"sd and smallest must be > 0, got {sd} and {smallest}")
+    for n in range(2, most + 1):
+        critical = stats.t.ppf(0.5 + confidence / 2, n - 1)
+        shift = smallest * math.sqrt(n) / sd
+        if stats.nct.sf(critical, n - 1, shift) + stats.nct.cdf(-critical, n - 1, shift) >= power:
+            return n
+    return most + 1
+
+
 def describe_differences(table: pd.DataFrame) -> str:
     """The paired differences as sentences for the report."""
     lines = []
@@ -73,10 +90,28 @@ def describe_differences(table: pd.DataFrame) -> str:
     return "\n".join(lines)
 
 
-def best_baselines(df: pd.DataFrame, baselines, k: int = 3, summary: str = "average") -> list[str]:
-    """The ``k`` pool baselines with the highest mean accuracy over seeds (the strongest comparators)."""
-    scores = per_seed(df[df.method.isin(baselines)], summary).groupby(level=0).mean()
-    return list(scores.sort_values(ascending=False).index[:k])
+def compare(df: pd.DataFrame, comparisons, index: str = "method", summaries=("average", "final")) -> pd.DataFrame:
+    """Every (ours, comparators) pair of a comparison plan, paired by seed, for each summary."""
+    tables = [paired_differences(df, ours, others, summary, index) for summary in summaries for ours, others in comparisons]
+    return pd.concat(tables, ignore_index=True)
+
+
+# The comparisons the report makes, fixed before any run from the profile alone (never picked by this run's
+# means): each returns [(ours, [comparators])].
+def table1_comparisons(profile) -> list[tuple[str, list[str]]]:
+    """Sec. 4.1: the template's step, the optimisation's step, and GALOT against the pool baselines the profile
+    names in advance (``headline_baselines``, run on every seed)."""
+    return [("GALOT template, eps 0", ["GALOT (basic)"]),
+            ("GALOT", ["GALOT template, eps 0", *profile.headline_baselines])]
+
+
+FIGURE3_COMPARISONS = [("AL+GAL", ["AL", "GAL"])]  # Sec. 4.2
+
+
+def label_comparisons(profile) -> list[tuple[str, list[str]]]:
+    """Sec. 4.5's label-aware study: each option against the paper's objective (the first option)."""
+    paper = profile.label_options[0][0]
+    return [(name, [paper]) for name, _ in profile.label_options[1:]]
 
 
 # ----------------------------------------------------------------------------- held-out informativeness
@@ -177,41 +212,90 @@ def pseudo_label_accuracy(judged: pd.DataFrame, templates) -> pd.DataFrame:
 
 
 # ----------------------------------------------------------------------------- the README's headline
+HEADLINE_COMPARISONS = (("4.1", "paired_differences.csv", "seeds"), ("4.2", "paired_differences.csv", "seeds"),
+                        ("4.5", "label_objectives_paired.csv", "ablation_seeds"))  # (section, table, its seeds field)
+VERDICT_CHECK = "verdict_check.csv"  # beside a run's sections: its comparisons rerun under other float rounding
+
+
+def headline_comparisons(results: Path) -> pd.DataFrame:
+    """The comparisons a finished run reports (Sec. 4.1's on its first data set), each on every seed its section
+    planned (a pair with fewer, a comparator run on fewer seeds, is not a headline comparison), with the section
+    they come from."""
+    tables = []
+    for section, name, seeds_field in HEADLINE_COMPARISONS:
+        config = json.loads((Path(results) / section / "config.json").read_text())
+        table = pd.read_csv(Path(results) / section / name)
+        if "dataset" in table:  # Sec. 4.1 on several data sets: the headline's is the first
+            table = table[table.dataset == config["table1_datasets"][0]].drop(columns="dataset")
+        tables.append(table[table.seeds == len(config[seeds_field])].assign(section=section))
+    return pd.concat(tables, ignore_index=True)
+
+
+def verdict_held(original: pd.DataFrame, rerun: pd.DataFrame) -> pd.DataFrame:
+    """The two runs' comparisons side by side, matched by (comparison, summary), and whether each verdict held."""
+    keys = ["comparison", "summary"]
+    rerun = rerun[keys + ["difference", "ci_low", "ci_high", "verdict"]].add_prefix("rerun_")
+    out = original.merge(rerun, left_on=keys, right_on=[f"rerun_{k}" for k in keys], how="left")
+    out["held"] = out.verdict == out.rerun_verdict
+    return out.drop(columns=[f"rerun_{k}" for k in keys])
+
+
+def _interval(difference: float, low: float, high: float) -> str:
+    return f"{difference * 100:+.1f} points [{low * 100:+.1f}, {high * 100:+.1f}]"
+
+
+def _checked(row, check: pd.DataFrame | None) -> str:
+    """A comparison's verdict as the README may state it: only one that held under the perturbed rerun."""
+    match = None if check is None else check[(check.comparison == row.comparison) & (check.summary == row.summary)
+                                             & np.isclose(check.difference, row.difference, rtol=0, atol=1e-9)]
+    if match is None or match.empty:
+        return f"not claimed: {row.verdict} here, no perturbed rerun of this run to confirm it"
+    rerun = match.iloc[0]
+    again = f"perturbed rerun {_interval(rerun.rerun_difference, rerun.rerun_ci_low, rerun.rerun_ci_high)}"
+    if rerun.held:
+        return f"{row.verdict}; {again}, held"
+    return f"not claimed: {row.verdict} here, {rerun.rerun_verdict} in the {again}"
+
+
 def headline(results: Path) -> list[str]:
     """The README's headline, line by line, from a finished run's tables (``results/<profile>/``): a test
-    checks that the README holds these exact lines, so the two cannot drift apart."""
+    checks that the README holds these exact lines, so the two cannot drift apart. Every comparison is one the
+    profile fixed in advance, on its full seeds; its verdict is stated only where the perturbed rerun
+    (``verdict_check.csv``, :mod:`galot_lib.paper.verdict_check`) reached it too."""
     results = Path(results)
     lines = []
-    table1 = pd.read_csv(results / "4.1" / "table1_fashion_mnist.csv", index_col=0)
+    config = json.loads((results / "4.1" / "config.json").read_text())
+    table1 = pd.read_csv(results / "4.1" / f"table1_{config['table1_datasets'][0]}.csv", index_col=0)
     records = pd.read_csv(results / "4.1" / "records.csv")
     seeds = records.groupby("method").seed.nunique()
     for method in ("GALOT", "GALOT template, eps 0", "GALOT (basic)"):
         lines.append(f"- {method}: mean accuracy over the cycles {table1.loc[method, 'Average']:.4f} "
                      f"({seeds[method]} seeds)")
-    baselines = [m for m in table1.index if m not in ("GAAL", "Improvement", "GALOT", "GALOT template, eps 0",
-                                                      "GALOT (basic)")]
-    best = table1.loc[baselines, "Average"].sort_values(ascending=False)
-    lines.append("- strongest pool baselines: " + ", ".join(f"{m} {v:.4f} ({seeds[m]} seeds)" for m, v in best.head(3).items()))
-    paired = pd.read_csv(results / "4.1" / "paired_differences.csv")
-    figure3 = pd.read_csv(results / "4.2" / "paired_differences.csv")
-    for r in pd.concat([paired, figure3]).itertuples():
-        lines.append(f"- {r.comparison}, {r.summary} accuracy: {r.difference * 100:+.1f} points "
-                     f"[{r.ci_low * 100:+.1f}, {r.ci_high * 100:+.1f}], {r.verdict}")
+    lines.append("- pool baselines named before the run: " + ", ".join(
+        f"{m} {table1.loc[m, 'Average']:.4f} ({seeds[m]} seeds)" for m in config["headline_baselines"]))
+    check_path = results / VERDICT_CHECK
+    check = pd.read_csv(check_path) if check_path.exists() else None
+    for r in headline_comparisons(results).itertuples():
+        lines.append(f"- {r.comparison}, {r.summary} accuracy: {_interval(r.difference, r.ci_low, r.ci_high)}, "
+                     f"{_checked(r, check)}")
     per_cycle = pd.read_csv(results / "4.1" / "heldout_gain.csv").rename(columns={"images": "heldout_n"})
     pooled = heldout_table(per_cycle, "dataset").iloc[0]  # Table 1's data set, its cycles pooled
     lines.append(f"- held-out acquisition gain of GALOT's embeddings over the plain prompt: "
                  f"{pooled.heldout_gain:+.4f} (random direction {pooled.heldout_random_gain:+.4f}); "
                  f"judged labels correct: plain {pooled.label_correct_plain:.3f}, optimised "
                  f"{pooled.label_correct_optimized:.3f}, random {pooled.label_correct_random:.3f}")
-    labels = pd.read_csv(results / "4.5" / "label_objectives_paired.csv")
-    for r in labels.itertuples():
-        lines.append(f"- {r.comparison}, {r.summary} accuracy: {r.difference * 100:+.1f} points "
-                     f"[{r.ci_low * 100:+.1f}, {r.ci_high * 100:+.1f}], {r.verdict}")
     lines.append(f"- wall time of the whole run: {run_wall_seconds(results) / 60:.1f} minutes on 2 CPU cores")
     return lines
 
 
-def run_wall_seconds(results: Path) -> float:
-    """First start to last finish in ``timings.csv`` (its notebooks may run side by side after the grid)."""
+def run_timings(results: Path) -> pd.DataFrame:
+    """The steps of the run of every section that ``timings.csv`` holds (``run_all.sh`` starts the file with such
+    a run; later runs of single sections add rows under their own run ids)."""
     timings = pd.read_csv(Path(results) / "timings.csv", parse_dates=["started_at", "finished_at"])
+    return timings[timings.run_id == timings.run_id.iloc[0]]
+
+
+def run_wall_seconds(results: Path) -> float:
+    """First start to last finish of that run (its notebooks may run side by side after the grid)."""
+    timings = run_timings(results)
     return (timings.finished_at.max() - timings.started_at.min()).total_seconds()
