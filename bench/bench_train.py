@@ -34,21 +34,21 @@ import pandas as pd
 import torch
 import torch.nn.functional as F
 
-# Recipes as changes to the profile's TrainConfig; the first is the reference the others are compared with.
-RECIPES: dict[str, dict] = {
-    "constant lr (DeepALPlus)": dict(schedule="constant", warmup=0.0, averaging="none"),
-    "cosine": dict(schedule="cosine", warmup=0.0, averaging="none"),
-    "cosine, lr 3e-3, warm-up 10%": dict(schedule="cosine", warmup=0.1, averaging="none", lr=3e-3),
-    "cosine, lr 3e-3 + tail average 25%": dict(schedule="cosine", averaging="tail", average_window=0.25, lr=3e-3),
-    "constant + EMA 25%": dict(schedule="constant", averaging="ema", average_window=0.25),
-    "constant + tail average 25%": dict(schedule="constant", averaging="tail", average_window=0.25),
-    "constant lr 2e-3 + tail average 25%": dict(schedule="constant", averaging="tail", average_window=0.25, lr=2e-3),
-    "constant lr 2e-3 + tail average 50%": dict(schedule="constant", averaging="tail", average_window=0.5, lr=2e-3),
-    "constant lr 2e-3 + EMA 25%": dict(schedule="constant", averaging="ema", average_window=0.25, lr=2e-3),
-    "constant lr 2e-3, warm-up 10% + tail average 25%": dict(schedule="constant", warmup=0.1, averaging="tail",
-                                                             average_window=0.25, lr=2e-3),
-    "constant lr 3e-3 + tail average 25%": dict(schedule="constant", averaging="tail", average_window=0.25, lr=3e-3),
-}
+# Recipes as changes to the profile's TrainConfig: the library's named ones (the first, the paper's baselines',
+# is the reference the others are compared with) and the variants measured on the way to "low-variance".
+def recipes() -> dict[str, dict]:
+    from galot_lib.learning.train import RECIPES as NAMED
+
+    return {"deepalplus (constant lr 1e-3)": NAMED["deepalplus"],
+            "cosine": dict(NAMED["deepalplus"], schedule="cosine"),
+            "cosine, lr 3e-3, warm-up 10%": dict(NAMED["deepalplus"], schedule="cosine", warmup=0.1, lr=3e-3),
+            "constant + tail average 25%": dict(NAMED["deepalplus"], averaging="tail", average_window=0.25),
+            "constant + EMA 25%": dict(NAMED["deepalplus"], averaging="ema", average_window=0.25),
+            "low-variance (lr 2e-3 + tail average 25%)": NAMED["low-variance"],
+            "lr 2e-3 + tail average 50%": dict(NAMED["low-variance"], average_window=0.5),
+            "lr 2e-3 + EMA 25%": dict(NAMED["low-variance"], averaging="ema"),
+            "lr 2e-3, warm-up 10% + tail average 25%": dict(NAMED["low-variance"], warmup=0.1),
+            "lr 3e-3 + tail average 25%": dict(NAMED["low-variance"], lr=3e-3)}
 
 
 def run_shapes(profile, seed: int) -> dict[str, tuple[torch.Tensor, torch.Tensor, int]]:
@@ -89,13 +89,14 @@ def recipes_bench(args):
     profile = get_profile(args.profile)
     pool, test = load_data(profile)
     shapes = run_shapes(profile, seed=0)
-    names = args.recipes or list(RECIPES)
-    unknown = set(names) - set(RECIPES)
+    known = recipes()
+    names = args.recipes or list(known)
+    unknown = set(names) - set(known)
     if unknown:
-        raise SystemExit(f"unknown recipe(s) {sorted(unknown)}; valid: {list(RECIPES)}")
+        raise SystemExit(f"unknown recipe(s) {sorted(unknown)}; valid: {list(known)}")
     rows = []
     for recipe in names:
-        config = dataclasses.replace(profile.train, **RECIPES[recipe])
+        config = dataclasses.replace(profile.train, **known[recipe])
         for shape, (images, labels, base_seed) in shapes.items():
             for k in range(args.seeds):
                 accs, seconds = {}, {}
@@ -131,6 +132,57 @@ def recipes_bench(args):
           f"'{today.recipe}'; sd_ratio: its seed_sd over this one's; seeds_for_1pt_final: paired seeds for a 1-point "
           "final-accuracy difference at 95% confidence and 80% power, were the trainer the only noise)")
     print(summary.to_markdown(index=False, floatfmt=".4f"))
+    if args.plan_from and args.plan_for in set(per_shape.recipe) and names[0] in set(per_shape.recipe):
+        plan = seed_plan(per_shape, names[0], args.plan_for, Path(args.plan_from), profile, list(shapes))
+        print(f"\nseeds per headline comparison if the runs of {args.plan_from} had been trained by '{args.plan_for}' "
+              f"instead of '{names[0]}' (observed_sd: the per-seed differences there; trainer_sd: the part the "
+              "reference recipe's spread explains; the rest is the seeds' data and stays; predicted_sd: that rest "
+              "plus the new recipe's spread; seeds_for_1pt: paired seeds for a 1-point difference, 95% / 80% power; "
+              "resolvable_pt: the smallest difference, in points, those seeds resolve at that power)")
+        print(plan.to_markdown(index=False, floatfmt=".4f"))
+
+
+def seed_plan(per_shape: pd.DataFrame, reference: str, chosen: str, results: Path, profile, shapes) -> pd.DataFrame:
+    """How many paired seeds each headline comparison needs under ``chosen``, from a finished run's per-seed
+    differences (trained by ``reference``): their variance minus the trainer's part under ``reference`` is what the
+    seeds' data contribute, which a recipe does not change; the trainer's part under ``chosen`` is added back.
+    Per-cycle trainer variances: the cycle-0 and last-cycle shapes' (their mean for an average over cycles, whose
+    fits are independent, hence divided by the cycles), with generated images or without (pool baselines)."""
+    from galot_lib.paper import analysis as an
+
+    var = per_shape.set_index(["recipe", "shape"]).seed_sd ** 2
+    pool_first, gen_first, pool_last, gen_last = shapes
+
+    def trainer_var(recipe, method, summary, cycles):
+        generated = method not in (*profile.strategies, "AL")
+        first, last = (gen_first, gen_last) if generated else (pool_first, pool_last)
+        return var[(recipe, last)] if summary == "final" else (var[(recipe, first)] + var[(recipe, last)]) / 2 / cycles
+
+    sections = [("4.1", "method", an.table1_comparisons(profile), None),
+                ("4.2", "method", an.FIGURE3_COMPARISONS, None),
+                ("4.5", "setting", an.label_comparisons(profile), "label_objectives")]
+    rows = []
+    for section, index, comparisons, study in sections:
+        records = pd.read_csv(results / section / "records.csv")
+        records = records[records.study == study] if study else records
+        cycles = records.cycle.nunique()
+        for summary in ("average", "final"):
+            scores = an.per_seed(records, summary, index)
+            for ours, others in comparisons:
+                for other in others:
+                    if ours not in scores.index or other not in scores.index:
+                        continue
+                    diff = (scores.loc[ours] - scores.loc[other]).dropna()
+                    if len(diff) < 3:
+                        continue
+                    old = sum(trainer_var(reference, m, summary, cycles) for m in (ours, other))
+                    new = sum(trainer_var(chosen, m, summary, cycles) for m in (ours, other))
+                    predicted = float(np.sqrt(max(0.0, diff.var(ddof=1) - old) + new))
+                    rows.append(dict(comparison=f"{ours} - {other}", summary=summary, seeds=len(diff),
+                                     observed_sd=diff.std(ddof=1), trainer_sd=np.sqrt(old), predicted_sd=predicted,
+                                     seeds_for_1pt=an.seeds_needed(predicted, 0.01),
+                                     resolvable_pt=100 * an.smallest_resolvable(predicted, len(diff))))
+    return pd.DataFrame(rows)
 
 
 def speed_bench(args):
@@ -196,10 +248,14 @@ def main():
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--speed", action="store_true", help="the trainer against the reference loop instead of recipes")
     p.add_argument("--profile", default="embedded", help="recipes: whose classifier, data and run (default embedded)")
-    p.add_argument("--recipes", nargs="+", help=f"recipes to compare (default: all): {', '.join(RECIPES)}")
+    p.add_argument("--recipes", nargs="+", help=f"recipes to compare (default: all): {', '.join(recipes())}")
     p.add_argument("--seeds", type=int, default=None, help="training seeds per shape (recipes: 5) or data seeds (speed: 2)")
     p.add_argument("--workdir", default="runs/bench-train", help="recipes: where the bench's run and images live")
     p.add_argument("--out", help="recipes: also write every fit as CSV here")
+    p.add_argument("--plan-from", default="results/embedded", help="recipes: a finished run whose headline "
+                   "comparisons the seed plan is for ('' for none)")
+    p.add_argument("--plan-for", default="low-variance (lr 2e-3 + tail average 25%)", help="recipes: the recipe "
+                   "the seed plan is for (compared with the first recipe)")
     p.add_argument("--n", type=int, default=2000, help="speed: training images")
     p.add_argument("--epochs", type=int, default=15, help="speed: epochs")
     p.add_argument("--model", default="SmallCNN", help="speed: the classifier")

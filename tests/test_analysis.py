@@ -60,6 +60,8 @@ def test_seeds_needed_follows_the_power_of_the_paired_t_test():
     assert an.seeds_needed(0.01, 0.01) == 10
     assert an.seeds_needed(0.005, 0.01) < an.seeds_needed(0.01, 0.01) < an.seeds_needed(0.02, 0.01)
     assert an.seeds_needed(1.0, 0.01, most=20) == 21  # "more than 20"
+    assert an.smallest_resolvable(0.01, 10) == pytest.approx(0.01, rel=0.05)  # the same question, inverted
+    assert an.power(0.01, an.smallest_resolvable(0.01, 5), 5) == pytest.approx(0.8, abs=1e-6)
     with pytest.raises(ValueError, match="must be > 0"):
         an.seeds_needed(0.0, 0.01)
 

@@ -109,8 +109,7 @@ def test_weight_averaging_returns_the_average_of_the_chosen_steps():
 
 
 @pytest.mark.parametrize("kwargs", [dict(optimizer="lbfgs"), dict(epochs=0), dict(lr=0.0), dict(schedule="step"),
-                                    dict(warmup=1.0), dict(averaging="swa"), dict(average_window=0.0),
-                                    dict(label_smoothing=1.0)])
+                                    dict(warmup=1.0), dict(averaging="swa"), dict(average_window=0.0)])
 def test_bad_train_config_is_rejected(kwargs):
     with pytest.raises(ValueError, match=next(iter(kwargs))):
         TrainConfig(**kwargs)

@@ -40,6 +40,9 @@ def test_it_refuses_a_missing_run_and_the_runs_own_thread_count(tmp_path, monkey
     with pytest.raises(SystemExit, match="no finished run"):
         vc.main(["--profile", "smoke"])
     finished_run(tmp_path, threads=1)
+    with pytest.raises(SystemExit, match=r"profile has changed since the run .*\['headline_baselines'\]"):
+        vc.main(["--profile", "smoke", "--threads", "2"])  # SMOKE names other baselines than the smoke profile
+    monkeypatch.setattr(vc, "get_profile", lambda name: SMOKE)
     with pytest.raises(SystemExit, match=r"differ from the run's \[1\]"):
         vc.main(["--profile", "smoke", "--threads", "1"])
     assert len(an.headline_comparisons(tmp_path / "smoke")) == 3  # one per section, on the planned seeds

@@ -65,20 +65,31 @@ def paired_differences(df: pd.DataFrame, ours: str, comparators, summary: str = 
     return pd.DataFrame(rows)
 
 
-def seeds_needed(sd: float, smallest: float, confidence: float = CONFIDENCE, power: float = 0.8,
+def power(sd: float, difference: float, seeds: int, confidence: float = CONFIDENCE) -> float:
+    """The chance that a true paired ``difference`` gives an interval clear of zero over ``seeds`` seeds whose
+    per-seed differences spread by ``sd`` (two-sided t test, noncentral t)."""
+    critical = stats.t.ppf(0.5 + confidence / 2, seeds - 1)
+    shift = difference * math.sqrt(seeds) / sd
+    return float(stats.nct.sf(critical, seeds - 1, shift) + stats.nct.cdf(-critical, seeds - 1, shift))
+
+
+def seeds_needed(sd: float, smallest: float, confidence: float = CONFIDENCE, power_wanted: float = 0.8,
                  most: int = 100) -> int:
-    """Paired seeds a comparison needs so that a true difference of ``smallest`` gives an interval clear of zero
-    with probability ``power`` (two-sided t test, noncentral t), when the per-seed differences spread by ``sd``:
-    fixed before a run, from the trainer's spread, instead of adding seeds until an interval excludes zero
-    (which would bias the verdicts). ``most`` + 1 means "more than ``most``"."""
+    """Paired seeds a comparison needs so that a true difference of ``smallest`` is told from none with
+    probability ``power_wanted``: fixed before a run, from the trainer's spread, instead of adding seeds until an
+    interval excludes zero (which would bias the verdicts). ``most`` + 1 means "more than ``most``"."""
     if sd <= 0 or smallest <= 0:
         raise ValueError(f"sd and smallest must be > 0, got {sd} and {smallest}")
-    for n in range(2, most + 1):
-        critical = stats.t.ppf(0.5 + confidence / 2, n - 1)
-        shift = smallest * math.sqrt(n) / sd
-        if stats.nct.sf(critical, n - 1, shift) + stats.nct.cdf(-critical, n - 1, shift) >= power:
-            return n
-    return most + 1
+    return next((n for n in range(2, most + 1) if power(sd, smallest, n, confidence) >= power_wanted), most + 1)
+
+
+def smallest_resolvable(sd: float, seeds: int, confidence: float = CONFIDENCE, power_wanted: float = 0.8) -> float:
+    """The smallest true difference ``seeds`` paired seeds tell from none with probability ``power_wanted``."""
+    low, high = 0.0, 100 * sd
+    for _ in range(60):  # bisection: power grows with the difference
+        middle = (low + high) / 2
+        low, high = (middle, high) if power(sd, middle, seeds, confidence) < power_wanted else (low, middle)
+    return high
 
 
 def describe_differences(table: pd.DataFrame) -> str:

@@ -15,13 +15,14 @@ the README's headline reads (``analysis.headline``: a verdict that flipped is no
 from __future__ import annotations
 
 import argparse
+import json
 import os
 import time
 
 import pandas as pd
 import torch
 
-from ..core.io import save_table
+from ..core.io import json_default, save_table
 from ..core.paths import results_root, runs_root
 from . import analysis as an
 from .profiles import PROFILES, get_profile
@@ -75,6 +76,12 @@ def main(argv=None):
     except FileNotFoundError as err:
         raise SystemExit(f"verdict_check: no finished run in {results} ({err}); run ./run_all.sh --profile "
                          f"{profile.name} first")
+    saved = json.loads((results / "4.1" / "config.json").read_text())
+    current = json.loads(json.dumps(profile.as_dict(), default=json_default))
+    changed = sorted(k for k in current if saved.get(k) != current[k])
+    if changed:  # a rerun of other settings would be another experiment, not a perturbation of this one
+        raise SystemExit(f"verdict_check: the {profile.name} profile has changed since the run in {results} "
+                         f"(fields {changed}); rerun ./run_all.sh --profile {profile.name} first")
     ran_with = set(records.threads) if "threads" in records else set()
     if not ran_with and args.threads is None:
         raise SystemExit("verdict_check: the run's records do not say their thread count; pass --threads")
