@@ -77,6 +77,7 @@ class Profile:
     max_batch: int  # the most images generated or differentiated at once, whatever memory allows
     basic_template: str = BASIC_TEMPLATE  # GALOT (basic), the paper's in every profile
     templates: tuple[str, ...] = PAPER_TEMPLATES  # Table 3, Fig. 4: the paper's six (smoke: two of them)
+    data_dir: str | None = None  # where the data sets are read (None: $GALOT_DATA_DIR, else ~/.cache/galot/data)
 
     def __post_init__(self):
         for d in (self.dataset, *self.table1_datasets):
@@ -187,6 +188,11 @@ def resolve_name(name: str = "default") -> str:
 def get_profile(name: str = "default", **overrides) -> Profile:
     """The named profile, with notebook parameters that are not None applied on top."""
     profile = _BUILDERS[resolve_name(name)]()
+    if profile.name == "paper":
+        from .rehearsal import active_rehearsal, rehearse
+
+        stand_ins = active_rehearsal()  # $GALOT_REHEARSAL_DIR: the paper profile with tiny stand-ins
+        profile = rehearse(profile, stand_ins) if stand_ins is not None else profile
     changes = {k: _parsed(getattr(profile, k, None), v) for k, v in overrides.items() if v is not None}
     return profile.replace(**changes) if changes else profile
 

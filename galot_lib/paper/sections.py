@@ -232,16 +232,19 @@ def eps_grid(profile: Profile, eps_values=None, seed: int = 0) -> tuple[torch.Te
 
 def last_cycle_examples(galot_records: list[dict], class_names, per_class: int = 3, max_classes: int = 10,
                         seed: int = 0) -> tuple[torch.Tensor, list[str]]:
-    """Appendix B, Figs. 8-10: ``per_class`` generated images from up to ``max_classes`` random
-    classes, taken from the last cycle of a GALOT run (read from its state, nothing regenerated)."""
+    """Appendix B, Figs. 8-10: ``per_class`` generated images (fewer where no class has that many) from up to
+    ``max_classes`` random classes, taken from the last cycle of a GALOT run (read from its state, nothing regenerated)."""
     replay = ReplayGenerated(galot_records, seed)
     last = max(r["cycle"] for r in galot_records if r["seed"] == seed)
     batch = replay(last, None, 0, seed)
     rng = np.random.default_rng(seed)
     counts = np.bincount(batch.labels.numpy(), minlength=len(class_names))
-    present = np.flatnonzero(counts >= per_class)  # a grid needs per_class images in every row
-    if len(present) == 0:
-        raise ValueError(f"no class has {per_class} generated images in the last cycle (counts: {counts.tolist()})")
+    if counts.max() == 0:
+        raise ValueError(f"the last cycle of run {replay.identity} (seed {seed}) generated no images")
+    # A grid needs as many images in every row: fewer per row where no class has per_class (few images per class:
+    # many classes, or a small labelled set)
+    per_class = min(per_class, int(counts.max()))
+    present = np.flatnonzero(counts >= per_class)
     classes = sorted(rng.choice(present, size=min(max_classes, len(present)), replace=False).tolist())
     rows = [batch.images[rng.choice(np.flatnonzero(batch.labels.numpy() == c), size=per_class, replace=False)]
             for c in classes]
