@@ -92,36 +92,65 @@ def make_bundled_folder(tmp_path):
 
 
 # The notebooks in two chains that execute side by side (each in run order: Sec. 4.2, 4.3 and B read Sec. 4.1's
-# runs); runs both chains need are computed once, by whichever gets its claim first, as in the run grid.
+# runs); runs both chains need are computed once, by whichever gets its claim first, as in the run grid. A third
+# chain rehearses the paper profile (galot_lib.paper.rehearsal) beside them, every notebook in run order.
 NOTEBOOK_CHAINS = (("4.1", "4.2", "4.3", "B"), ("4.5", "4.4"))
+REHEARSAL_CHAIN = ("4.1", "4.2", "4.3", "B", "4.5", "4.4")
 
 
-@pytest.fixture(scope="session")
-def results():
-    """results/smoke/ of this test session, every section's notebook executed once (papermill, one kernel per
-    chain), with its stored parameters (``PROFILE = "default"`` resolves to smoke here, as it must under CI)."""
+def execute_chain(chain, executed: Path, env: dict | None = None) -> str | None:
+    """Run a chain of section notebooks with papermill, one kernel each; the first failure's message, or None."""
     import subprocess
     import sys
-    from concurrent.futures import ThreadPoolExecutor
 
     from galot_lib.paper.sections import NOTEBOOK_DIR, SECTIONS
 
-    root = Path(os.environ["GALOT_RESULTS_DIR"])
-    executed = root / "executed"
     executed.mkdir(parents=True, exist_ok=True)
+    for section in chain:
+        name = SECTIONS[section]
+        done = subprocess.run([sys.executable, "-m", "papermill", str(NOTEBOOK_DIR / name), str(executed / name),
+                               "--cwd", str(NOTEBOOK_DIR), "--kernel", "python3", "--no-progress-bar"],
+                              capture_output=True, text=True, env=env)
+        if done.returncode:
+            return f"{name} ({(env or os.environ)['GALOT_PROFILE']}) failed:\n{done.stderr[-5000:]}"
+    return None
 
-    def execute(chain):
-        for section in chain:
-            name = SECTIONS[section]
-            done = subprocess.run([sys.executable, "-m", "papermill", str(NOTEBOOK_DIR / name), str(executed / name),
-                                   "--cwd", str(NOTEBOOK_DIR), "--kernel", "python3", "--no-progress-bar"],
-                                  capture_output=True, text=True)
-            if done.returncode:
-                return f"{name} failed:\n{done.stderr[-5000:]}"
-        return None
 
-    with ThreadPoolExecutor(len(NOTEBOOK_CHAINS)) as workers:
-        failures = [f for f in workers.map(execute, NOTEBOOK_CHAINS) if f]
+def rehearsal_env(root: Path) -> dict:
+    """The paper profile rehearsed: its stand-ins, runs, results and cache under ``root``."""
+    return {**os.environ, "GALOT_PROFILE": "paper", "GALOT_REHEARSAL_DIR": str(root / "stand-ins"),
+            "GALOT_RUNS_DIR": str(root / "runs"), "GALOT_RESULTS_DIR": str(root / "results"),
+            "GALOT_CACHE_DIR": str(root / "cache")}
+
+
+@pytest.fixture(scope="session")
+def notebook_runs():
+    """Every section's notebook executed once (papermill, one kernel per chain) on the smoke profile, with its stored
+    parameters (``PROFILE = "default"`` resolves to smoke here, as it must under CI), and once on the rehearsed paper
+    profile: ``{"smoke": results/smoke/, "rehearsal": results/paper-rehearsal/}``."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    from galot_lib.paper.rehearsal import NAME, write_stand_ins
+
+    root = Path(os.environ["GALOT_RESULTS_DIR"])
+    rehearsal = root.parent / "rehearsal"
+    write_stand_ins(rehearsal / "stand-ins")
+    jobs = [(REHEARSAL_CHAIN, rehearsal / "executed", rehearsal_env(rehearsal))]
+    jobs += [(chain, root / "executed", None) for chain in NOTEBOOK_CHAINS]
+    with ThreadPoolExecutor(len(jobs)) as workers:
+        failures = [f for f in workers.map(lambda job: execute_chain(*job), jobs) if f]
     if failures:
         pytest.fail("\n\n".join(failures), pytrace=False)
-    return root / "smoke"
+    return {"smoke": root / "smoke", "rehearsal": rehearsal / "results" / NAME}
+
+
+@pytest.fixture(scope="session")
+def results(notebook_runs):
+    """results/smoke/ of this test session (see ``notebook_runs``)."""
+    return notebook_runs["smoke"]
+
+
+@pytest.fixture(scope="session")
+def rehearsed(notebook_runs):
+    """results/paper-rehearsal/ of this test session (see ``notebook_runs``)."""
+    return notebook_runs["rehearsal"]

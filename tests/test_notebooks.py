@@ -200,3 +200,33 @@ def test_source_notebooks_are_stripped_and_parameterised(name):
     assert lines[0].startswith('PROFILE = "default"')
     assert all(re.match(r"^[A-Z][A-Z0-9_]* = .+  # .+", l) for l in lines), "UPPER_CASE literals, each with a comment"
     assert nb["cells"][0]["cell_type"] == "markdown" and re.search(r"(Sec\. 4\.\d|Appendix B)", "".join(nb["cells"][0]["source"]))
+
+
+# ----------------------------------------------------------------------------- the paper profile, rehearsed
+def test_paper_profile_rehearsal_runs_every_section(rehearsed):
+    """Every notebook ran the paper profile's code and settings with the rehearsal's stand-ins (tiny SD and CLIP
+    folders, the three data sets in their official formats): the tables the paper profile makes are all there."""
+    from galot_lib.generation.prompts import PAPER_TEMPLATES
+    from galot_lib.paper.profiles import TRANSFER_MODELS
+
+    config = json.loads((rehearsed / "4.1" / "config.json").read_text())
+    assert (config["name"], config["model"], config["transfer_models"]) == ("paper-rehearsal", "ResNet18",
+                                                                           list(TRANSFER_MODELS))
+    assert config["t2i_model"].endswith("sd") and config["galot"]["guidance"] == 7.5
+    df = records(rehearsed, "4.1")
+    assert set(df.dataset) == {"cifar10", "cifar100", "tiny_imagenet"}
+    for dataset in ("cifar10", "cifar100", "tiny_imagenet"):
+        table = pd.read_csv(rehearsed / "4.1" / f"table1_{dataset}.csv", index_col=0)
+        assert list(table.index) == [*BASELINES, "GAAL", "GALOT (basic)", "GALOT template, eps 0", "GALOT",
+                                     "Improvement"]
+    galot = df[df.method == "GALOT"]
+    assert (galot.eps > 0).all() and (galot.heldout_n > 0).all() and (galot.n_generated > 0).all()
+    assert set(pd.read_csv(rehearsed / "4.3" / "table2.csv", index_col=0).index) >= set(TRANSFER_MODELS)
+    assert list(pd.read_csv(rehearsed / "4.4" / "figure4.csv", index_col=0).index) == list(PAPER_TEMPLATES)
+    ablations = records(rehearsed, "4.5")
+    clip = ablations[(ablations.study == "label_objectives") & (ablations.label_filter == "clip")]
+    assert len(clip) and clip.label_filter_pass.between(0, 1).all()  # the CLIP filter, loaded from its folder
+    assert set(ablations[ablations.study == "estimators"].estimator) == {"last", "full", "x0"}
+    for dataset in ("cifar10", "cifar100", "tiny_imagenet"):
+        figure(rehearsed / "B" / f"last_cycle_{dataset}.png")
+    figure(rehearsed / "4.2" / "figure3.png")

@@ -8,7 +8,6 @@ set ``smoke``) or else ``embedded``.
 
 from __future__ import annotations
 
-import ast
 import dataclasses
 import os
 from dataclasses import dataclass
@@ -19,6 +18,7 @@ from ..learning.data import check_dataset_name
 from ..learning.models import MODELS
 from ..learning.strategies import STRATEGIES
 from ..learning.train import TrainConfig
+from .profile_fields import check_fields, choice, parse_parameter  # noqa: F401 (choice: for the notebooks)
 
 PROFILES = ("smoke", "embedded", "paper")
 # Table 1's eleven pool-based baselines, in the paper's order.
@@ -80,6 +80,7 @@ class Profile:
     data_dir: str | None = None  # where the data sets are read (None: $GALOT_DATA_DIR, else ~/.cache/galot/data)
 
     def __post_init__(self):
+        check_fields(self)  # every field's type and range, named with its accepted values (profile_fields.py)
         for d in (self.dataset, *self.table1_datasets):
             check_dataset_name(d)
         for m in (self.model, *self.transfer_models):
@@ -193,17 +194,5 @@ def get_profile(name: str = "default", **overrides) -> Profile:
 
         stand_ins = active_rehearsal()  # $GALOT_REHEARSAL_DIR: the paper profile with tiny stand-ins
         profile = rehearse(profile, stand_ins) if stand_ins is not None else profile
-    changes = {k: _parsed(getattr(profile, k, None), v) for k, v in overrides.items() if v is not None}
+    changes = {k: parse_parameter(k, getattr(profile, k, None), v) for k, v in overrides.items() if v is not None}
     return profile.replace(**changes) if changes else profile
-
-
-def _parsed(current, value):
-    """Notebook parameters arrive from ``papermill -p`` as strings: "[0, 1]" -> (0, 1), "3" -> 3."""
-    if isinstance(value, str) and not isinstance(current, str):
-        try:
-            value = ast.literal_eval(value)
-        except (ValueError, SyntaxError) as err:
-            raise ValueError(f"cannot read the parameter value {value!r}: {err}") from err
-    if isinstance(current, tuple) and isinstance(value, (list, tuple)):
-        value = tuple(value)
-    return value
