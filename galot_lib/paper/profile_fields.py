@@ -54,6 +54,7 @@ RULES = {
     "fully_supervised_epochs": (lambda v: _is_int(v) and v >= 1, "an integer >= 1"),
     "fully_supervised_batch_size": (lambda v: _is_int(v) and v >= 1, "an integer >= 1"),
     "gaal_gan_steps": (lambda v: _is_int(v) and v >= 1, "an integer >= 1"),
+    "gaal_search_steps": (lambda v: _is_int(v) and v >= 1, "an integer >= 1"),
     "memory_budget_gb": (lambda v: v is None or (_is_number(v) and v > 0),
                          "None (half this machine's memory) or a number of GiB > 0"),
     "max_batch": (lambda v: _is_int(v) and v >= 1, "an integer >= 1"),

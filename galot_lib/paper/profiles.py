@@ -78,6 +78,7 @@ class Profile:
     basic_template: str = BASIC_TEMPLATE  # GALOT (basic), the paper's in every profile
     templates: tuple[str, ...] = PAPER_TEMPLATES  # Table 3, Fig. 4: the paper's six (smoke: two of them)
     data_dir: str | None = None  # where the data sets are read (None: $GALOT_DATA_DIR, else ~/.cache/galot/data)
+    gaal_search_steps: int = 20  # GAAL: gradient steps on the latent codes of each query (GaalConfig.search_steps)
 
     def __post_init__(self):
         check_fields(self)  # every field's type and range, named with its accepted values (profile_fields.py)

@@ -42,9 +42,10 @@ def rehearse(profile: Profile, folder: str | Path) -> Profile:
         ablation_seeds=profile.ablation_seeds[:1], cycles=cycles, transfer_cycles=cycles, ablation_cycles=cycles,
         pool_size=20, test_size=10, initial_labeled=10, query_size=5,
         train=dataclasses.replace(profile.train, epochs=1),
-        galot=dataclasses.replace(profile.galot, pgd_steps=1, grad_samples=2, sampling_steps=steps, heldout_samples=1,
+        galot=dataclasses.replace(profile.galot, pgd_steps=1, grad_samples=1, sampling_steps=steps, heldout_samples=1,
                                   eps=dataclasses.replace(profile.galot.eps, cycles=cycles)),
-        estimator_options=estimator_options(steps), fig4_per_class=1, fully_supervised_epochs=1, gaal_gan_steps=2)
+        estimator_options=estimator_options(steps), fig4_per_class=1, fully_supervised_epochs=1, gaal_gan_steps=2,
+        gaal_search_steps=2)
 
 
 def active_rehearsal() -> Path | None:

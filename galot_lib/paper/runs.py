@@ -241,7 +241,7 @@ def run_gaal(profile: Profile, pool: ImageSet, test: ImageSet, seed: int, cycles
     from ..learning.gaal import GaalConfig, GaalSynthesis, cached_gan
 
     channels, size, _ = pool.image_shape
-    gaal = GaalConfig(gan_steps=profile.gaal_gan_steps)
+    gaal = GaalConfig(gan_steps=profile.gaal_gan_steps, search_steps=profile.gaal_search_steps)
     folder = dataset_folder(profile, pool) / "gaal-gan"
     with claimed(folder, wait), timed("reference models"):  # a grid process moves on while another trains the GAN
         gan = cached_gan(pool.images, gaal, folder)
