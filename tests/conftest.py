@@ -91,29 +91,13 @@ def make_bundled_folder(tmp_path):
     return make
 
 
-# The notebooks in two chains that execute side by side (each in run order: Sec. 4.2, 4.3 and B read Sec. 4.1's
-# runs); runs both chains need are computed once, by whichever gets its claim first, as in the run grid. A third
-# chain rehearses the paper profile (galot_lib.paper.rehearsal) beside them, every notebook in run order.
-NOTEBOOK_CHAINS = (("4.1", "4.2", "4.3", "B"), ("4.5", "4.4"))
-REHEARSAL_CHAIN = ("4.1", "4.2", "4.3", "B", "4.5", "4.4")
-
-
-def execute_chain(chain, executed: Path, env: dict | None = None) -> str | None:
-    """Run a chain of section notebooks with papermill, one kernel each; the first failure's message, or None."""
-    import subprocess
-    import sys
-
-    from galot_lib.paper.sections import NOTEBOOK_DIR, SECTIONS
-
-    executed.mkdir(parents=True, exist_ok=True)
-    for section in chain:
-        name = SECTIONS[section]
-        done = subprocess.run([sys.executable, "-m", "papermill", str(NOTEBOOK_DIR / name), str(executed / name),
-                               "--cwd", str(NOTEBOOK_DIR), "--kernel", "python3", "--no-progress-bar"],
-                              capture_output=True, text=True, env=env)
-        if done.returncode:
-            return f"{name} ({(env or os.environ)['GALOT_PROFILE']}) failed:\n{done.stderr[-5000:]}"
-    return None
+# Every section's notebook executes once on the rehearsed paper profile (galot_lib.paper.rehearsal: the paper's code
+# and settings with tiny stand-ins), and Sec. 4.1 once more on the smoke profile (Fashion-MNIST and the bundled model,
+# the embedded profile's path). Two chains run side by side, each in run order (Sec. 4.2, 4.3 and B read Sec. 4.1's
+# runs); runs both chains need are computed once, by whichever gets its claim first, as in the run grid.
+REHEARSAL, SMOKE = "paper-rehearsal", "smoke"
+NOTEBOOK_CHAINS = (((REHEARSAL, "4.1"), (REHEARSAL, "4.2"), (REHEARSAL, "4.3"), (REHEARSAL, "B")),
+                   ((SMOKE, "4.1"), (REHEARSAL, "4.5"), (REHEARSAL, "4.4")))
 
 
 def rehearsal_env(root: Path) -> dict:
@@ -123,34 +107,51 @@ def rehearsal_env(root: Path) -> dict:
             "GALOT_CACHE_DIR": str(root / "cache")}
 
 
+def execute_chain(chain, executed: dict[str, Path], envs: dict[str, dict]) -> str | None:
+    """Run a chain of (profile, section) notebooks with papermill, one kernel each; the first failure, or None."""
+    import subprocess
+    import sys
+
+    from galot_lib.paper.sections import NOTEBOOK_DIR, SECTIONS
+
+    for profile, section in chain:
+        name = SECTIONS[section]
+        executed[profile].mkdir(parents=True, exist_ok=True)
+        done = subprocess.run([sys.executable, "-m", "papermill", str(NOTEBOOK_DIR / name),
+                               str(executed[profile] / name), "--cwd", str(NOTEBOOK_DIR), "--kernel", "python3",
+                               "--no-progress-bar"], capture_output=True, text=True, env=envs[profile])
+        if done.returncode:
+            return f"{name} ({profile}) failed:\n{done.stderr[-5000:]}"
+    return None
+
+
 @pytest.fixture(scope="session")
 def notebook_runs():
-    """Every section's notebook executed once (papermill, one kernel per chain) on the smoke profile, with its stored
-    parameters (``PROFILE = "default"`` resolves to smoke here, as it must under CI), and once on the rehearsed paper
-    profile: ``{"smoke": results/smoke/, "rehearsal": results/paper-rehearsal/}``."""
+    """The notebooks of NOTEBOOK_CHAINS executed with their stored parameters (``PROFILE = "default"`` resolves to
+    ``$GALOT_PROFILE``: smoke, or paper with the rehearsal's stand-ins): ``{profile: its results folder}``."""
     from concurrent.futures import ThreadPoolExecutor
 
-    from galot_lib.paper.rehearsal import NAME, write_stand_ins
+    from galot_lib.paper.rehearsal import write_stand_ins
 
     root = Path(os.environ["GALOT_RESULTS_DIR"])
     rehearsal = root.parent / "rehearsal"
     write_stand_ins(rehearsal / "stand-ins")
-    jobs = [(REHEARSAL_CHAIN, rehearsal / "executed", rehearsal_env(rehearsal))]
-    jobs += [(chain, root / "executed", None) for chain in NOTEBOOK_CHAINS]
-    with ThreadPoolExecutor(len(jobs)) as workers:
-        failures = [f for f in workers.map(lambda job: execute_chain(*job), jobs) if f]
+    envs = {SMOKE: dict(os.environ), REHEARSAL: rehearsal_env(rehearsal)}
+    executed = {SMOKE: root / "executed", REHEARSAL: rehearsal / "executed"}
+    with ThreadPoolExecutor(len(NOTEBOOK_CHAINS)) as workers:
+        failures = [f for f in workers.map(lambda chain: execute_chain(chain, executed, envs), NOTEBOOK_CHAINS) if f]
     if failures:
         pytest.fail("\n\n".join(failures), pytrace=False)
-    return {"smoke": root / "smoke", "rehearsal": rehearsal / "results" / NAME}
+    return {SMOKE: root / SMOKE, REHEARSAL: rehearsal / "results" / REHEARSAL}
 
 
 @pytest.fixture(scope="session")
 def results(notebook_runs):
-    """results/smoke/ of this test session (see ``notebook_runs``)."""
-    return notebook_runs["smoke"]
+    """results/smoke/ of this test session (Sec. 4.1 on the smoke profile)."""
+    return notebook_runs[SMOKE]
 
 
 @pytest.fixture(scope="session")
 def rehearsed(notebook_runs):
-    """results/paper-rehearsal/ of this test session (see ``notebook_runs``)."""
-    return notebook_runs["rehearsal"]
+    """results/paper-rehearsal/ of this test session (every section on the rehearsed paper profile)."""
+    return notebook_runs[REHEARSAL]
