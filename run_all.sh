@@ -84,6 +84,9 @@ if [[ -n "$rehearse" ]]; then
   python -m galot_lib.paper.rehearsal
 fi
 
+# Every -p NAME VALUE checked against the profile before any work (a bad one is named with what it accepts).
+(( ${#extra[@]} == 0 )) || python -m galot_lib.paper.profile_fields --profile "$profile" "${extra[@]}"
+
 if [[ "$mode" == "plan" ]]; then
   exec python -m galot_lib.paper.plan --profile "$profile" ${only:+--only "$only"}
 fi

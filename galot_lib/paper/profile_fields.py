@@ -35,7 +35,7 @@ RULES = {
     "study_seeds": (lambda v: _ints(v, 0), "a non-empty tuple of distinct integers >= 0, e.g. (0,)"),
     "ablation_seeds": (lambda v: _ints(v, 0), "a non-empty tuple of distinct integers >= 0, e.g. (0, 1, 2)"),
     "cycles": (lambda v: _is_int(v) and v >= 1, "an integer >= 1"),
-    "transfer_cycles": (lambda v: _is_int(v) and v >= 1, "an integer >= 1 (at most cycles)"),
+    "transfer_cycles": (lambda v: _is_int(v) and v >= 1, "an integer >= 1"),
     "ablation_cycles": (lambda v: _is_int(v) and v >= 1, "an integer >= 1"),
     "initial_labeled": (lambda v: _is_int(v) and v >= 1, "an integer >= 1"),
     "query_size": (lambda v: _is_int(v) and v >= 1, "an integer >= 1"),
@@ -74,14 +74,11 @@ def _template(value) -> bool:
 
 
 def check_fields(profile) -> None:
-    """Every field against its rule, then the rules between fields."""
+    """Every field against its rule."""
     for name, (test, accepted) in RULES.items():
         value = getattr(profile, name)
         if not test(value):
             raise ValueError(f"profile field {name!r} = {value!r} is not accepted: {accepted}")
-    if profile.transfer_cycles > profile.cycles:
-        raise ValueError(f"profile field 'transfer_cycles' = {profile.transfer_cycles} is not accepted: at most cycles "
-                         f"({profile.cycles}), as Table 2 replays the first cycles of Table 1's run")
 
 
 def parse_parameter(name: str, current, value):
@@ -111,3 +108,49 @@ def choice(name: str, value, accepted: tuple):
         raise ValueError(f"notebook parameter {name} = {value!r} is not accepted: one of "
                          f"{', '.join(repr(a) for a in accepted)}")
     return parsed
+
+
+# The notebooks' parameters (their ``parameters`` cells) and the profile field each sets (Sec. 4.5's CYCLES sets
+# ablation_cycles, checked by the same rule); SEED and ANNOTATION_EPS choose among the profile's seeds and eps levels.
+# tests/test_profiles.py keeps this in step with the notebooks.
+NOTEBOOK_FIELDS = {"SEEDS": "seeds", "CYCLES": "cycles", "DATASETS": "table1_datasets", "STRATEGIES": "strategies",
+                   "MODELS": "transfer_models", "EPS": "fig4_eps", "PER_CLASS": "fig4_per_class",
+                   "STUDY_SEEDS": "study_seeds", "ABLATION_SEEDS": "ablation_seeds"}
+NOTEBOOK_CHOICES = {"SEED": "seeds", "ANNOTATION_EPS": "fig4_eps"}
+
+
+def check_notebook_parameters(profile_name: str, parameters: dict) -> None:
+    """What ``./run_all.sh -p NAME VALUE`` passes to every notebook, checked before any notebook starts: each name must
+    be a notebook parameter (or a profile field) and each value one its field accepts."""
+    from .profiles import get_profile
+
+    fields = {k: v for k, v in parameters.items() if k != "PROFILE" and k not in NOTEBOOK_CHOICES}
+    unknown = [k for k in fields if k not in NOTEBOOK_FIELDS and k not in RULES]
+    if unknown:
+        raise ValueError(f"unknown notebook parameter(s) {unknown}; valid: {', '.join(['PROFILE', *NOTEBOOK_FIELDS, *NOTEBOOK_CHOICES])} "
+                         "(or a profile field's name)")
+    profile = get_profile(profile_name, **{NOTEBOOK_FIELDS.get(k, k): v for k, v in fields.items()})
+    for name, field in NOTEBOOK_CHOICES.items():
+        if name in parameters:
+            choice(name, parameters[name], (None, *getattr(profile, field)) if name == "ANNOTATION_EPS"
+                   else getattr(profile, field))
+
+
+def main(argv=None):
+    """``python -m galot_lib.paper.profile_fields --profile NAME [-p NAME VALUE]...``: exit 2 naming a bad parameter."""
+    import argparse
+    import sys
+
+    p = argparse.ArgumentParser(description="check notebook parameters against a profile before any work")
+    p.add_argument("--profile", default="default")
+    p.add_argument("-p", "--parameters", nargs=2, action="append", default=[], metavar=("NAME", "VALUE"))
+    args = p.parse_args(argv)
+    try:
+        check_notebook_parameters(args.profile, dict(args.parameters))
+    except (ValueError, FileNotFoundError) as err:
+        print(f"run_all.sh: {err}", file=sys.stderr)
+        raise SystemExit(2)
+
+
+if __name__ == "__main__":
+    main()

@@ -196,4 +196,8 @@ def get_profile(name: str = "default", **overrides) -> Profile:
         stand_ins = active_rehearsal()  # $GALOT_REHEARSAL_DIR: the paper profile with tiny stand-ins
         profile = rehearse(profile, stand_ins) if stand_ins is not None else profile
     changes = {k: parse_parameter(k, getattr(profile, k, None), v) for k, v in overrides.items() if v is not None}
+    if isinstance(changes.get("seeds"), tuple) and "baseline_seeds" not in changes:
+        # Fewer seeds (-p SEEDS "[0]"): the other baselines keep those of their seeds that remain, else the first
+        kept = tuple(s for s in profile.baseline_seeds if s in changes["seeds"])
+        changes["baseline_seeds"] = kept or changes["seeds"][:1]
     return profile.replace(**changes) if changes else profile
