@@ -4,6 +4,8 @@
 #   ./run_all.sh                          every notebook on the embedded profile (Fashion-MNIST, CPU)
 #   ./run_all.sh --profile smoke          the same, tiny (minutes)
 #   ./run_all.sh --profile paper          the paper's settings (GPU, Stable Diffusion, CIFAR/TinyImageNet)
+#   ./run_all.sh --profile paper --rehearse   the same code and settings on a CPU, with tiny stand-ins for the data
+#                                         and weights and a few steps (galot_lib/paper/rehearsal.py; minutes)
 #   ./run_all.sh --only 4.2               one section (4.1 4.2 4.3 4.4 4.5 B)
 #   ./run_all.sh --processes 8            compute the sections' runs with 8 processes first, then the notebooks
 #                                         (default "auto": one per GPU, else one per CPU core up to 4; 1: no grid)
@@ -21,13 +23,14 @@ set -euo pipefail
 cd "$(dirname "$0")"
 
 SECTIONS="4.1 4.2 4.3 4.4 4.5 B"  # galot_lib.paper.sections.SECTIONS (a test keeps the two in step)
-usage="valid: --profile smoke|embedded|paper, --only SECTION ($SECTIONS), --processes N|auto, --plan, -p NAME VALUE, --check-verdicts, --test"
+usage="valid: --profile smoke|embedded|paper, --rehearse (with --profile paper), --only SECTION ($SECTIONS), --processes N|auto, --plan, -p NAME VALUE, --check-verdicts, --test"
 fail() { echo "run_all.sh: $1 ($usage)" >&2; exit 2; }
 
 profile="embedded"
 only=""
 mode="notebooks"
 processes="auto"
+rehearse=""
 extra=()
 while [[ $# -gt 0 ]]; do
   case "$1" in
@@ -35,14 +38,16 @@ while [[ $# -gt 0 ]]; do
     --only) [[ $# -ge 2 ]] || fail "--only needs a section"; only="$2"; shift 2 ;;
     --processes) [[ $# -ge 2 ]] || fail "--processes needs a number"; processes="$2"; shift 2 ;;
     --plan) mode="plan"; shift ;;
+    --rehearse) rehearse=1; shift ;;
     --test) mode="test"; shift ;;
     --check-verdicts) mode="check"; shift ;;
     -p|--parameters) [[ $# -ge 3 ]] || fail "-p needs a name and a value"; extra+=(-p "$2" "$3"); shift 3 ;;
-    -h|--help) sed -n '2,20p' "$0"; exit 0 ;;
+    -h|--help) sed -n '2,22p' "$0"; exit 0 ;;
     *) fail "unknown argument '$1'" ;;
   esac
 done
 case "$profile" in smoke|embedded|paper) ;; *) fail "unknown profile '$profile'" ;; esac
+if [[ -n "$rehearse" && "$profile" != "paper" ]]; then fail "--rehearse rehearses the paper profile: add --profile paper"; fi
 if [[ -n "$only" && " $SECTIONS " != *" $only "* ]]; then fail "unknown section '$only'"; fi
 if [[ ! "$processes" =~ ^([1-9][0-9]*|auto)$ ]]; then
   fail "--processes must be a positive integer or auto, got '$processes'"
@@ -76,6 +81,15 @@ import torch, torchvision  # a mismatched pair fails right here, before any work
 print(f"== torch {torch.__version__}, torchvision {torchvision.__version__}, CUDA available: {torch.cuda.is_available()}")
 PY
 
+if [[ -n "$rehearse" ]]; then
+  # The paper profile with stand-ins (galot_lib/paper/rehearsal.py): written once, outside the real data folders.
+  export GALOT_REHEARSAL_DIR="${GALOT_REHEARSAL_DIR:-$HOME/.cache/galot/rehearsal}"
+  python -m galot_lib.paper.rehearsal
+fi
+
+# Every -p NAME VALUE checked against the profile before any work (a bad one is named with what it accepts).
+(( ${#extra[@]} == 0 )) || python -m galot_lib.paper.profile_fields --profile "$profile" "${extra[@]}"
+
 if [[ "$mode" == "plan" ]]; then
   exec python -m galot_lib.paper.plan --profile "$profile" ${only:+--only "$only"}
 fi
@@ -97,15 +111,17 @@ if [[ "$mode" == "test" ]]; then
 fi
 
 export GALOT_PROFILE="$profile"
-out="results/$profile"
+out="results/$profile${rehearse:+-rehearsal}"  # the rehearsed profile's name, paper-rehearsal
 mkdir -p "$out/notebooks"
 timings="$out/timings.csv"
 header="run_id,step,profile,seconds,started_at,finished_at"
 # Timings belong to one run: a run of every section starts the file anew (its wall time is the headline's);
 # a run of one section (--only) adds its rows under its own run id. A file in another layout is kept aside.
 run_id="$(date -u +%Y%m%dT%H%M%SZ)-$$"
-if [[ -f "$timings" && ( -z "$only" || "$(head -n 1 "$timings")" != "$header" ) ]]; then
+if [[ -f "$timings" && "$(head -n 1 "$timings")" != "$header" ]]; then
   mv "$timings" "$timings.$(date +%Y%m%d%H%M%S).old"
+elif [[ -z "$only" ]]; then
+  rm -f "$timings"
 fi
 [[ -f "$timings" ]] || echo "$header" > "$timings"
 gpus=$(python -c "import torch; print(torch.cuda.device_count())")

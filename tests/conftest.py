@@ -91,37 +91,67 @@ def make_bundled_folder(tmp_path):
     return make
 
 
-# The notebooks in two chains that execute side by side (each in run order: Sec. 4.2, 4.3 and B read Sec. 4.1's
+# Every section's notebook executes once on the rehearsed paper profile (galot_lib.paper.rehearsal: the paper's code
+# and settings with tiny stand-ins), and Sec. 4.1 once more on the smoke profile (Fashion-MNIST and the bundled model,
+# the embedded profile's path). Two chains run side by side, each in run order (Sec. 4.2, 4.3 and B read Sec. 4.1's
 # runs); runs both chains need are computed once, by whichever gets its claim first, as in the run grid.
-NOTEBOOK_CHAINS = (("4.1", "4.2", "4.3", "B"), ("4.5", "4.4"))
+REHEARSAL, SMOKE = "paper-rehearsal", "smoke"
+NOTEBOOK_CHAINS = (((REHEARSAL, "4.1"), (REHEARSAL, "4.2"), (REHEARSAL, "4.3"), (REHEARSAL, "B")),
+                   ((SMOKE, "4.1"), (REHEARSAL, "4.5"), (REHEARSAL, "4.4")))
 
 
-@pytest.fixture(scope="session")
-def results():
-    """results/smoke/ of this test session, every section's notebook executed once (papermill, one kernel per
-    chain), with its stored parameters (``PROFILE = "default"`` resolves to smoke here, as it must under CI)."""
+def rehearsal_env(root: Path) -> dict:
+    """The paper profile rehearsed: its stand-ins, runs, results and cache under ``root``."""
+    return {**os.environ, "GALOT_PROFILE": "paper", "GALOT_REHEARSAL_DIR": str(root / "stand-ins"),
+            "GALOT_RUNS_DIR": str(root / "runs"), "GALOT_RESULTS_DIR": str(root / "results"),
+            "GALOT_CACHE_DIR": str(root / "cache")}
+
+
+def execute_chain(chain, executed: dict[str, Path], envs: dict[str, dict]) -> str | None:
+    """Run a chain of (profile, section) notebooks with papermill, one kernel each; the first failure, or None."""
     import subprocess
     import sys
-    from concurrent.futures import ThreadPoolExecutor
 
     from galot_lib.paper.sections import NOTEBOOK_DIR, SECTIONS
 
+    for profile, section in chain:
+        name = SECTIONS[section]
+        executed[profile].mkdir(parents=True, exist_ok=True)
+        done = subprocess.run([sys.executable, "-m", "papermill", str(NOTEBOOK_DIR / name),
+                               str(executed[profile] / name), "--cwd", str(NOTEBOOK_DIR), "--kernel", "python3",
+                               "--no-progress-bar"], capture_output=True, text=True, env=envs[profile])
+        if done.returncode:
+            return f"{name} ({profile}) failed:\n{done.stderr[-5000:]}"
+    return None
+
+
+@pytest.fixture(scope="session")
+def notebook_runs():
+    """The notebooks of NOTEBOOK_CHAINS executed with their stored parameters (``PROFILE = "default"`` resolves to
+    ``$GALOT_PROFILE``: smoke, or paper with the rehearsal's stand-ins): ``{profile: its results folder}``."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    from galot_lib.paper.rehearsal import write_stand_ins
+
     root = Path(os.environ["GALOT_RESULTS_DIR"])
-    executed = root / "executed"
-    executed.mkdir(parents=True, exist_ok=True)
-
-    def execute(chain):
-        for section in chain:
-            name = SECTIONS[section]
-            done = subprocess.run([sys.executable, "-m", "papermill", str(NOTEBOOK_DIR / name), str(executed / name),
-                                   "--cwd", str(NOTEBOOK_DIR), "--kernel", "python3", "--no-progress-bar"],
-                                  capture_output=True, text=True)
-            if done.returncode:
-                return f"{name} failed:\n{done.stderr[-5000:]}"
-        return None
-
+    rehearsal = root.parent / "rehearsal"
+    write_stand_ins(rehearsal / "stand-ins")
+    envs = {SMOKE: dict(os.environ), REHEARSAL: rehearsal_env(rehearsal)}
+    executed = {SMOKE: root / "executed", REHEARSAL: rehearsal / "executed"}
     with ThreadPoolExecutor(len(NOTEBOOK_CHAINS)) as workers:
-        failures = [f for f in workers.map(execute, NOTEBOOK_CHAINS) if f]
+        failures = [f for f in workers.map(lambda chain: execute_chain(chain, executed, envs), NOTEBOOK_CHAINS) if f]
     if failures:
         pytest.fail("\n\n".join(failures), pytrace=False)
-    return root / "smoke"
+    return {SMOKE: root / SMOKE, REHEARSAL: rehearsal / "results" / REHEARSAL}
+
+
+@pytest.fixture(scope="session")
+def results(notebook_runs):
+    """results/smoke/ of this test session (Sec. 4.1 on the smoke profile)."""
+    return notebook_runs[SMOKE]
+
+
+@pytest.fixture(scope="session")
+def rehearsed(notebook_runs):
+    """results/paper-rehearsal/ of this test session (every section on the rehearsed paper profile)."""
+    return notebook_runs[REHEARSAL]

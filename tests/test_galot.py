@@ -303,3 +303,22 @@ def test_gal_al_and_gal_only_cycles_end_to_end(tiny_t2i, tmp_path):
     shorter = run_active_learning(dataclasses.replace(config, cycles=1), pool, test, seed=0,
                                   run_dir=tmp_path / "galal", generation=gen, progress=False)
     assert shorter == records[:1]  # a shorter run is the longer one's prefix, read back, not recomputed
+
+
+def test_the_diffusion_filter_classifies_with_the_bundled_model(tiny_t2i):
+    """The embedded profile's label filter (Sec. 4.5) on a bundled-format model: the paired denoising errors of every
+    class prompt, the winner among all classes, and the pairwise check against a rival class."""
+    from galot_lib.generation.label_filters import DiffusionZeroShot, label_filter_for
+
+    cfg = dataclasses.replace(CFG, label_filter="diffusion")
+    check = label_filter_for(cfg, tiny_t2i, CLASSES)
+    assert isinstance(check, DiffusionZeroShot)
+    images = torch.randint(0, 256, (4, 1, 8, 8), dtype=torch.uint8)
+    every = torch.arange(len(CLASSES)).expand(4, -1)
+    errors = check.errors(images, every)
+    assert errors.shape == (4, len(CLASSES)) and torch.isfinite(errors).all() and (errors >= 0).all()
+    torch.testing.assert_close(check.predict(images), errors.argmin(1))
+    labels, rivals = torch.tensor([0, 1, 2, 0]), torch.tensor([1, 0, 0, 2])
+    kept = check.keeps(images, labels, rivals)
+    assert kept.dtype == torch.bool and kept.tolist() == (errors[torch.arange(4), labels]
+                                                          <= errors[torch.arange(4), rivals]).tolist()

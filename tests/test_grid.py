@@ -157,7 +157,8 @@ def test_the_plan_counts_without_running(tmp_path, monkeypatch):
 @pytest.mark.parametrize("args, message", [
     (["--only", "9.9"], "unknown section '9.9'"), (["--profile", "huge"], "unknown profile 'huge'"),
     (["--processes", "0"], "--processes must be a positive integer or auto"), (["--processes", "two"], "positive integer"),
-    (["-p", "SEEDS"], "-p needs a name and a value"), (["--bogus"], "unknown argument '--bogus'")])
+    (["-p", "SEEDS"], "-p needs a name and a value"), (["--bogus"], "unknown argument '--bogus'"),
+    (["--rehearse"], "--rehearse rehearses the paper profile: add --profile paper")])
 def test_run_all_rejects_bad_arguments_before_any_set_up(args, message):
     out = subprocess.run([str(REPO / "run_all.sh"), *args], capture_output=True, text=True, timeout=30,
                          env={**os.environ, "VIRTUAL_ENV": "", "PATH": "/usr/bin:/bin"})

@@ -1,6 +1,7 @@
-"""Paper-claims tests: every section notebook runs once in the smoke profile (the ``results`` fixture of
-tests/conftest.py executes them with papermill), then its tables' schemas, its figures and the claims that
-must hold whatever the numbers are checked. Meta-tests keep notebooks, run_all.sh and these tests in step."""
+"""Paper-claims tests: every section notebook runs once on the rehearsed paper profile (the paper's code and
+settings with tiny stand-ins), and Sec. 4.1 on the smoke profile too (the ``notebook_runs`` fixture of
+tests/conftest.py executes them with papermill); then its tables' schemas, its figures and the claims that must
+hold whatever the numbers are checked. Meta-tests keep notebooks, run_all.sh and these tests in step."""
 
 import json
 import re
@@ -12,12 +13,20 @@ import torch
 
 from galot_lib.paper import analysis as an
 from galot_lib.paper.profiles import BASELINES, get_profile
+from galot_lib.paper.rehearsal import rehearse
 from conftest import NOTEBOOK_CHAINS
 from galot_lib.paper.sections import NOTEBOOK_DIR, SECTIONS
 
 REPO = NOTEBOOK_DIR.parent
 SMOKE = get_profile("smoke")
-LABEL_COLUMNS = [str(SMOKE.initial_labeled + k * SMOKE.query_size) for k in range(SMOKE.cycles)]
+REHEARSAL = rehearse(get_profile("paper"), "stand-ins")  # the sizes of the rehearsal the notebooks ran
+
+
+def label_columns(profile) -> list[str]:
+    return [str(profile.initial_labeled + k * profile.query_size) for k in range(profile.cycles)]
+
+
+LABEL_COLUMNS = label_columns(SMOKE)
 
 
 def timing_attributes_every_second(results, section):
@@ -73,14 +82,15 @@ def test_section_4_1(results):
     timing_attributes_every_second(results, "4.1")
 
 
-def test_section_4_2(results):
+def test_section_4_2(rehearsed):
+    results = rehearsed
     table = pd.read_csv(results / "4.2" / "figure3.csv", index_col=0)
     assert list(table.index) == ["AL", "GAL", "AL+GAL", "Fully supervised"]
     df = records(results, "4.2")
     gal = df[df.method == "GAL"]
     assert (gal.n_labeled == 0).all() and (gal.n_generated > 0).all()  # no real label at all
     # AL+GAL is the very run of Sec. 4.1's GALOT (shared, not recomputed)
-    galot = records(results, "4.1").query("method == 'GALOT'")
+    galot = records(results, "4.1").query("method == 'GALOT' and dataset == @REHEARSAL.dataset")
     assert set(df[df.method == "AL+GAL"].config_hash) == set(galot.config_hash)
     assert set(df[df.method == "AL+GAL"].computed_at) <= set(galot.computed_at)
     claims = pd.read_csv(results / "4.2" / "claims.csv")
@@ -90,12 +100,14 @@ def test_section_4_2(results):
     timing_attributes_every_second(results, "4.2")
 
 
-def test_section_4_3(results):
+def test_section_4_3(rehearsed):
+    results = rehearsed
     table = pd.read_csv(results / "4.3" / "table2.csv", index_col=0)
-    assert set(SMOKE.transfer_models) <= set(table.index)
+    assert set(REHEARSAL.transfer_models) <= set(table.index)
     df = records(results, "4.3")
-    galot = records(results, "4.1").query("method == 'GALOT' and seed == 0").sort_values("cycle")
-    for model in SMOKE.transfer_models:
+    galot = records(results, "4.1").query("method == 'GALOT' and seed == 0 and dataset == @REHEARSAL.dataset")
+    galot = galot.sort_values("cycle")
+    for model in REHEARSAL.transfer_models:
         replay = df[df.method == model].sort_values("cycle")
         assert (replay.replayed_from == galot.config_hash.iloc[0]).all()  # reused, not regenerated
         assert replay.n_generated.tolist() == galot.n_generated.tolist()
@@ -105,20 +117,22 @@ def test_section_4_3(results):
     timing_attributes_every_second(results, "4.3")
 
 
-def test_section_4_4(results):
+def test_section_4_4(rehearsed):
+    results = rehearsed
     acc = pd.read_csv(results / "4.4" / "figure4.csv", index_col=0)
-    assert list(acc.index) == list(SMOKE.templates)
-    assert [float(c) for c in acc.columns] == list(SMOKE.fig4_eps)
+    assert list(acc.index) == list(REHEARSAL.templates)
+    assert [float(c) for c in acc.columns] == list(REHEARSAL.fig4_eps)
     assert acc.stack().between(0, 1).all()
     table9 = pd.read_csv(results / "4.4" / "table9.csv", index_col=[0, 1])
-    assert (table9["total"] <= 10 * SMOKE.fig4_per_class).all()
+    assert (table9["total"] <= 10 * REHEARSAL.fig4_per_class).all()
     judged = torch.load(results / "4.4" / "judged_images.pt", weights_only=False)
-    assert len(judged["images"]) == len(SMOKE.templates) * len(SMOKE.fig4_eps) * 10 * SMOKE.fig4_per_class
+    assert len(judged["images"]) == len(REHEARSAL.templates) * len(REHEARSAL.fig4_eps) * 10 * REHEARSAL.fig4_per_class
     figure(results / "4.4" / "figure4.png")
     timing_attributes_every_second(results, "4.4")
 
 
-def test_annotation_panel_saves_answers(results, tmp_path):
+def test_annotation_panel_saves_answers(rehearsed, tmp_path):
+    results = rehearsed
     import shutil
 
     from galot_lib.paper.annotate import AnnotationPanel, human_accuracy
@@ -140,13 +154,14 @@ def test_annotation_panel_saves_answers(results, tmp_path):
     assert summary.images.sum() == 1 and summary.human_accuracy.iloc[0] == 1.0
 
 
-def test_section_4_5(results):
+def test_section_4_5(rehearsed):
+    results = rehearsed
     df = records(results, "4.5")
     for study in ("table3_templates", "table4_epsilon", "figure5_acquisition", "figure6_generation_factor",
                   "table5_training_scale", "table6_extra_generation", "table7_acquisition_pairs", "estimators",
                   "label_objectives"):
         table = pd.read_csv(results / "4.5" / f"{study}.csv", index_col=0)
-        assert list(table.columns) == LABEL_COLUMNS[: SMOKE.ablation_cycles] + ["Average"], study
+        assert list(table.columns) == label_columns(REHEARSAL)[: REHEARSAL.ablation_cycles] + ["Average"], study
     for study in ("table3_templates", "figure5_acquisition", "figure6_generation_factor"):
         sem = pd.read_csv(results / "4.5" / f"{study}_sem.csv", index_col=0)
         assert len(sem) == len(pd.read_csv(results / "4.5" / f"{study}.csv"))
@@ -157,16 +172,16 @@ def test_section_4_5(results):
     t6 = df[df.study == "table6_extra_generation"].groupby("setting").n_generated.max()
     assert t6["|L| of 2|L|"] == t6["|L| of |L|"]  # twice generated, |L| kept
     heldout = pd.read_csv(results / "4.5" / "table4_heldout.csv")
-    assert set(heldout.setting.astype(str)) == {f"{e:g}" for e in SMOKE.table4_eps if e > 0}
+    assert set(heldout.setting.astype(float)) == {e for e in REHEARSAL.table4_eps if e > 0}
     estimators = pd.read_csv(results / "4.5" / "estimators_fidelity.csv").set_index("setting")
-    assert list(estimators.index) == [name for name, _ in SMOKE.estimator_options]
+    assert list(estimators.index) == [name for name, _ in REHEARSAL.estimator_options]
     assert estimators.loc["full", "grad_cosine_full"] == pytest.approx(1.0)
     assert estimators[["pgd_s_per_step", "gain_per_pgd_s", "grad_sign_agreement_full", "final_accuracy"]].notna().all().all()
     labels = pd.read_csv(results / "4.5" / "label_objectives_heldout.csv")
-    assert list(labels.setting) == [name for name, _ in SMOKE.label_options]
+    assert list(labels.setting) == [name for name, _ in REHEARSAL.label_options]
     assert labels[["label_correct_plain", "label_correct_optimized", "label_correct_random"]].stack().between(0, 1).all()
     paired = pd.read_csv(results / "4.5" / "label_objectives_paired.csv")
-    assert (paired.seeds == len(SMOKE.ablation_seeds)).all() and len(paired) == 2 * (len(SMOKE.label_options) - 1)
+    assert (paired.seeds == len(REHEARSAL.ablation_seeds)).all() and len(paired) == 2 * (len(REHEARSAL.label_options) - 1)
     filtered = df[(df.study == "label_objectives") & (df.label_filter == "diffusion")]
     assert filtered.label_filter_pass.between(0, 1).all()
     for name in ("figure5.png", "figure6.png", "heldout_vs_eps.png", "label_objectives.png"):
@@ -174,9 +189,11 @@ def test_section_4_5(results):
     timing_attributes_every_second(results, "4.5")
 
 
-def test_section_B(results):
+def test_section_B(rehearsed):
+    results = rehearsed
     figure(results / "B" / "figure7_eps_grid.png")
-    figure(results / "B" / "last_cycle_fashion_mnist.png")
+    for dataset in REHEARSAL.table1_datasets:
+        figure(results / "B" / f"last_cycle_{dataset}.png")
     timing_attributes_every_second(results, "B")
 
 
@@ -187,8 +204,8 @@ def test_every_notebook_is_run_and_tested():
     tested = {name[len("test_section_"):].replace("_", ".") for name in globals() if name.startswith("test_section_")}
     assert tested == set(SECTIONS), f"sections without a paper-claims test: {set(SECTIONS) - tested}"
     assert "galot_lib.paper.sections notebooks" in (REPO / "run_all.sh").read_text()
-    chained = [section for chain in NOTEBOOK_CHAINS for section in chain]
-    assert sorted(chained) == sorted(SECTIONS), "tests/conftest.py's NOTEBOOK_CHAINS must hold every section once"
+    rehearsed = [section for chain in NOTEBOOK_CHAINS for profile, section in chain if profile == "paper-rehearsal"]
+    assert sorted(rehearsed) == sorted(SECTIONS), "tests/conftest.py's NOTEBOOK_CHAINS must rehearse every section once"
 
 
 @pytest.mark.parametrize("name", sorted(SECTIONS.values()))
@@ -202,3 +219,31 @@ def test_source_notebooks_are_stripped_and_parameterised(name):
     assert lines[0].startswith('PROFILE = "default"')
     assert all(re.match(r"^[A-Z][A-Z0-9_]* = .+  # .+", l) for l in lines), "UPPER_CASE literals, each with a comment"
     assert nb["cells"][0]["cell_type"] == "markdown" and re.search(r"(Sec\. 4\.\d|Appendix B)", "".join(nb["cells"][0]["source"]))
+
+
+# ----------------------------------------------------------------------------- the paper profile, rehearsed
+def test_paper_profile_rehearsal_runs_every_section(rehearsed):
+    """Every notebook ran the paper profile's code and settings with the rehearsal's stand-ins (tiny SD and CLIP
+    folders, the three data sets in their official formats): the tables the paper profile makes are all there."""
+    from galot_lib.generation.prompts import PAPER_TEMPLATES
+    from galot_lib.paper.profiles import TRANSFER_MODELS
+
+    config = json.loads((rehearsed / "4.1" / "config.json").read_text())
+    assert (config["name"], config["model"], config["transfer_models"]) == ("paper-rehearsal", "ResNet18",
+                                                                           list(TRANSFER_MODELS))
+    assert config["t2i_model"].endswith("sd") and config["galot"]["guidance"] == 7.5
+    df = records(rehearsed, "4.1")
+    assert set(df.dataset) == {"cifar10", "cifar100", "tiny_imagenet"}
+    for dataset in ("cifar10", "cifar100", "tiny_imagenet"):
+        table = pd.read_csv(rehearsed / "4.1" / f"table1_{dataset}.csv", index_col=0)
+        assert list(table.index) == [*BASELINES, "GAAL", "GALOT (basic)", "GALOT template, eps 0", "GALOT",
+                                     "Improvement"]
+    galot = df[df.method == "GALOT"]
+    assert (galot.eps > 0).all() and (galot.heldout_n > 0).all() and (galot.n_generated > 0).all()
+    assert set(pd.read_csv(rehearsed / "4.3" / "table2.csv", index_col=0).index) >= set(TRANSFER_MODELS)
+    assert list(pd.read_csv(rehearsed / "4.4" / "figure4.csv", index_col=0).index) == list(PAPER_TEMPLATES)
+    ablations = records(rehearsed, "4.5")
+    clip = ablations[(ablations.study == "label_objectives") & (ablations.label_filter == "clip")]
+    assert len(clip) and clip.label_filter_pass.between(0, 1).all()  # the CLIP filter, loaded from its folder
+    assert set(ablations[ablations.study == "estimators"].estimator) == {"last", "full", "x0"}
+    timing_attributes_every_second(rehearsed, "4.1")

@@ -28,3 +28,10 @@ def cache_root() -> Path:
 def data_root() -> Path:
     """Data sets: ``$GALOT_DATA_DIR``, else ``~/.cache/galot/data``."""
     return Path(os.environ.get("GALOT_DATA_DIR", _CACHE_HOME / "data"))
+
+
+def rehearsal_root() -> Path | None:
+    """The paper profile's rehearsal stand-ins (``galot_lib.paper.rehearsal``): ``$GALOT_REHEARSAL_DIR``; unset:
+    no rehearsal, the paper profile is the real one."""
+    folder = os.environ.get("GALOT_REHEARSAL_DIR")
+    return Path(folder).expanduser() if folder else None

@@ -103,7 +103,7 @@ class ClipZeroShot:
         prompts = [fill(template, name) for name in class_names]
         tokens = tokenizer(prompts, padding=True, return_tensors="pt").to(self.device)
         with torch.no_grad():
-            self.text = F.normalize(self.clip.get_text_features(**tokens), dim=-1)
+            self.text = F.normalize(_projected(self.clip.get_text_features(**tokens)), dim=-1)
 
     @torch.no_grad()
     def predict(self, images: torch.Tensor, batch_size: int = 256) -> torch.Tensor:
@@ -113,9 +113,16 @@ class ClipZeroShot:
             if x.shape[1] == 1:
                 x = x.repeat(1, 3, 1, 1)
             x = F.interpolate(x, size=(self.size, self.size), mode="bicubic", align_corners=False).clamp(0, 1)
-            features = F.normalize(self.clip.get_image_features(pixel_values=(x - self.mean) / self.std), dim=-1)
+            features = F.normalize(_projected(self.clip.get_image_features(pixel_values=(x - self.mean) / self.std)),
+                                   dim=-1)
             out.append((features @ self.text.T).argmax(1).cpu())
         return torch.cat(out)
+
+
+def _projected(features) -> torch.Tensor:
+    """CLIP's projected features: transformers 4 returns them as a tensor, transformers 5 as the
+    ``pooler_output`` of a model output."""
+    return features if isinstance(features, torch.Tensor) else features.pooler_output
 
 
 def label_filter_for(config, model: T2IModel, class_names) -> DiffusionZeroShot | ClipZeroShot | None:

@@ -211,52 +211,28 @@ def generator_pool_indices(labels: torch.Tensor) -> tuple[torch.Tensor, torch.Te
 
 # ----------------------------------------------------------------------------- CIFAR
 def _cifar(split: str, root: Path, download: bool, num_classes: int) -> ImageSet:
-    from torchvision.datasets import CIFAR10, CIFAR100
+    """CIFAR-10/100 read from the documented pickle format (``formats.read_cifar``); ``download=True`` fetches the
+    official archive with torchvision first when the folder is missing."""
+    from .formats import CIFAR_FOLDERS, read_cifar
 
-    cls, folder = (CIFAR10, "cifar-10-batches-py") if num_classes == 10 else (CIFAR100, "cifar-100-python")
-    try:
-        ds = cls(str(root), train=split == "pool", download=download)
-    except RuntimeError as err:  # torchvision: "Dataset not found or corrupted."
-        raise FileNotFoundError(
-            f"CIFAR-{num_classes} was not found in {root / folder} ({err}). Load with download=True "
-            f"(needs internet) or put the extracted python version of CIFAR-{num_classes} there."
-        ) from err
-    images = torch.from_numpy(ds.data).permute(0, 3, 1, 2).contiguous()
-    names = tuple(c.replace("_", " ") for c in ds.classes)
-    return ImageSet(images, torch.as_tensor(ds.targets, dtype=torch.long), names, f"cifar{num_classes}/{split}")
+    if download and not (root / CIFAR_FOLDERS[num_classes]).is_dir():
+        from torchvision.datasets import CIFAR10, CIFAR100
+
+        (CIFAR10 if num_classes == 10 else CIFAR100)(str(root), download=True)
+    images, labels, names = read_cifar(root, num_classes, split)
+    names = tuple(n.replace("_", " ") for n in names)  # CIFAR-100's "maple_tree" is prompted as "maple tree"
+    return ImageSet(torch.from_numpy(images), torch.from_numpy(labels), names, f"cifar{num_classes}/{split}")
 
 
 # ----------------------------------------------------------------------------- TinyImageNet
 def _tiny_imagenet(split: str, root: Path, download: bool) -> ImageSet:
-    """TinyImageNet from its standard layout: ``wnids.txt``, ``words.txt``,
-    ``train/<wnid>/images/*.JPEG`` and ``val/images`` + ``val/val_annotations.txt``.
-    The official test set has no labels, so ``test`` is the labelled val split."""
-    from PIL import Image
+    """TinyImageNet from its standard layout (``formats.read_tiny_imagenet``): ``test`` is the labelled val split."""
+    from .formats import read_tiny_imagenet, tiny_how_to_get
 
-    base = root / "tiny-imagenet-200"
-    if not (base / "wnids.txt").exists():
-        raise FileNotFoundError(
-            f"TinyImageNet was not found: {base / 'wnids.txt'} is missing. Download "
-            "http://cs231n.stanford.edu/tiny-imagenet-200.zip and extract it into "
-            f"{root} (download=True is not supported for TinyImageNet)."
-        )
-    wnids = [w.strip() for w in (base / "wnids.txt").read_text().split() if w.strip()]
-    words = {}
-    for line in (base / "words.txt").read_text(encoding="utf-8").splitlines():
-        wnid, _, text = line.partition("\t")
-        words[wnid] = text
-    names = tuple(words.get(w, w).split(",")[0].strip() for w in wnids)
-    index = {w: i for i, w in enumerate(wnids)}
-    if split == "pool":
-        files = [(p, index[w]) for w in wnids for p in sorted((base / "train" / w / "images").glob("*.JPEG"))]
-    else:
-        files = []
-        for line in (base / "val" / "val_annotations.txt").read_text().splitlines():
-            parts = line.split("\t")
-            files.append((base / "val" / "images" / parts[0], index[parts[1]]))
-    images = np.stack([np.asarray(Image.open(p).convert("RGB"), dtype=np.uint8) for p, _ in files])
-    labels = torch.as_tensor([c for _, c in files], dtype=torch.long)
-    return ImageSet(torch.from_numpy(images).permute(0, 3, 1, 2).contiguous(), labels, names, f"tiny_imagenet/{split}")
+    if download and not (root / "tiny-imagenet-200").is_dir():
+        raise FileNotFoundError("download=True is not supported for TinyImageNet: " + tiny_how_to_get(root))
+    images, labels, names = read_tiny_imagenet(root, split)
+    return ImageSet(torch.from_numpy(images), torch.from_numpy(labels), names, f"tiny_imagenet/{split}")
 
 
 if __name__ == "__main__":  # python -m galot_lib.data [--download]: set up the embedded data set

@@ -8,7 +8,6 @@ set ``smoke``) or else ``embedded``.
 
 from __future__ import annotations
 
-import ast
 import dataclasses
 import os
 from dataclasses import dataclass
@@ -19,6 +18,7 @@ from ..learning.data import check_dataset_name
 from ..learning.models import MODELS
 from ..learning.strategies import STRATEGIES
 from ..learning.train import TrainConfig, with_recipe
+from .profile_fields import check_fields, choice, parse_parameter  # noqa: F401 (choice: for the notebooks)
 
 PROFILES = ("smoke", "embedded", "paper")
 # Table 1's eleven pool-based baselines, in the paper's order.
@@ -77,8 +77,11 @@ class Profile:
     max_batch: int  # the most images generated or differentiated at once, whatever memory allows
     basic_template: str = BASIC_TEMPLATE  # GALOT (basic), the paper's in every profile
     templates: tuple[str, ...] = PAPER_TEMPLATES  # Table 3, Fig. 4: the paper's six (smoke: two of them)
+    data_dir: str | None = None  # where the data sets are read (None: $GALOT_DATA_DIR, else ~/.cache/galot/data)
+    gaal_search_steps: int = 20  # GAAL: gradient steps on the latent codes of each query (GaalConfig.search_steps)
 
     def __post_init__(self):
+        check_fields(self)  # every field's type and range, named with its accepted values (profile_fields.py)
         for d in (self.dataset, *self.table1_datasets):
             check_dataset_name(d)
         for m in (self.model, *self.transfer_models):
@@ -196,20 +199,14 @@ def get_profile(name: str = "default", **overrides) -> Profile:
     profile = _BUILDERS[resolve_name(name)]()
     if os.environ.get("GALOT_TRAIN_RECIPE"):
         profile = profile.replace(train=with_recipe(profile.train, os.environ["GALOT_TRAIN_RECIPE"]))
-    changes = {k: _parsed(getattr(profile, k, None), v) for k, v in overrides.items() if v is not None}
+    if profile.name == "paper":
+        from .rehearsal import active_rehearsal, rehearse
+
+        stand_ins = active_rehearsal()  # $GALOT_REHEARSAL_DIR: the paper profile with tiny stand-ins
+        profile = rehearse(profile, stand_ins) if stand_ins is not None else profile
+    changes = {k: parse_parameter(k, getattr(profile, k, None), v) for k, v in overrides.items() if v is not None}
+    if isinstance(changes.get("seeds"), tuple) and "baseline_seeds" not in changes:
+        # Fewer seeds (-p SEEDS "[0]"): the other baselines keep those of their seeds that remain, else the first
+        kept = tuple(s for s in profile.baseline_seeds if s in changes["seeds"])
+        changes["baseline_seeds"] = kept or changes["seeds"][:1]
     return profile.replace(**changes) if changes else profile
-
-
-def _parsed(current, value):
-    """Notebook parameters arrive from ``papermill -p`` as strings: "[0, 1]" -> (0, 1), "3" -> 3; a training
-    configuration may be given as a recipe name."""
-    if isinstance(current, TrainConfig) and isinstance(value, str):
-        return with_recipe(current, value)
-    if isinstance(value, str) and not isinstance(current, str):
-        try:
-            value = ast.literal_eval(value)
-        except (ValueError, SyntaxError) as err:
-            raise ValueError(f"cannot read the parameter value {value!r}: {err}") from err
-    if isinstance(current, tuple) and isinstance(value, (list, tuple)):
-        value = tuple(value)
-    return value

@@ -41,10 +41,10 @@ _JUDGES: dict[tuple[str, str], torch.nn.Module] = {}
 def load_data(profile: Profile, dataset: str | None = None) -> tuple[ImageSet, ImageSet]:
     """(pool, test) of a profile's data set, subsampled as the profile says (read once per process)."""
     name = dataset or profile.dataset
-    key = (name, profile.pool_size, profile.test_size)
+    key = (name, profile.pool_size, profile.test_size, profile.data_dir)
     if key not in _DATA:
-        _DATA[key] = (fixed_subset(load_dataset(name, "pool"), profile.pool_size),
-                      fixed_subset(load_dataset(name, "test"), profile.test_size))
+        _DATA[key] = (fixed_subset(load_dataset(name, "pool", profile.data_dir), profile.pool_size),
+                      fixed_subset(load_dataset(name, "test", profile.data_dir), profile.test_size))
     return _DATA[key]
 
 
@@ -241,7 +241,7 @@ def run_gaal(profile: Profile, pool: ImageSet, test: ImageSet, seed: int, cycles
     from ..learning.gaal import GaalConfig, GaalSynthesis, cached_gan
 
     channels, size, _ = pool.image_shape
-    gaal = GaalConfig(gan_steps=profile.gaal_gan_steps)
+    gaal = GaalConfig(gan_steps=profile.gaal_gan_steps, search_steps=profile.gaal_search_steps)
     folder = dataset_folder(profile, pool) / "gaal-gan"
     with claimed(folder, wait), timed("reference models"):  # a grid process moves on while another trains the GAN
         gan = cached_gan(pool.images, gaal, folder)

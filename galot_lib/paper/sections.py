@@ -99,7 +99,8 @@ def table2_jobs(profile: Profile) -> list[RunJob]:
     MarginSampling / LeastConfidence with the profile's classifier and GALOT itself are the reference rows
     (their runs are Sec. 4.1's). One seed, as the paper reports no spread for Table 2, over the profile's
     ``transfer_cycles`` (the first cycles of Sec. 4.1's runs)."""
-    seed, dataset, cycles = profile.seeds[0], profile.dataset, profile.transfer_cycles
+    # At most the cycles Table 1's run has (a run shortened by a notebook parameter is replayed whole).
+    seed, dataset, cycles = profile.seeds[0], profile.dataset, min(profile.transfer_cycles, profile.cycles)
     source = galot_row(profile, "GALOT", dataset, seed)
     return ([RunJob("replay", dataset, seed, model, cycles=cycles, al_changes=(("model", model),), source=source)
              for model in profile.transfer_models]
@@ -232,16 +233,19 @@ def eps_grid(profile: Profile, eps_values=None, seed: int = 0) -> tuple[torch.Te
 
 def last_cycle_examples(galot_records: list[dict], class_names, per_class: int = 3, max_classes: int = 10,
                         seed: int = 0) -> tuple[torch.Tensor, list[str]]:
-    """Appendix B, Figs. 8-10: ``per_class`` generated images from up to ``max_classes`` random
-    classes, taken from the last cycle of a GALOT run (read from its state, nothing regenerated)."""
+    """Appendix B, Figs. 8-10: ``per_class`` generated images (fewer where no class has that many) from up to
+    ``max_classes`` random classes, taken from the last cycle of a GALOT run (read from its state, nothing regenerated)."""
     replay = ReplayGenerated(galot_records, seed)
     last = max(r["cycle"] for r in galot_records if r["seed"] == seed)
     batch = replay(last, None, 0, seed)
     rng = np.random.default_rng(seed)
     counts = np.bincount(batch.labels.numpy(), minlength=len(class_names))
-    present = np.flatnonzero(counts >= per_class)  # a grid needs per_class images in every row
-    if len(present) == 0:
-        raise ValueError(f"no class has {per_class} generated images in the last cycle (counts: {counts.tolist()})")
+    if counts.max() == 0:
+        raise ValueError(f"the last cycle of run {replay.identity} (seed {seed}) generated no images")
+    # A grid needs as many images in every row: fewer per row where no class has per_class (few images per class:
+    # many classes, or a small labelled set)
+    per_class = min(per_class, int(counts.max()))
+    present = np.flatnonzero(counts >= per_class)
     classes = sorted(rng.choice(present, size=min(max_classes, len(present)), replace=False).tolist())
     rows = [batch.images[rng.choice(np.flatnonzero(batch.labels.numpy() == c), size=per_class, replace=False)]
             for c in classes]

@@ -1,0 +1,110 @@
+"""Tiny random-weight Stable Diffusion and CLIP models saved in the folder layouts ``from_pretrained`` reads
+(diffusers' ``model_index.json`` + component folders; transformers' ``config.json`` + weights + tokenizer +
+image processor). They stand in for SD 2.1 base and a CLIP checkpoint where nothing can be downloaded: the
+loaders, cache keys, memory plan and label filter meet the same files and classes, at a few thousand
+parameters. Their images mean nothing; their shapes, dtypes and code paths are those of the real models.
+
+The tokenizer is a real CLIP BPE tokenizer whose vocabulary is the 512 byte-level characters plus one
+token per given word (merges built letter by letter), so prompts of the paper's templates fit in 77
+tokens while any text still tokenizes.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import torch
+
+TINY_TEXT_WIDTH = 32
+
+
+def word_tokenizer(folder: Path, words, max_length: int = 77):
+    """A CLIP tokenizer saved in ``folder`` (vocab.json + merges.txt): bytes, plus each word as one token."""
+    from transformers import CLIPTokenizer
+    from transformers.convert_slow_tokenizer import bytes_to_unicode
+
+    folder = Path(folder)
+    folder.mkdir(parents=True, exist_ok=True)
+    byte_chars = list(bytes_to_unicode().values())
+    vocab = byte_chars + [c + "</w>" for c in byte_chars]
+    merges, known = [], set(vocab)
+    for word in sorted({w.lower() for w in words if len(w) > 1 and w.isascii() and " " not in w}):
+        symbols = list(word[:-1]) + [word[-1] + "</w>"]
+        left = symbols[0]
+        for right in symbols[1:]:
+            merged = left + right
+            if merged not in known:
+                merges.append(f"{left} {right}")
+                vocab.append(merged)
+                known.add(merged)
+            left = merged
+    vocab += ["<|startoftext|>", "<|endoftext|>"]
+    (folder / "vocab.json").write_text(json.dumps({tok: i for i, tok in enumerate(vocab)}))
+    (folder / "merges.txt").write_text("#version: 0.2\n" + "".join(f"{m}\n" for m in merges))
+    return CLIPTokenizer.from_pretrained(folder, model_max_length=max_length)
+
+
+def prompt_words(texts) -> list[str]:
+    """The words CLIP's pre-tokenizer would see in ``texts`` (lower-cased, split at spaces and punctuation)."""
+    import re
+
+    return sorted({w for t in texts for w in re.findall(r"[a-z]+|[0-9]", t.lower())})
+
+
+def save_tiny_sd(folder: Path, words=(), native_size: int = 32, seed: int = 0) -> Path:
+    """A Stable-Diffusion-shaped pipeline folder: CLIP text encoder, latent UNet with cross-attention, a 4x VAE
+    (4 latent channels, SD's scaling factor), DDIM with SD 2.1's schedule (leading spacing)."""
+    from diffusers import AutoencoderKL, DDIMScheduler, StableDiffusionPipeline, UNet2DConditionModel
+    from transformers import CLIPTextConfig, CLIPTextModel
+
+    from .sd_components import SD21_SCHEDULER
+
+    folder = Path(folder)
+    torch.manual_seed(seed)
+    tokenizer = word_tokenizer(folder / "_tokenizer_source", words)
+    text_encoder = CLIPTextModel(CLIPTextConfig(
+        vocab_size=len(tokenizer), hidden_size=TINY_TEXT_WIDTH, intermediate_size=64, num_hidden_layers=2,
+        num_attention_heads=2, max_position_embeddings=77, hidden_act="gelu", bos_token_id=tokenizer.bos_token_id,
+        eos_token_id=tokenizer.eos_token_id, pad_token_id=tokenizer.pad_token_id))
+    vae = AutoencoderKL(in_channels=3, out_channels=3, down_block_types=("DownEncoderBlock2D",) * 3,
+                        up_block_types=("UpDecoderBlock2D",) * 3, block_out_channels=(8, 16, 16), latent_channels=4,
+                        norm_num_groups=4, sample_size=native_size, scaling_factor=0.18215)
+    unet = UNet2DConditionModel(
+        sample_size=native_size // 4, in_channels=4, out_channels=4, block_out_channels=(16, 32), layers_per_block=1,
+        down_block_types=("CrossAttnDownBlock2D", "DownBlock2D"), up_block_types=("UpBlock2D", "CrossAttnUpBlock2D"),
+        cross_attention_dim=TINY_TEXT_WIDTH, attention_head_dim=4, use_linear_projection=True, norm_num_groups=8)
+    pipe = StableDiffusionPipeline(unet=unet, vae=vae, text_encoder=text_encoder, tokenizer=tokenizer,
+                                   scheduler=DDIMScheduler(**SD21_SCHEDULER), safety_checker=None,
+                                   feature_extractor=None, requires_safety_checker=False)
+    pipe.save_pretrained(folder)
+    _remove(folder / "_tokenizer_source")
+    return folder
+
+
+def save_tiny_clip(folder: Path, words=(), image_size: int = 32, seed: int = 0) -> Path:
+    """A CLIP model folder (``CLIPModel`` + tokenizer + ``CLIPImageProcessor``) as ``from_pretrained`` reads it."""
+    from transformers import CLIPConfig, CLIPImageProcessor, CLIPModel
+
+    folder = Path(folder)
+    torch.manual_seed(seed)
+    tokenizer = word_tokenizer(folder, words)
+    config = CLIPConfig(
+        text_config=dict(vocab_size=len(tokenizer), hidden_size=TINY_TEXT_WIDTH, intermediate_size=64,
+                         num_hidden_layers=2, num_attention_heads=2, max_position_embeddings=77,
+                         bos_token_id=tokenizer.bos_token_id, eos_token_id=tokenizer.eos_token_id,
+                         pad_token_id=tokenizer.pad_token_id),
+        vision_config=dict(hidden_size=TINY_TEXT_WIDTH, intermediate_size=64, num_hidden_layers=2,
+                           num_attention_heads=2, image_size=image_size, patch_size=8),
+        projection_dim=16)
+    CLIPModel(config).save_pretrained(folder)
+    tokenizer.save_pretrained(folder)
+    CLIPImageProcessor(size={"shortest_edge": image_size}, crop_size={"height": image_size, "width": image_size}
+                       ).save_pretrained(folder)
+    return folder
+
+
+def _remove(path: Path) -> None:
+    import shutil
+
+    shutil.rmtree(path, ignore_errors=True)

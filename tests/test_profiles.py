@@ -1,0 +1,81 @@
+"""Every profile field and notebook parameter is checked when the profile is built, naming the field and what it
+accepts (before a notebook computes anything)."""
+
+import dataclasses
+
+import pytest
+
+from galot_lib.paper.profile_fields import RULES, choice
+from galot_lib.paper.profiles import PROFILES, Profile, get_profile
+
+# Fields checked against their name registries or as GALOT options in Profile.__post_init__ instead of RULES.
+REGISTRY_FIELDS = {"dataset", "model", "estimator_options", "label_options"}
+
+
+def test_every_field_has_a_rule():
+    assert set(RULES) | REGISTRY_FIELDS == {f.name for f in dataclasses.fields(Profile)}
+
+
+@pytest.mark.parametrize("name", PROFILES)
+def test_the_profiles_pass_their_own_checks(name):
+    assert get_profile(name).name == name
+
+
+@pytest.mark.parametrize("field", sorted(RULES))
+def test_a_value_of_the_wrong_kind_names_the_field_and_what_it_accepts(field):
+    with pytest.raises(ValueError, match=rf"profile field '{field}' = .* is not accepted: \S"):
+        get_profile("smoke").replace(**{field: object()})
+
+
+@pytest.mark.parametrize("changes, message", [
+    (dict(cycles=-1), r"'cycles' = -1 is not accepted: an integer >= 1"),
+    (dict(cycles="-1"), r"'cycles' = -1 is not accepted: an integer >= 1"),
+    (dict(seeds="[0"), r"'seeds': cannot read the parameter value '\[0'.*accepted: a non-empty tuple of distinct"),
+    (dict(seeds="[0, 0]"), r"'seeds' = \(0, 0\) is not accepted: a non-empty tuple of distinct integers"),
+    (dict(transfer_cycles=0), r"'transfer_cycles' = 0 is not accepted: an integer >= 1"),
+    (dict(fig4_eps="[0.5, 'x']"), r"'fig4_eps' = \(0.5, 'x'\) is not accepted: a non-empty tuple of numbers >= 0"),
+    (dict(templates="['a photo']"), r"'templates' = \('a photo',\) is not accepted: .*'\{label\}' once"),
+])
+def test_notebook_parameters_are_checked_when_the_profile_is_built(changes, message):
+    with pytest.raises(ValueError, match=message):
+        get_profile("smoke", **changes)
+
+
+def test_notebook_parameters_that_are_not_fields_are_checked_too():
+    assert choice("SEED", "1", (0, 1)) == 1 and choice("ANNOTATION_EPS", None, (None, 0.5)) is None
+    with pytest.raises(ValueError, match=r"notebook parameter SEED = '\[0' is not accepted: one of 0, 1"):
+        choice("SEED", "[0", (0, 1))
+    with pytest.raises(ValueError, match=r"ANNOTATION_EPS = 0.3 is not accepted: one of None, 0.0, 0.5"):
+        choice("ANNOTATION_EPS", 0.3, (None, 0.0, 0.5))
+
+
+def test_the_notebook_parameters_are_known_and_checked_before_any_notebook_runs():
+    import json
+
+    from galot_lib.paper.profile_fields import NOTEBOOK_CHOICES, NOTEBOOK_FIELDS, check_notebook_parameters, main
+    from galot_lib.paper.sections import NOTEBOOK_DIR, SECTIONS
+
+    names = set()
+    for notebook in SECTIONS.values():
+        cells = json.loads((NOTEBOOK_DIR / notebook).read_text())["cells"]
+        source = next("".join(c["source"]) for c in cells if "parameters" in c.get("metadata", {}).get("tags", []))
+        names |= {line.split(" = ")[0] for line in source.splitlines() if line.strip()}
+    assert names == {"PROFILE", *NOTEBOOK_FIELDS, *NOTEBOOK_CHOICES}
+    check_notebook_parameters("smoke", {"SEEDS": "[0]", "CYCLES": "1", "SEED": "0", "ANNOTATION_EPS": "0.5"})
+    with pytest.raises(ValueError, match=r"SEED = .1. is not accepted: one of 0$"):  # not among the seeds asked for
+        check_notebook_parameters("smoke", {"SEEDS": "[0]", "SEED": "1"})
+    with pytest.raises(ValueError, match=r"notebook parameter SEED = '\[0' is not accepted: one of 0, 1"):
+        check_notebook_parameters("smoke", {"SEED": "[0"})
+    with pytest.raises(ValueError, match=r"'cycles' = -1 is not accepted: an integer >= 1"):
+        check_notebook_parameters("smoke", {"CYCLES": "-1"})
+    with pytest.raises(ValueError, match=r"unknown notebook parameter\(s\) \['SEDS'\]; valid: PROFILE, SEEDS"):
+        check_notebook_parameters("smoke", {"SEDS": "[0]"})
+    with pytest.raises(SystemExit) as stopped:
+        main(["--profile", "smoke", "-p", "SEED", "[0"])
+    assert stopped.value.code == 2
+
+
+def test_fewer_seeds_keep_the_other_baselines_among_them():
+    assert get_profile("embedded", seeds="[0]").baseline_seeds == (0,)  # README's example: -p SEEDS "[0]"
+    assert get_profile("embedded", seeds="[1, 3]").baseline_seeds == (1,)
+    assert get_profile("embedded", seeds="[3]").baseline_seeds == (3,)

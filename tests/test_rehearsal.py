@@ -1,0 +1,60 @@
+"""The rehearsal of the paper profile replaces only sizes, weights and paths, and its stand-ins load through the
+paper profile's own loaders (the notebooks' rehearsal itself: tests/test_notebooks.py)."""
+
+import dataclasses
+
+import pytest
+import torch
+
+from galot_lib.generation.label_filters import ClipZeroShot
+from galot_lib.generation.prompts import PAPER_TEMPLATES, fill
+from galot_lib.generation.sampler import sample
+from galot_lib.generation.t2i import load_t2i
+from galot_lib.generation.tiny_models import prompt_words, save_tiny_clip, save_tiny_sd
+from galot_lib.paper import rehearsal
+from galot_lib.paper.profiles import get_profile
+
+# What the rehearsal may change (README, "Rehearsing the paper profile on a CPU"), and nothing else.
+SIZES = {"seeds", "baseline_seeds", "study_seeds", "ablation_seeds", "cycles", "transfer_cycles", "ablation_cycles",
+         "pool_size", "test_size", "initial_labeled", "query_size", "train", "galot", "estimator_options",
+         "fig4_per_class", "fully_supervised_epochs", "gaal_gan_steps", "gaal_search_steps"}
+WEIGHTS_AND_PATHS = {"name", "data_dir", "t2i_model", "label_options"}
+
+
+def test_rehearsal_replaces_only_sizes_weights_and_paths(tmp_path):
+    paper = get_profile("paper")
+    rehearsed = rehearsal.rehearse(paper, tmp_path)
+    changed = {f.name for f in dataclasses.fields(paper) if getattr(paper, f.name) != getattr(rehearsed, f.name)}
+    assert changed <= SIZES | WEIGHTS_AND_PATHS
+    assert {f.name for f in dataclasses.fields(paper.train) if getattr(paper.train, f.name) != getattr(rehearsed.train, f.name)} == {"epochs"}
+    galot_changes = {f.name for f in dataclasses.fields(paper.galot)
+                     if getattr(paper.galot, f.name) != getattr(rehearsed.galot, f.name)}
+    assert galot_changes <= {"pgd_steps", "grad_samples", "sampling_steps", "heldout_samples", "eps"}
+    assert (rehearsed.galot.eps.kind, rehearsed.galot.eps.start, rehearsed.galot.eps.end) == (
+        paper.galot.eps.kind, paper.galot.eps.start, paper.galot.eps.end)  # the schedule, over fewer cycles
+    assert [n for n, _ in rehearsed.label_options] == [n for n, _ in paper.label_options]
+    assert dict(rehearsed.label_options[-1][1])["clip_model"] == str(tmp_path / "clip")
+
+
+def test_the_switch_needs_complete_stand_ins(tmp_path, monkeypatch):
+    monkeypatch.setenv("GALOT_REHEARSAL_DIR", str(tmp_path))
+    with pytest.raises(FileNotFoundError, match=r"READY.json is missing.*python -m galot_lib.paper.rehearsal"):
+        get_profile("paper")
+    assert get_profile("smoke").name == "smoke"  # only the paper profile is rehearsed
+    (tmp_path / rehearsal.READY).write_text("{}")
+    profile = get_profile("paper", cycles=3)
+    assert (profile.name, profile.t2i_model, profile.cycles) == ("paper-rehearsal", str(tmp_path / "sd"), 3)
+
+
+def test_tiny_sd_and_clip_folders_load_like_the_real_ones(tmp_path):
+    words = prompt_words([*PAPER_TEMPLATES, "whooping crane"])
+    model = load_t2i(str(save_tiny_sd(tmp_path / "sd", words)), device="cpu")
+    assert (model.kind, model.image_size, model.sample_shape) == ("stable_diffusion", 32, (4, 8, 8))
+    longest = fill(PAPER_TEMPLATES[-1], "whooping crane")
+    assert len(model.encode([longest])[0]) == 77  # the paper's longest template fits CLIP's 77 tokens
+    images = sample(model, model.encode([longest, "crane"]), [0, 1], steps=2, guidance=7.5, out_size=64,
+                    out_channels=3)
+    clip = ClipZeroShot(str(save_tiny_clip(tmp_path / "clip", words)), ["whooping crane", "crane"],
+                        PAPER_TEMPLATES[0], "cpu")
+    predicted = clip.predict(images.mul(255).to(torch.uint8))
+    assert predicted.shape == (2,) and set(predicted.tolist()) <= {0, 1}
