@@ -18,7 +18,7 @@ import time
 
 import torch
 
-from galot_lib.bundled.reference import load_reference
+from galot_lib.bundled_model.reference import load_reference
 from galot_lib.generation.galot import optimize_embeddings
 from galot_lib.generation.images import class_seeds, generate_images, planned_images
 from galot_lib.generation.prompts import fill

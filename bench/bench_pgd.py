@@ -28,7 +28,7 @@ import numpy as np
 import pandas as pd
 import torch
 
-from galot_lib.bundled.reference import load_reference
+from galot_lib.bundled_model.reference import load_reference
 from galot_lib.generation.galot import classifier_scores, embedding_gradient, optimize_embeddings
 from galot_lib.generation.heldout import paired_summary
 from galot_lib.generation.images import class_seeds, generate_images, planned_images

@@ -26,7 +26,7 @@ TEMPLATE = "a photo of a {label}"
 
 
 def setup(threads: int):
-    from galot_lib.bundled.reference import load_reference
+    from galot_lib.bundled_model.reference import load_reference
     from galot_lib.generation.t2i import load_t2i
 
     torch.set_num_threads(threads)

@@ -15,7 +15,7 @@ from transformers import CLIPTextConfig, CLIPTextModel
 from galot_lib.generation.sd_components import byte_tokenizer
 
 TEXT_WIDTH = 16  # CLIP width of the tiny SD components
-BUNDLED_TOKENS, BUNDLED_WIDTH = 24, 384  # MiniLM token states, as in galot_lib.bundled.encoder
+BUNDLED_TOKENS, BUNDLED_WIDTH = 24, 384  # MiniLM token states, as in galot_lib.bundled_model.encoder
 
 
 def pytest_configure(config):

@@ -17,7 +17,8 @@ from galot_lib.generation.images import generate_images, planned_images, split_e
 from galot_lib.generation.memory import PathCost
 from galot_lib.generation.sampler import sample
 from galot_lib.generation.t2i import from_sd_components, load_t2i
-from galot_lib.learning.loop import ALConfig, Generated, run_active_learning
+from galot_lib.learning.generated import Generated
+from galot_lib.learning.loop import ALConfig, run_active_learning
 from galot_lib.learning.models import build_model
 from galot_lib.learning.train import TrainConfig, Trained
 

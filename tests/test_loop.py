@@ -6,7 +6,8 @@ import pytest
 import torch
 
 from galot_lib.learning.data import ImageSet
-from galot_lib.learning.loop import ALConfig, Generated, run_active_learning
+from galot_lib.learning.generated import Generated
+from galot_lib.learning.loop import ALConfig, run_active_learning
 from galot_lib.learning.train import TrainConfig
 
 TIMINGS = {"query_s", "generate_s", "train_s", "eval_s", "computed_at", "computed_by"}

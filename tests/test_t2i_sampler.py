@@ -10,7 +10,8 @@ from conftest import BUNDLED_TOKENS, BUNDLED_WIDTH, TEXT_WIDTH, sd_scheduler_con
 from diffusers import DDIMScheduler, PNDMScheduler, StableDiffusionPipeline
 from diffusers.utils.torch_utils import randn_tensor
 
-from galot_lib.generation.sampler import initial_noise, sample, to_classifier_input
+from galot_lib.generation.pixels import to_classifier_input
+from galot_lib.generation.sampler import initial_noise, sample
 from galot_lib.generation.t2i import PAPER_MODEL_ID, from_sd_components, load_t2i
 from galot_lib.generation.text_attention import distinct_rows
 

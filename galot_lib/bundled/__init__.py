@@ -1,6 +1,4 @@
-"""The bundled text-to-image model: a small pixel-space diffusion model for Fashion-MNIST that
-ships with the project, so the embedded profile runs offline on a laptop CPU."""
-
-from pathlib import Path
-
-WEIGHTS_DIR = Path(__file__).resolve().parent / "weights"
+"""The bundled text-to-image model's scripts: training it, its reference classifier and its evaluation (they
+sit above ``paper``, whose judge and figures they use). The model itself, a small pixel-space diffusion model
+for Fashion-MNIST that ships with the project so that the embedded profile runs offline on a laptop CPU, is the
+asset :mod:`galot_lib.bundled_model`."""

@@ -29,8 +29,8 @@ from ..generation.prompts import PAPER_TEMPLATES, fill
 from ..generation.t2i import load_t2i
 from ..paper.judge import images_per_second, judge_templates
 from ..paper.results import image_grid
-from . import WEIGHTS_DIR
-from .reference import load_reference
+from ..bundled_model import WEIGHTS_DIR
+from ..bundled_model.reference import load_reference
 
 TARGET_IPS, TARGET_ACC = 20.0, 0.90
 CARD_TEMPLATE = "a photo of a {label}"

@@ -1,8 +1,8 @@
-"""The reference classifier: the automatic judge of pseudo-labels (Sec. 4.4, Table 9).
+"""Trains the reference classifier: the automatic judge of pseudo-labels (Sec. 4.4, Table 9).
 
 Trained on the same Fashion-MNIST *generator* split as the bundled model (never the AL pool or
-the test set), saved beside the model's weights, and used to decide whether a generated image
-shows the class its prompt named.
+the test set) and saved beside the model's weights (``bundled_model.reference`` loads it), to decide
+whether a generated image shows the class its prompt named.
 
     python -m galot_lib.bundled.reference          # train, save, print test accuracy
 """
@@ -15,17 +15,15 @@ import time
 from pathlib import Path
 
 import torch
-from safetensors.torch import load_file, save_file
+from safetensors.torch import save_file
 
 from ..core.io import atomic_path, write_json
 from ..learning.data import load_dataset
-from ..learning.models import Classifier, build_model
+from ..bundled_model import WEIGHTS_DIR
+from ..bundled_model.reference import FOLDER, MODEL
 from ..learning.train import TrainConfig, accuracy, fit
-from . import WEIGHTS_DIR
 
-MODEL = "DeepCNN"
 CONFIG = TrainConfig(epochs=20, batch_size=128, lr=1e-3, optimizer="adam", schedule="cosine", crop_padding=2)
-FOLDER = "reference_classifier"
 
 
 def train_reference(out: Path = WEIGHTS_DIR, seed: int = 0) -> dict:
@@ -43,17 +41,6 @@ def train_reference(out: Path = WEIGHTS_DIR, seed: int = 0) -> dict:
         save_file(state, str(tmp))
     write_json(folder / "config.json", info, indent=2)
     return info
-
-
-def load_reference(folder: Path | None = None) -> Classifier:
-    """The saved judge, in eval mode."""
-    folder = Path(folder) if folder is not None else WEIGHTS_DIR / FOLDER
-    if not (folder / "model.safetensors").exists():
-        raise FileNotFoundError(f"no reference classifier in {folder}; train it with `python -m galot_lib.bundled.reference`")
-    info = json.loads((folder / "config.json").read_text())
-    model = build_model(info["model"], info["num_classes"], in_channels=info["in_channels"])
-    model.load_state_dict(load_file(str(folder / "model.safetensors")))
-    return model.eval()
 
 
 def main(argv=None):

@@ -1,6 +1,6 @@
 """Train the bundled text-to-image model on the Fashion-MNIST *generator* split.
 
-    python -m galot_lib.bundled.train --steps 8000 --out galot_lib/bundled/weights
+    python -m galot_lib.bundled.train --steps 8000 --out galot_lib/bundled_model/weights
 
 A pixel-space ``UNet2DConditionModel`` predicts v (v-prediction, cosine noise schedule) for
 28x28 grey images stored 2x2 space-to-depth as 4x14x14 (a lossless reshaping that makes the
@@ -25,9 +25,9 @@ from tqdm.auto import tqdm
 
 from ..core.io import save_torch, write_json
 from ..learning.data import FASHION_MNIST_CLASSES, load_dataset
-from . import WEIGHTS_DIR
+from ..bundled_model import WEIGHTS_DIR
+from ..bundled_model.encoder import HIDDEN_SIZE, MAX_TOKENS, encode
 from .captions import SYNONYMS, TRAIN_TEMPLATES, held_out_overlap, training_captions
-from .encoder import HIDDEN_SIZE, MAX_TOKENS, encode
 
 SPACE_TO_DEPTH = 2
 IMAGE_SIZE = 28

@@ -19,7 +19,7 @@ import torch
 from ..core.hashing import stable_hash, tensor_digest
 from ..core.io import save_torch
 from ..core.paths import cache_root
-from ..learning.loop import Generated
+from ..learning.generated import Generated
 
 
 def make_key(**parts) -> str:

@@ -25,7 +25,8 @@ from ..core.checks import check_finite
 from ..learning.strategies import DIFFERENTIABLE_ACQUISITIONS, acquisition_scores
 from .memory import MAX_MICRO_BATCH, MemoryPlan, cached_plan, chunks, measure_path, memory_budget
 from .prompts import GALOT_TEMPLATE, check_template
-from .sampler import sample, to_classifier_input
+from .pixels import to_classifier_input
+from .sampler import sample
 from .t2i import T2IModel
 
 GAL_ACQUISITIONS = DIFFERENTIABLE_ACQUISITIONS + ("RandomSampling",)

@@ -19,7 +19,7 @@ import torch
 from ..core.device import device_of
 from ..core.hashing import state_fingerprint, tensor_digest
 from ..core.seeds import Purpose
-from ..learning.loop import Generated
+from ..learning.generated import Generated
 from ..learning.train import predict_probs
 from .cache import GeneratedCache, cached, make_key
 from .galot import GalotConfig, PGDResult, classifier_scores, memory_plan_for, optimize_embeddings

@@ -23,18 +23,20 @@ import math
 import operator
 from collections.abc import Sequence
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 import torch
-import torch.nn.functional as F
 from torch.utils.checkpoint import checkpoint
 
 from ..core.checks import check_finite
-from .t2i import T2IModel
+from .pixels import to_classifier_input
 from .text_attention import distinct_rows
+
+if TYPE_CHECKING:
+    from .t2i import T2IModel
 
 GRAD_MODES = ("none", "last", "full", "x0")
 PREDICTION_TYPES = ("epsilon", "v_prediction", "sample")
-LUMA = (0.299, 0.587, 0.114)  # ITU-R BT.601, as PIL's convert("L")
 
 
 @dataclass(frozen=True)
@@ -170,25 +172,6 @@ def check_sampling(model: T2IModel, steps: int, guidance: float, grad: str = "no
                              f"{steps} steps), got {grad_step!r}")
     elif grad_step is not None:
         raise ValueError(f"grad_step is only for grad='x0', got grad={grad!r} with grad_step={grad_step!r}")
-
-
-def to_classifier_input(images: torch.Tensor, size: int, channels: int) -> torch.Tensor:
-    """Images in [0, 1] -> ``[B, channels, size, size]``, differentiably. Bilinear, antialiased when shrinking
-    (a plain bilinear shrink aliases, and the classifier's gradient would see the aliasing); grey -> RGB
-    repeats the channel, RGB -> grey takes BT.601 luma."""
-    if images.ndim != 4 or images.shape[1] not in (1, 3) or channels not in (1, 3):
-        raise ValueError(f"expected [B, 1 or 3, H, W] images and channels 1 or 3, got {list(images.shape)} and "
-                         f"{channels!r}")
-    if images.shape[1] == 3 and channels == 1:
-        weights = torch.tensor(LUMA, device=images.device, dtype=images.dtype).view(1, 3, 1, 1)
-        images = (images * weights).sum(dim=1, keepdim=True)
-    height, width = images.shape[-2:]
-    if (height, width) != (size, size):
-        images = F.interpolate(images, size=(size, size), mode="bilinear", align_corners=False,
-                               antialias=size < max(height, width))
-    if images.shape[1] == 1 and channels == 3:
-        images = images.repeat(1, 3, 1, 1)
-    return images
 
 
 def _batched(model: T2IModel, emb, batch: int, what: str, where: str) -> torch.Tensor:

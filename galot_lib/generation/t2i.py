@@ -17,9 +17,10 @@ from typing import TYPE_CHECKING, Callable
 
 import torch
 import torch.nn.functional as F
-from ..bundled import WEIGHTS_DIR
+from ..bundled_model import WEIGHTS_DIR
 from ..core.device import resolve_device
 from ..core.hashing import files_digest, modules_digest
+from .pixels import to_classifier_input
 from .text_attention import SharedTextAttention
 
 if TYPE_CHECKING:  # diffusers costs ~5 s to import: only code that builds or loads a model pays it
@@ -84,8 +85,6 @@ class T2IModel:
     def to_model_space(self, images: torch.Tensor) -> torch.Tensor:
         """Images (uint8, or float in [0, 1]; any size, 1 or 3 channels) -> model-space samples, the inverse of
         ``decode`` up to its losses: what the diffusion model denoises (for zero-shot classification)."""
-        from .sampler import to_classifier_input
-
         x = images.to(self.device)
         x = x.float() / 255 if x.dtype == torch.uint8 else x.float()
         with torch.no_grad():
@@ -164,7 +163,7 @@ def from_sd_components(*, unet, vae, text_encoder, tokenizer, scheduler, name: s
 
 def from_bundled_folder(path, device=None, dtype=None, image_size: int | None = None) -> T2IModel:
     """Load a folder in the bundled format (see ``galot_lib.bundled.train.export``); fp32 unless told."""
-    from ..bundled.encoder import encode as minilm_encode
+    from ..bundled_model.encoder import encode as minilm_encode
 
     path = Path(path)
     meta = _read_json(path / "galot_bundled.json")

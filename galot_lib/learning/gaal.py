@@ -23,7 +23,7 @@ from tqdm.auto import tqdm
 from ..core.device import default_device, device_of
 from ..core.hashing import stable_hash, tensor_digest
 from ..core.io import save_torch
-from .loop import Generated
+from .generated import Generated
 from .strategies import acquisition_scores
 from .train import predict_probs
 

@@ -35,6 +35,7 @@ from ..core.io import save_torch, write_json
 from ..core.seeds import Purpose, seed_for
 from ..core.timing import timed
 from .data import ImageSet
+from .generated import Generated
 from .models import MODELS
 from .strategies import STRATEGIES, PoolView, get_strategy
 from .train import TrainConfig, Trained, accuracy, fit, infer, mc_dropout_probs
@@ -78,17 +79,6 @@ class ALConfig:
 
     def as_dict(self) -> dict:
         return dataclasses.asdict(self)
-
-
-@dataclass
-class Generated:
-    """Labelled images a hook adds in one cycle: pseudo-labelled generated images (GALOT), or
-    synthesised queries labelled by an oracle (GAAL). The generated-set cache stores the same type."""
-
-    images: torch.Tensor  # uint8 [n, C, H, W], already at the classifier's input size
-    labels: torch.Tensor  # int64 [n]
-    info: dict = field(default_factory=dict)  # extra record fields (e.g. acquisition before/after PGD)
-    embeddings: torch.Tensor | None = None  # what generated them, when kept (GALOT's optimised class embeddings)
 
 
 class QuerySynthesis(Protocol):

@@ -17,7 +17,7 @@ from ..generation.cache import GeneratedCache, cached, make_key
 from ..generation.galot import GalotConfig, optimize_embeddings
 from ..generation.images import class_seeds, generate_images, planned_images
 from ..generation.prompts import fill
-from ..learning.loop import Generated
+from ..learning.generated import Generated
 from ..learning.train import predict_probs
 
 JUDGE_CYCLE = 4  # the cycle number Sec. 4.4's random directions are drawn for (they belong to no AL cycle)

@@ -19,7 +19,6 @@ from pathlib import Path
 
 from ..core.io import write_json
 from ..core.paths import rehearsal_root
-from ..generation.galot import EpsSchedule
 from ..generation.prompts import PAPER_TEMPLATE_VARIANTS, PAPER_TEMPLATES
 from .profiles import Profile, estimator_options
 

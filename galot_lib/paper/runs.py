@@ -29,7 +29,8 @@ from ..generation.cache import GeneratedCache
 from ..generation.galot import GalotConfig
 from ..generation.generator import GalotGenerator
 from ..learning.data import ImageSet, fixed_subset, load_dataset
-from ..learning.loop import ALConfig, Generated, run_active_learning, run_identity
+from ..learning.generated import Generated
+from ..learning.loop import ALConfig, run_active_learning, run_identity
 from ..learning.train import accuracy, fit
 from .profiles import Profile
 
@@ -223,7 +224,7 @@ def judge_for(profile: Profile, pool: ImageSet, test: ImageSet):
     key = (profile.name, pool.dataset)
     if key not in _JUDGES:
         if pool.dataset == "fashion_mnist":
-            from ..bundled.reference import load_reference
+            from ..bundled_model.reference import load_reference
 
             model = load_reference()
         else:
