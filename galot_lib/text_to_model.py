@@ -148,7 +148,7 @@ def write_outputs(out: Path, result: TextToModel, settings: dict, model: str, ch
     from safetensors.torch import save_file
 
     from .core.io import atomic_path
-    from .paper.results import image_grid
+    from .core.figures import image_grid
 
     state = {k: v.contiguous() for k, v in result.trained.model.state_dict().items()}
     with atomic_path(out / "classifier.safetensors") as tmp:

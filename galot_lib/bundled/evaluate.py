@@ -27,8 +27,9 @@ from ..generation.galot import GalotConfig
 from ..generation.images import generate_images, planned_images
 from ..generation.prompts import PAPER_TEMPLATES, fill
 from ..generation.t2i import load_t2i
-from ..paper.judge import images_per_second, judge_templates
-from ..paper.results import image_grid
+from ..core.figures import image_grid
+from ..generation.images import images_per_second
+from ..paper.judge import judge_templates
 from ..bundled_model import WEIGHTS_DIR
 from ..bundled_model.reference import load_reference
 

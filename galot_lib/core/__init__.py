@@ -1,3 +1,4 @@
-"""Cross-cutting helpers, one per job: atomic writes, stable hashes, finiteness checks, the device
-choice, storage roots from the environment and named seed purposes. Every other layer uses these
-and nothing here knows about active learning or diffusion."""
+"""Cross-cutting helpers, one per job: atomic writes (``io``), stable hashes (``hashing``), finiteness checks
+(``checks``), the device choice (``device``), storage roots from the environment (``paths``), named seed purposes
+(``seeds``), the timing ledger (``timing``), run claims across processes (``claims``) and the image-grid figure
+(``figures``). Every other layer uses these and nothing here knows about active learning or diffusion."""

@@ -6,6 +6,8 @@ image can be regenerated alone and a set does not depend on how it was batched.
 
 from __future__ import annotations
 
+import time
+
 import numpy as np
 import torch
 
@@ -58,3 +60,18 @@ def generate_images(model: T2IModel, embeddings: torch.Tensor, labels, seeds: li
     batches = -(-len(seeds) // batch_size)
     out = shards.map_batches(batches, render) if shards is not None else [render(j) for j in range(batches)]
     return torch.cat(out) if out else torch.zeros(0, channels, size, size, dtype=torch.uint8)
+
+
+def images_per_second(model, steps: int, guidance: float, batch: int = 100, repeats: int = 2) -> float:
+    """Generation throughput (best of ``repeats`` batches, after a warm-up batch)."""
+    cond = model.encode(["a photo of a bag"])
+    cfg = GalotConfig(sampling_steps=steps, guidance=guidance)
+    size, channels = model.image_size, model.image_channels
+    generate_images(model, cond, [0] * 8, list(range(8)), cfg, size, channels)
+    best = float("inf")
+    for r in range(repeats):
+        t0 = time.perf_counter()
+        generate_images(model, cond, [0] * batch, list(range(r * batch, (r + 1) * batch)), cfg, size, channels,
+                        batch_size=batch)
+        best = min(best, time.perf_counter() - t0)
+    return batch / best

@@ -9,7 +9,6 @@ RandomSampling as the acquisition, i.e. K random sign steps projected onto the e
 from __future__ import annotations
 
 import dataclasses
-import time
 
 from tqdm.auto import tqdm
 
@@ -64,18 +63,3 @@ def judge_templates(model, judge, class_names, templates, eps_values, per_class:
                                 sampling_steps=config.sampling_steps, guidance=config.guidance,
                                 pgd_steps=config.pgd_steps, norm=config.norm))
     return records
-
-
-def images_per_second(model, steps: int, guidance: float, batch: int = 100, repeats: int = 2) -> float:
-    """Generation throughput (best of ``repeats`` batches, after a warm-up batch)."""
-    cond = model.encode(["a photo of a bag"])
-    cfg = GalotConfig(sampling_steps=steps, guidance=guidance)
-    size, channels = model.image_size, model.image_channels
-    generate_images(model, cond, [0] * 8, list(range(8)), cfg, size, channels)
-    best = float("inf")
-    for r in range(repeats):
-        t0 = time.perf_counter()
-        generate_images(model, cond, [0] * batch, list(range(r * batch, (r + 1) * batch)), cfg, size, channels,
-                        batch_size=batch)
-        best = min(best, time.perf_counter() - t0)
-    return batch / best

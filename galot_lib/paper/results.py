@@ -12,6 +12,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from ..core.figures import image_grid  # noqa: F401 (the notebooks draw their image grids through here)
 from ..core.io import save_figure, save_table, write_json  # save_figure/save_table: the notebooks save through here
 from ..core.paths import REPO, results_root
 
@@ -123,27 +124,6 @@ def paper_long(table: pd.DataFrame, id_cols, value_name: str = "accuracy") -> pd
     long["n_labeled"] = long["n_labeled"].astype(int)
     long[value_name] = pd.to_numeric(long[value_name])
     return long
-
-
-def image_grid(images, row_labels, column_titles=None, title: str | None = None, cell: float = 1.3):
-    """A figure of uint8 images ``[rows, columns, C, H, W]``, one labelled row per entry of ``row_labels``."""
-    import matplotlib.pyplot as plt
-
-    rows, columns = images.shape[:2]
-    fig, axes = plt.subplots(rows, columns, figsize=(cell * columns, cell * rows), squeeze=False)
-    for r in range(rows):
-        for c in range(columns):
-            image = images[r, c].permute(1, 2, 0).numpy()
-            ax = axes[r, c]
-            ax.imshow(image.squeeze(), cmap="gray" if image.shape[-1] == 1 else None, vmin=0, vmax=255)
-            ax.set_xticks([]), ax.set_yticks([])
-        axes[r, 0].set_ylabel(row_labels[r], rotation=0, ha="right", va="center", fontsize=8)
-    for c, name in enumerate(column_titles or []):
-        axes[0, c].set_title(name, fontsize=8)
-    if title:
-        fig.suptitle(title, fontsize=9)
-    fig.tight_layout()
-    return fig
 
 
 def heldout_figure(table: pd.DataFrame, x: str, title: str, xlabel: str | None = None):
