@@ -44,7 +44,7 @@ HELDOUT_CYCLE = 997  # fresh noise seeds: a cycle number no run reaches
 
 def guiding_classifier(profile, pool, seed: int, cycle: int):
     """The classifier an AL run of ``seed`` optimises against in ``cycle`` (random queries for the extra labels)."""
-    n = profile.initial_labeled + cycle * profile.query_size
+    n = runs.al_config(profile).labels_at(cycle)
     idx = initial_indices(len(pool), profile.initial_labeled, seed)
     if cycle:
         rest = np.setdiff1d(np.arange(len(pool)), idx)

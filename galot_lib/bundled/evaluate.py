@@ -30,11 +30,13 @@ from ..generation.t2i import load_t2i
 from ..core.figures import image_grid
 from ..generation.images import images_per_second
 from ..paper.judge import judge_templates
+from ..paper.profiles import get_profile
 from ..bundled_model import WEIGHTS_DIR
 from ..bundled_model.reference import load_reference
 
 TARGET_IPS, TARGET_ACC = 20.0, 0.90
 CARD_TEMPLATE = "a photo of a {label}"
+EMBEDDED = get_profile("embedded")  # the card says how the embedded profile samples
 
 
 def accuracy_of(records) -> float:
@@ -173,7 +175,8 @@ embedded profile reproduces the paper on a laptop CPU. Loaded by default (`load_
 
 ## Sampling defaults (chosen by measurement)
 DDIM, **{s['steps']} steps, guidance {s['guidance']}**: {s['images_per_s']} images/s on {s['threads']} CPU threads
-({cpu}). Rule: the most accurate setting reaching {TARGET_IPS:.0f} images/s.
+({cpu}). Rule: the most accurate setting reaching {TARGET_IPS:.0f} images/s. The embedded profile samples with
+{EMBEDDED.galot.sampling_steps} steps and guidance {EMBEDDED.galot.guidance:g}, its own choice at equal judged accuracy (`bench/bench_generation.py`).
 Trade-off ("{CARD_TEMPLATE}", {args.tradeoff_per_class} images per class, judged by the reference classifier):
 
 {tradeoff.to_markdown(index=False)}

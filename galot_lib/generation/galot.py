@@ -35,7 +35,7 @@ EPS_SCHEDULES = ("constant", "linear")
 ESTIMATORS = ("last", "full", "x0")  # the sampler's gradient modes that PGD can use
 OBJECTIVES = ("acquisition", "prompt_margin")
 LABEL_FILTERS = ("none", "diffusion", "clip")
-HALF_PRECISION_SCALE = 2.0**15  # first loss scale of an fp16 backward (halved on overflow)
+HALF_PRECISION_SCALE = 2.0**15  # first loss scale of an fp16 backward (divided by 16 on overflow)
 # GalotConfig fields that only shape PGD (irrelevant to the images of an unoptimised configuration)
 PGD_FIELDS = ("acquisition", "eps", "pgd_steps", "grad_samples", "eta", "norm", "fix_first_token", "estimator",
               "estimator_step", "objective", "heldout_samples", "measure_fidelity")

@@ -126,7 +126,7 @@ def from_sd_components(*, unet, vae, text_encoder, tokenizer, scheduler, name: s
         module.eval().requires_grad_(False).to(device, dtype)
     unet.to(memory_format=torch.channels_last)  # oneDNN's and cuDNN's preferred layout for its convolutions
     # PGD differentiates the decode: its blocks are recomputed in the backward instead of kept (bench/bench_memory.py,
-    # SD 2.1 base at 512 px: the last-step gradient of one image adds 6.7 instead of 9.1 GiB in fp32, 5% slower).
+    # SD 2.1 base at 512 px in fp32: the last-step gradient costs 6.2 instead of 8.2 GiB per image, 5-9% slower).
     # Sampling without gradients is unaffected: diffusers checkpoints only while gradients are recorded.
     vae.enable_gradient_checkpointing()
     unet.set_attn_processor(SharedTextAttention())  # scaled-dot-product attention, text keys/values per prompt

@@ -73,9 +73,14 @@ class ALConfig:
     def label(self) -> str:
         return self.method or self.strategy
 
+    def labels_at(self, cycle):
+        """|L| at ``cycle`` as planned: the initial set plus a query per cycle (also the x of a GAL-only run, which
+        labels nothing, and the size of GALOT's generated set). Works on arrays of cycles too."""
+        return self.initial_labeled + cycle * self.query_size
+
     @property
     def total_labels(self) -> int:
-        return self.initial_labeled + (self.cycles - 1) * self.query_size
+        return self.labels_at(self.cycles - 1)
 
     def as_dict(self) -> dict:
         return dataclasses.asdict(self)
@@ -248,8 +253,7 @@ def run_active_learning(
                     trained = train_on(config, pool, state, seed, cycle, needs_loss_head, shared_dir)
                     t_pre = time.perf_counter() - t1
             t1 = time.perf_counter()
-            planned_labels = config.initial_labeled + cycle * config.query_size  # |L|, also for GAL-only
-            batch = generation(cycle, trained, planned_labels, seed_for(seed, cycle, Purpose.GENERATION))
+            batch = generation(cycle, trained, config.labels_at(cycle), seed_for(seed, cycle, Purpose.GENERATION))
             state.gen_images.append(batch.images)
             state.gen_labels.append(batch.labels)
             info = batch.info

@@ -23,7 +23,7 @@ import pandas as pd
 
 from ..core.paths import cache_root
 from .profiles import PROFILES, Profile, get_profile
-from .runs import RunJob
+from .runs import RunJob, al_config
 from .sections import SECTIONS, section_jobs
 
 THROUGHPUT_FILE = "gpu_throughput.json"
@@ -67,10 +67,10 @@ def run_cost(job: RunJob, profile: Profile) -> dict:
     if job.kind == "judged":  # Sec. 4.4: per_class images of every class at every eps, no AL cycle
         images = len(profile.fig4_eps) * classes * profile.fig4_per_class
         return cost | dict(cycles=0, trainings=0, generated=images, unet_evals=images * evals_per_image, decodes=images)
-    generated_so_far = 0
+    generated_so_far, al = 0, al_config(profile)
     for k in range(cycles):
-        labels = 0 if not job.use_pool else profile.initial_labeled + k * profile.query_size
-        planned = profile.initial_labeled + k * profile.query_size
+        planned = al.labels_at(k)
+        labels = planned if job.use_pool else 0
         if job.kind in ("galot", "replay"):
             n = math.ceil(galot.factor * planned)
             generated_so_far += n
