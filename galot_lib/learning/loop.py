@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import dataclasses
 import time
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from pathlib import Path
@@ -33,7 +34,6 @@ from ..core.device import default_device
 from ..core.hashing import stable_hash
 from ..core.io import save_torch, write_json
 from ..core.seeds import Purpose, seed_for
-from ..core.timing import timed
 from .data import ImageSet
 from .generated import Generated
 from .models import MODELS
@@ -234,45 +234,31 @@ def run_active_learning(
                 strategy=config.strategy if use_pool and synthesis is None else None, config_hash=chash, **(extra_record or {}))
     bar = tqdm(range(config.cycles), desc=f"{config.label} seed {seed}", disable=not progress, leave=False,
                initial=min(len(state.records), config.cycles))
-    for cycle in range(len(state.records), config.cycles):
+    for cycle in range(len(state.records), config.cycles):  # Alg. 1, one cycle
         computed_at = datetime.now(timezone.utc).isoformat(timespec="seconds")  # with computed_by: who, and when
-        t0 = time.perf_counter()
-        if cycle > 0 and use_pool and config.query_size > 0 and synthesis is not None:
-            batch = synthesis(cycle, trained, config.query_size, seed_for(seed, cycle, Purpose.QUERY, 2))
-            state.synth_images.append(batch.images)
-            state.synth_labels.append(batch.labels)
-        elif cycle > 0 and use_pool and config.query_size > 0:
-            state.labeled = np.sort(np.concatenate([state.labeled, query(strategy, config, trained, pool, state.labeled, seed, cycle)]))
-        t_query = time.perf_counter() - t0
-        timing.add("query", t_query)
-        info, t_gen, t_pre = {}, 0.0, 0.0
+        clock = CycleClock()
+        with clock.step("query", "query"):
+            if cycle > 0 and use_pool and config.query_size > 0:
+                annotate(config, strategy, synthesis, trained, pool, state, seed, cycle)
+        info = {}
         if generation is not None:
             if trained is None and len(state.labeled) and getattr(generation, "uses_classifier", True):
-                with timed("training"):  # cycle 0: the classifier GALOT's PGD optimises against
-                    t1 = time.perf_counter()
+                with clock.step("train", "training"):  # cycle 0: the classifier GALOT's PGD optimises against
                     trained = train_on(config, pool, state, seed, cycle, needs_loss_head, shared_dir)
-                    t_pre = time.perf_counter() - t1
-            t1 = time.perf_counter()
-            batch = generation(cycle, trained, config.labels_at(cycle), seed_for(seed, cycle, Purpose.GENERATION))
+            with clock.step("generate", "generation"):
+                batch = generation(cycle, trained, config.labels_at(cycle), seed_for(seed, cycle, Purpose.GENERATION))
             state.gen_images.append(batch.images)
             state.gen_labels.append(batch.labels)
             info = batch.info
-            t_gen = time.perf_counter() - t1
-            judging = float(info.get("heldout_s", 0.0)) if not info.get("cache_hit") else 0.0
-            timing.add("judging", judging)
-            timing.add("generation", t_gen - judging)
-        t2 = time.perf_counter()
-        trained = train_on(config, pool, state, seed, cycle, needs_loss_head, shared_dir)
-        t_train = time.perf_counter() - t2 + t_pre
-        timing.add("training", time.perf_counter() - t2)
-        with timed("evaluation"):
-            t3 = time.perf_counter()
+            if not info.get("cache_hit"):  # the held-out measurement inside generation is judging, not generating
+                clock.reattribute(float(info.get("heldout_s", 0.0)), "generation", "judging")
+        with clock.step("train", "training"):
+            trained = train_on(config, pool, state, seed, cycle, needs_loss_head, shared_dir)
+        with clock.step("eval", "evaluation"):
             acc = accuracy(trained.model, test.images, test.labels, mixed_precision=config.train.mixed_precision)
-            t_eval = time.perf_counter() - t3
         n_gen = sum(len(l) for l in state.gen_labels)
         state.records.append(dict(base, cycle=cycle, n_labeled=state.n_labeled, n_generated=n_gen, accuracy=acc,
-                                  query_s=round(t_query, 3), generate_s=round(t_gen, 3), train_s=round(t_train, 3),
-                                  eval_s=round(t_eval, 3), computed_at=computed_at, computed_by=holder(),
+                                  **clock.record_fields(), computed_at=computed_at, computed_by=holder(),
                                   threads=torch.get_num_threads(), **info))
         state.model_state = trained.model.state_dict()
         state.loss_head_state = trained.loss_head.state_dict() if trained.loss_head is not None else None
@@ -281,6 +267,47 @@ def run_active_learning(
         bar.set_postfix(acc=f"{acc:.3f}", labels=state.n_labeled, generated=n_gen)
     bar.close()
     return [dict(r, method=config.label, **(extra_record or {})) for r in state.records[: config.cycles]]
+
+
+class CycleClock:
+    """The one way a cycle is timed: every step's seconds go both to the record (``query_s``, ``generate_s``,
+    ``train_s``, ``eval_s``) and to the process's ledger (its phase, ``core.timing``)."""
+
+    FIELDS = ("query", "generate", "train", "eval")
+
+    def __init__(self):
+        self.seconds = dict.fromkeys(self.FIELDS, 0.0)
+
+    @contextmanager
+    def step(self, field: str, phase: str):
+        start = time.perf_counter()
+        try:
+            yield
+        finally:
+            elapsed = time.perf_counter() - start
+            self.seconds[field] += elapsed
+            timing.add(phase, elapsed)
+
+    def reattribute(self, seconds: float, from_phase: str, to_phase: str):
+        """Seconds a step spent on another phase's work (the record keeps them in the step)."""
+        timing.add(from_phase, -seconds)
+        timing.add(to_phase, seconds)
+
+    def record_fields(self) -> dict:
+        return {f"{field}_s": round(seconds, 3) for field, seconds in self.seconds.items()}
+
+
+def annotate(config: ALConfig, strategy, synthesis, trained: Trained, pool: ImageSet, state: RunState, seed: int,
+             cycle: int):
+    """Alg. 1's query and annotation: the strategy's picks from the pool get their true labels, or, with a
+    synthesis hook (GAAL), ``query_size`` synthesised images are labelled by its oracle."""
+    if synthesis is not None:
+        batch = synthesis(cycle, trained, config.query_size, seed_for(seed, cycle, Purpose.QUERY, 2))
+        state.synth_images.append(batch.images)
+        state.synth_labels.append(batch.labels)
+    else:
+        picked = query(strategy, config, trained, pool, state.labeled, seed, cycle)
+        state.labeled = np.sort(np.concatenate([state.labeled, picked]))
 
 
 def _untrained(config: ALConfig, pool: ImageSet, loss_head: bool) -> Trained:
