@@ -266,19 +266,29 @@ def inference_batch_size(device: torch.device | str) -> int:
     return 128 if torch.device(device).type == "cpu" else 1024
 
 
+def batched_features(model: Classifier, images: torch.Tensor, batch_size: int | None = None,
+                     mixed_precision: bool = True):
+    """The one eval-mode inference loop: ``(start, (logits, embeddings, stages))`` per batch of ``images``, in
+    cache-sized batches on the model's device, the features computed under autocast (call under inference mode)."""
+    model.eval()
+    device = device_of(model)
+    batch_size = batch_size or inference_batch_size(device)
+    for start in range(0, len(images), batch_size):
+        x = as_float_images(images[start : start + batch_size], device)
+        with autocast(mixed_precision, x.device):
+            features = model.features(x)
+        yield start, features
+
+
 @torch.inference_mode()
 def infer(trained: Trained, images: torch.Tensor, batch_size: int | None = None, mixed_precision: bool = True) -> dict[str, torch.Tensor]:
     """One eval-mode pass: ``probs`` [N, C], ``embeddings`` [N, D] and, with a loss head,
     ``predicted_loss`` [N]."""
-    model = trained.model.eval()
-    device = device_of(model)
-    batch_size = batch_size or inference_batch_size(device)
+    device = device_of(trained.model)
     probs, embeds, losses = [], [], []
-    for start in range(0, len(images), batch_size):
-        x = as_float_images(images[start : start + batch_size], device)
-        with autocast(mixed_precision, x.device):
-            logits, emb, stages = model.features(x)
-            if trained.loss_head is not None:
+    for _, (logits, emb, stages) in batched_features(trained.model, images, batch_size, mixed_precision):
+        if trained.loss_head is not None:
+            with autocast(mixed_precision, device):
                 losses.append(trained.loss_head.eval()(stages).float().cpu())
         probs.append(logits.float().softmax(1).cpu())
         embeds.append(emb.float().cpu())
@@ -300,16 +310,11 @@ def mc_dropout_probs(model: Classifier, images: torch.Tensor, passes: int, seed:
         raise ValueError(f"passes must be >= 1, got {passes}")
     if not 0 < model.dropout.p < 1:
         raise ValueError(f"{type(model).__name__} has dropout p={model.dropout.p}: MC dropout needs 0 < p < 1")
-    model.eval()
     out = torch.empty(passes, len(images), model.num_classes)
     device = device_of(model)
-    batch_size = batch_size or inference_batch_size(device)
     with torch.random.fork_rng(devices=[device] if device.type == "cuda" else []):
         torch.manual_seed(seed)
-        for start in range(0, len(images), batch_size):
-            x = as_float_images(images[start : start + batch_size], device)
-            with autocast(mixed_precision, x.device):
-                _, emb, _ = model.features(x)
+        for start, (_, emb, _) in batched_features(model, images, batch_size, mixed_precision):
             emb = emb.float()
             for t in range(passes):
                 logits = model.head(F.dropout(emb, model.dropout.p, training=True))
@@ -319,15 +324,8 @@ def mc_dropout_probs(model: Classifier, images: torch.Tensor, passes: int, seed:
 
 @torch.inference_mode()
 def predict_probs(model: Classifier, images: torch.Tensor, batch_size: int | None = None, mixed_precision: bool = True) -> torch.Tensor:
-    model.eval()
-    device = device_of(model)
-    batch_size = batch_size or inference_batch_size(device)
-    out = []
-    for s in range(0, len(images), batch_size):
-        x = as_float_images(images[s : s + batch_size], device)
-        with autocast(mixed_precision, x.device):
-            out.append(model(x).float().softmax(1).cpu())
-    return torch.cat(out)
+    return torch.cat([logits.float().softmax(1).cpu()
+                      for _, (logits, _, _) in batched_features(model, images, batch_size, mixed_precision)])
 
 
 def accuracy(model: Classifier, images: torch.Tensor, labels: torch.Tensor, batch_size: int | None = None,
