@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import tempfile
 from pathlib import Path
 
@@ -20,11 +21,19 @@ BUNDLED_TOKENS, BUNDLED_WIDTH = 24, 384  # MiniLM token states, as in galot_lib.
 
 def pytest_configure(config):
     """Every test, notebook kernel included, runs the smoke profile with its runs, results and
-    generated-set cache in a fresh temporary folder (nothing leaks into the repo or ~/.cache)."""
+    generated-set cache in a fresh temporary folder (nothing leaks into the repo or ~/.cache), removed when the
+    session ends (the rehearsal's full-size classifiers leave about 3.6 GB of run states there)."""
     root = Path(tempfile.mkdtemp(prefix="galot-tests-"))
+    config._galot_root = root
     os.environ.update(GALOT_PROFILE="smoke", GALOT_RUNS_DIR=str(root / "runs"),
                       GALOT_RESULTS_DIR=str(root / "results"), GALOT_CACHE_DIR=str(root / "cache"),
                       OMP_NUM_THREADS="1")  # notebook kernels too: float sums, hence records, depend on the thread count
+
+
+def pytest_unconfigure(config):
+    root = getattr(config, "_galot_root", None)
+    if root is not None:
+        shutil.rmtree(root, ignore_errors=True)
 
 
 @pytest.fixture(autouse=True, scope="session")
