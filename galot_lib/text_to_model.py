@@ -27,10 +27,10 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import torch
-from tqdm.auto import tqdm
 
 from .core.hashing import stable_hash
 from .core.io import save_figure, save_torch, write_json, write_text
+from .core.progress import tqdm
 from .core.seeds import Purpose, seed_for
 from .generation.cache import GeneratedCache
 from .generation.galot import EPS_SCHEDULES, EpsSchedule, GalotConfig

@@ -21,9 +21,9 @@ from pathlib import Path
 
 import torch
 import torch.nn.functional as F
-from tqdm.auto import tqdm
 
 from ..core.io import save_torch, write_json
+from ..core.progress import tqdm
 from ..learning.data import FASHION_MNIST_CLASSES, load_dataset
 from ..bundled_model import WEIGHTS_DIR
 from ..bundled_model.encoder import HIDDEN_SIZE, MAX_TOKENS, encode

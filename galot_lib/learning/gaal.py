@@ -18,11 +18,11 @@ from pathlib import Path
 import torch
 import torch.nn as nn
 import torch.nn.functional as F
-from tqdm.auto import tqdm
 
 from ..core.device import default_device, device_of
 from ..core.hashing import stable_hash, tensor_digest
 from ..core.io import save_torch
+from ..core.progress import tqdm
 from .generated import Generated
 from .strategies import acquisition_scores
 from .train import predict_probs

@@ -26,13 +26,13 @@ from typing import Protocol
 
 import numpy as np
 import torch
-from tqdm.auto import tqdm
 
 from ..core import timing
 from ..core.claims import claimed, holder
 from ..core.device import default_device
 from ..core.hashing import stable_hash
 from ..core.io import save_torch, write_json
+from ..core.progress import tqdm
 from ..core.seeds import Purpose, seed_for
 from .data import ImageSet
 from .generated import Generated

@@ -52,7 +52,7 @@ def grid_jobs(profile, sections) -> list[RunJob]:
 def compute(profile, sections, progress: bool = True, process_index: int = 0) -> int:
     """Compute (or find finished) every run of ``sections``; returns how many runs this process computed or
     checked itself. Every process walks the same list: the next run nobody has claimed is the one it takes."""
-    from tqdm.auto import tqdm
+    from ..core.progress import tqdm
 
     jobs, waiting = grid_jobs(profile, sections), []
     for job in tqdm(jobs, desc=f"grid, process {process_index}", disable=not progress, position=process_index):

@@ -10,8 +10,7 @@ from __future__ import annotations
 
 import dataclasses
 
-from tqdm.auto import tqdm
-
+from ..core.progress import tqdm
 from ..generation.cache import GeneratedCache, cached, make_key
 from ..generation.galot import GalotConfig, optimize_embeddings
 from ..generation.images import class_seeds, generate_images, planned_images

@@ -44,7 +44,7 @@ FIGURE4_SEED = 0  # the noise and random directions of Sec. 4.4's images
 
 def run_jobs(profile: Profile, jobs: list[RunJob], desc: str, progress: bool = True) -> list[dict]:
     """Every job's records, in order (computed, resumed, or read back when another section or process did it)."""
-    from tqdm.auto import tqdm
+    from ..core.progress import tqdm
 
     records = []
     for job in tqdm(jobs, desc=desc, disable=not progress):
@@ -181,7 +181,7 @@ def ablation_jobs(profile: Profile) -> list[tuple[str, str, RunJob]]:
 
 def ablations(profile: Profile, progress: bool = True) -> list[dict]:
     """Sec. 4.5's records, each with its ``study`` and ``setting``."""
-    from tqdm.auto import tqdm
+    from ..core.progress import tqdm
 
     records = []
     for study, setting, job in tqdm(ablation_jobs(profile), desc="Sec. 4.5", disable=not progress):
