@@ -6,7 +6,9 @@
 #   ./run_all.sh --profile paper          the paper's settings (GPU, Stable Diffusion, CIFAR/TinyImageNet)
 #   ./run_all.sh --profile paper --rehearse   the same code and settings on a CPU, with tiny stand-ins for the data
 #                                         and weights and a few steps (galot_lib/paper/rehearsal.py; minutes)
-#   ./run_all.sh --only 4.2               one section (4.1 4.2 4.3 4.4 4.5 B)
+#   ./run_all.sh --only 4.2               one section (4.1 4.2 4.3 4.4 4.5 B W)
+#   ./run_all.sh --second-budget          notebook W at a second label budget (500 initial + 500 per cycle, 2 cycles,
+#                                         the key arms), in results/<profile>/W-budget500+500/ with its own timings
 #   ./run_all.sh --processes 8            compute the sections' runs with 8 processes first, then the notebooks
 #                                         (default "auto": one per GPU, else one per CPU core up to 4; 1: no grid)
 #   ./run_all.sh --plan                   print what the selected sections would compute, and the GPU time, then stop
@@ -18,12 +20,13 @@
 # Set-up on a fresh machine: uses the active Python environment if galot_lib imports there,
 # otherwise creates .venv and installs the project into it; makes Fashion-MNIST available
 # (Debian's dataset-fashion-mnist, installed when missing and run as root, else torchvision's
-# download). Executed notebooks, tables and figures land in results/<profile>/.
+# download). Executed notebooks, tables and figures land in results/<profile>/, the HTML report in
+# results/<profile>/report/index.html.
 set -euo pipefail
 cd "$(dirname "$0")"
 
-SECTIONS="4.1 4.2 4.3 4.4 4.5 B"  # galot_lib.paper.sections.SECTIONS (a test keeps the two in step)
-usage="valid: --profile smoke|embedded|paper, --rehearse (with --profile paper), --only SECTION ($SECTIONS), --processes N|auto, --plan, -p NAME VALUE, --check-verdicts, --test"
+SECTIONS="4.1 4.2 4.3 4.4 4.5 B W"  # galot_lib.paper.sections.SECTIONS (a test keeps the two in step)
+usage="valid: --profile smoke|embedded|paper, --rehearse (with --profile paper), --only SECTION ($SECTIONS), --second-budget, --processes N|auto, --plan, -p NAME VALUE, --check-verdicts, --test"
 fail() { echo "run_all.sh: $1 ($usage)" >&2; exit 2; }
 
 profile="embedded"
@@ -31,6 +34,7 @@ only=""
 mode="notebooks"
 processes="auto"
 rehearse=""
+suffix=""  # added to the executed notebooks' names (a study of other settings keeps the run's own notebooks)
 extra=()
 while [[ $# -gt 0 ]]; do
   case "$1" in
@@ -39,10 +43,14 @@ while [[ $# -gt 0 ]]; do
     --processes) [[ $# -ge 2 ]] || fail "--processes needs a number"; processes="$2"; shift 2 ;;
     --plan) mode="plan"; shift ;;
     --rehearse) rehearse=1; shift ;;
+    --second-budget)  # notebook W where the classifier's margins mean more (its folder is named by the budget)
+      only="W"; suffix="-budget500+500"; shift
+      extra+=(-p INITIAL_LABELED 500 -p QUERY_SIZE 500 -p CYCLES 2 -p CHOICE_SEEDS "()"
+              -p ARMS "('eps 0', 'GALOT', 'GALOT + filter', 'selection m=4')") ;;
     --test) mode="test"; shift ;;
     --check-verdicts) mode="check"; shift ;;
     -p|--parameters) [[ $# -ge 3 ]] || fail "-p needs a name and a value"; extra+=(-p "$2" "$3"); shift 3 ;;
-    -h|--help) sed -n '2,22p' "$0"; exit 0 ;;
+    -h|--help) sed -n '2,25p' "$0"; exit 0 ;;
     *) fail "unknown argument '$1'" ;;
   esac
 done
@@ -87,8 +95,13 @@ if [[ -n "$rehearse" ]]; then
   python -m galot_lib.paper.rehearsal
 fi
 
-# Every -p NAME VALUE checked against the profile before any work (a bad one is named with what it accepts).
-(( ${#extra[@]} == 0 )) || python -m galot_lib.paper.profile_fields --profile "$profile" "${extra[@]}"
+# Every -p NAME VALUE checked against the profile before any work (a bad one is named with what it accepts); the
+# profile fields they change go to the grid too, so that it computes the runs the notebooks will ask for.
+grid_settings=()
+if (( ${#extra[@]} > 0 )); then
+  settings="$(python -m galot_lib.paper.profile_fields --profile "$profile" "${extra[@]}" --grid-settings)"
+  mapfile -t grid_settings <<< "$settings"
+fi
 
 if [[ "$mode" == "plan" ]]; then
   exec python -m galot_lib.paper.plan --profile "$profile" ${only:+--only "$only"}
@@ -125,9 +138,6 @@ elif [[ -z "$only" ]]; then
 fi
 [[ -f "$timings" ]] || echo "$header" > "$timings"
 gpus=$(python -c "import torch; print(torch.cuda.device_count())")
-if [[ "$processes" == "auto" && ${#extra[@]} -gt 0 ]]; then
-  processes=1  # the grid computes the profile's runs; with notebook parameters, the notebooks compute theirs
-fi
 if [[ "$processes" == "auto" ]]; then
   processes=$(( gpus > 0 ? gpus : $(nproc) ))
   (( gpus > 0 || processes <= 4 )) || processes=4
@@ -136,7 +146,7 @@ if (( processes > 1 )); then
   # The runs first, shared out over the processes (galot_lib.paper.grid); the notebooks then find them done. If the
   # launch fails (no loopback networking, say), the notebooks compute what is missing in this one process.
   echo "== computing the runs with $processes processes ($gpus GPUs)"
-  grid=(-m galot_lib.paper.grid --profile "$profile" ${only:+--only "$only"})
+  grid=(-m galot_lib.paper.grid --profile "$profile" ${only:+--only "$only"} "${grid_settings[@]}")
   started=$(date -Iseconds); start=$(date +%s)
   if (( gpus > 0 )); then
     launcher=(accelerate launch --multi_gpu --num_processes "$processes")
@@ -144,8 +154,12 @@ if (( processes > 1 )); then
     launcher=(torchrun --standalone --nproc_per_node "$processes")
   fi
   "${launcher[@]}" "${grid[@]}" || echo "== the grid launch failed; the notebooks compute the remaining runs in one process" >&2
-  echo "$run_id,grid ($processes processes),$profile,$(( $(date +%s) - start )),$started,$(date -Iseconds)" >> "$timings"
+  echo "$run_id,grid ($processes processes)$suffix,$profile,$(( $(date +%s) - start )),$started,$(date -Iseconds)" >> "$timings"
 fi
+
+# The notebooks run headless: each progress bar ends as one line of text, the libraries' own bars are off (no widgets
+# saved into the executed notebooks), panels render a static stand-in (galot_lib/core/progress.py, HEADLESS_ENVIRONMENT).
+export GALOT_HEADLESS=1 HF_HUB_DISABLE_PROGRESS_BARS=1
 
 # One notebook, headless; its wall time goes to timings.csv. Exported for the side-by-side lanes below.
 run_notebook() {
@@ -155,13 +169,13 @@ run_notebook() {
   echo "== $name ($GALOT_PROFILE) started"
   local -a args
   eval "args=($NOTEBOOK_ARGS)"  # the -p parameters and papermill options, quoted by printf %q
-  papermill "$nb" "$NOTEBOOK_OUT/$name" -p PROFILE "$GALOT_PROFILE" "${args[@]}" --cwd notebooks
+  papermill "$nb" "$NOTEBOOK_OUT/${name%.ipynb}$NOTEBOOK_SUFFIX.ipynb" -p PROFILE "$GALOT_PROFILE" "${args[@]}" --cwd notebooks
   local seconds=$(( $(date +%s) - start ))
-  echo "$RUN_ID,$name,$GALOT_PROFILE,$seconds,$started,$(date -Iseconds)" >> "$TIMINGS"
+  echo "$RUN_ID,${name%.ipynb}$NOTEBOOK_SUFFIX.ipynb,$GALOT_PROFILE,$seconds,$started,$(date -Iseconds)" >> "$TIMINGS"
   echo "   $name done in ${seconds}s"
 }
 export -f run_notebook
-export NOTEBOOK_OUT="$out/notebooks" TIMINGS="$timings" RUN_ID="$run_id"
+export NOTEBOOK_OUT="$out/notebooks" NOTEBOOK_SUFFIX="$suffix" TIMINGS="$timings" RUN_ID="$run_id"
 NOTEBOOK_ARGS=""
 (( ${#extra[@]} == 0 )) || NOTEBOOK_ARGS="$(printf '%q ' "${extra[@]}")"
 
@@ -184,4 +198,8 @@ else
   export NOTEBOOK_ARGS="$NOTEBOOK_ARGS --progress-bar"
   for nb in "${notebooks[@]}"; do run_notebook "$nb"; done
 fi
-echo "== results in $out/ (timings: $timings)"
+# The report: every executed notebook as a standalone HTML page and an index (headline, each section's main table and
+# figures), in $out/report/; the notebooks are checked on the way (a path of this machine, a widget, an error: named,
+# and this script fails).
+python -m galot_lib.paper.report --results "$out"
+echo "== results in $out/ (report: $out/report/index.html, timings: $timings)"

@@ -13,6 +13,7 @@ import torch
 from diffusers import AutoencoderKL, DDIMScheduler, UNet2DConditionModel
 from transformers import CLIPTextConfig, CLIPTextModel
 
+from galot_lib.core.progress import HEADLESS_ENVIRONMENT
 from galot_lib.generation.sd_components import byte_tokenizer
 
 TEXT_WIDTH = 16  # CLIP width of the tiny SD components
@@ -128,7 +129,8 @@ def execute_chain(chain, executed: dict[str, Path], envs: dict[str, dict]) -> st
         executed[profile].mkdir(parents=True, exist_ok=True)
         done = subprocess.run([sys.executable, "-m", "papermill", str(NOTEBOOK_DIR / name),
                                str(executed[profile] / name), "--cwd", str(NOTEBOOK_DIR), "--kernel", "python3",
-                               "--no-progress-bar"], capture_output=True, text=True, env=envs[profile])
+                               "--no-progress-bar"], capture_output=True, text=True,
+                              env={**envs[profile], **HEADLESS_ENVIRONMENT})  # as run_all.sh runs them
         if done.returncode:
             return f"{name} ({profile}) failed:\n{done.stderr[-5000:]}"
     return None
@@ -137,7 +139,8 @@ def execute_chain(chain, executed: dict[str, Path], envs: dict[str, dict]) -> st
 @pytest.fixture(scope="session")
 def notebook_runs():
     """The notebooks of NOTEBOOK_CHAINS executed with their stored parameters (``PROFILE = "default"`` resolves to
-    ``$GALOT_PROFILE``: smoke, or paper with the rehearsal's stand-ins): ``{profile: its results folder}``."""
+    ``$GALOT_PROFILE``: smoke, or paper with the rehearsal's stand-ins), headless as ``run_all.sh`` runs them:
+    ``{profile: its results folder}``, the executed notebooks in its ``notebooks/``."""
     from concurrent.futures import ThreadPoolExecutor
 
     from galot_lib.paper.rehearsal import write_stand_ins
@@ -146,12 +149,13 @@ def notebook_runs():
     rehearsal = root.parent / "rehearsal"
     write_stand_ins(rehearsal / "stand-ins")
     envs = {SMOKE: dict(os.environ), REHEARSAL: rehearsal_env(rehearsal)}
-    executed = {SMOKE: root / "executed", REHEARSAL: rehearsal / "executed"}
+    results = {SMOKE: root / SMOKE, REHEARSAL: rehearsal / "results" / REHEARSAL}
+    executed = {profile: folder / "notebooks" for profile, folder in results.items()}  # where run_all.sh puts them
     with ThreadPoolExecutor(len(NOTEBOOK_CHAINS)) as workers:
         failures = [f for f in workers.map(lambda chain: execute_chain(chain, executed, envs), NOTEBOOK_CHAINS) if f]
     if failures:
         pytest.fail("\n\n".join(failures), pytrace=False)
-    return {SMOKE: root / SMOKE, REHEARSAL: rehearsal / "results" / REHEARSAL}
+    return results
 
 
 @pytest.fixture(scope="session")

@@ -61,11 +61,14 @@ def test_section_4_1(results):
     table = pd.read_csv(results / "4.1" / "table1_fashion_mnist.csv", index_col=0)
     methods = [*BASELINES, "GAAL", "GALOT (basic)", "GALOT template, eps 0", "GALOT"]
     assert list(table.index) == methods + ["Improvement"]
-    assert list(table.columns) == LABEL_COLUMNS + ["Average"]
-    assert table.loc[methods].stack().between(0, 1).all()
-    best = table.loc[list(BASELINES)].max()
-    pd.testing.assert_series_equal(table.loc["Improvement"], table.loc["GALOT"] - best, check_names=False)
+    assert list(table.columns) == LABEL_COLUMNS + ["Average", "Average, all seeds", "seeds"]
+    accuracies = LABEL_COLUMNS + ["Average", "Average, all seeds"]
+    assert table.loc[methods, accuracies].stack().between(0, 1).all()
+    best = table.loc[list(BASELINES), accuracies].max()
+    pd.testing.assert_series_equal(table.loc["Improvement", accuracies], table.loc["GALOT", accuracies] - best,
+                                   check_names=False)
     df = records(results, "4.1")
+    assert table.loc[methods, "seeds"].tolist() == df.groupby("method").seed.nunique()[methods].tolist()
     assert set(df.seed) == set(SMOKE.seeds)
     # Every pool strategy starts from the same initial labelled set, so their first-cycle
     # classifiers are the same (LossPrediction trains an extra head, so it differs).
@@ -140,23 +143,28 @@ def test_section_4_4(rehearsed):
     timing_attributes_every_second(results, "4.4")
 
 
-def test_annotation_panel_saves_answers(rehearsed, tmp_path):
+def test_annotation_panel_saves_answers(rehearsed, tmp_path, monkeypatch):
     results = rehearsed
     import shutil
 
     from galot_lib.paper.annotate import AnnotationPanel, human_accuracy
 
+    monkeypatch.delenv("GALOT_HEADLESS", raising=False)
     shutil.copy(results / "4.4" / "judged_images.pt", tmp_path)
     assert human_accuracy(tmp_path) is None
     panel = AnnotationPanel(tmp_path)
     first = panel.remaining().iloc[0]
     panel.record(int(first["index"]), int(first.label))
-    widget = panel.show()
+    widget = panel.show()  # shown once, as the cell's result: show() returns the panel and displays nothing itself
+    assert widget is panel.widget
     status, row = widget.children
     image, buttons = row.children
     assert image.layout.width == image.layout.height == "224px"  # a fixed, readable size, not the page's width
     assert len(buttons.children) == len(panel.class_names)  # every class button beside the image
     assert f"{len(panel.items) - 1} remaining" in status.value
+    monkeypatch.setenv("GALOT_HEADLESS", "1")  # headless (run_all.sh): a line of text stands for the panel
+    static = panel.show()
+    assert f"**{len(panel.items) - 1} remaining**" in static.data and "JupyterLab" in static.data
     again = AnnotationPanel(tmp_path)  # a new session resumes where the last stopped
     assert len(again.remaining()) == len(panel.items) - 1
     summary = human_accuracy(tmp_path)
@@ -204,6 +212,55 @@ def test_section_B(rehearsed):
     for dataset in REHEARSAL.table1_datasets:
         figure(results / "B" / f"last_cycle_{dataset}.png")
     timing_attributes_every_second(results, "B")
+
+
+# ----------------------------------------------------------------------------- what a reader opens
+def test_executed_notebooks_are_clean(notebook_runs):
+    """Executed headless as run_all.sh executes them, no notebook shows a path of this machine, a progress widget, an
+    error or a figure twice (the committed run's notebooks: tests/test_committed_notebooks.py)."""
+    import nbformat
+
+    from galot_lib.paper.report import notebook_problems
+
+    executed = [p for results in notebook_runs.values() for p in sorted((results / "notebooks").glob("*.ipynb"))]
+    assert len(executed) == sum(len(chain) for chain in NOTEBOOK_CHAINS)
+    problems = {p.name: notebook_problems(nbformat.read(p, as_version=4)) for p in executed}
+    assert not any(problems.values()), "\n".join(f"{name}: {found}" for name, found in problems.items() if found)
+    streams = "".join(out.get("text", "") for p in executed for cell in nbformat.read(p, as_version=4).cells
+                      for out in cell.get("outputs", []) if out.output_type == "stream")
+    assert "\r" not in streams
+    bars = re.findall(r"^(.+): (\d+)/(\d+) in ", streams, re.M)  # galot_lib.core.progress's final lines
+    assert bars and all(done == total for _, done, total in bars), bars
+
+
+def test_report_holds_every_section_table_and_figure(notebook_runs):
+    """The report of the rehearsed run (every section) and of the smoke run (Sec. 4.1): an index and a page per
+    notebook, self-contained (figures embedded, no script, no request elsewhere, no path of the machine), with every
+    section's title and main table and every figure the section saved."""
+    from galot_lib.paper import report
+
+    for profile, results in notebook_runs.items():
+        index, problems = report.build(results)
+        assert not any(problems.values()), "\n".join(f"{profile} {name}: {found}" for name, found in problems.items()
+                                                    if found)
+        text = index.read_text()
+        for section, notebook in report.executed_notebooks(results):
+            page = index.parent / f"{notebook.stem}.html"
+            assert page.exists() and f'href="{page.name}"' in text
+            title = report.notebook_title(json.loads(notebook.read_text()), "")
+            assert title.startswith(("Sec.", "Appendix")) and title in text and title in page.read_text()
+            assert json.loads(notebook.read_text())["metadata"][report.STAMP] == {"report": report.REPORT_DIR}
+            tables = report.section_tables(results / section, section)
+            assert tables or section not in report.MAIN_TABLES, f"no main table for {section}"
+            for table in tables:
+                assert report.table_html(table) in text
+            figures = report.section_figures(results / section, section)
+            assert figures, f"no figure for {section}"
+            for figure in figures:
+                assert f'<img alt="{figure.name}" src="data:image/png;base64,' in text
+        pages = "".join(p.read_text() for p in index.parent.glob("*.html"))
+        assert not report.report_problems(pages)
+        assert sum(p.stat().st_size for p in index.parent.glob("*.html")) < 3e6
 
 
 # ----------------------------------------------------------------------------- meta

@@ -15,6 +15,7 @@ from contextlib import contextmanager
 from pathlib import Path
 
 from .hashing import json_default
+from .paths import Saved
 
 
 @contextmanager
@@ -49,14 +50,15 @@ def save_torch(obj, path: str | Path) -> Path:
     return Path(path)
 
 
-def save_table(df, path: str | Path, index: bool = True) -> Path:
-    """A pandas DataFrame as CSV."""
+def save_table(df, path: str | Path, index: bool = True) -> Saved:
+    """A pandas DataFrame as CSV; returns its path, shown relative (:class:`~.paths.Saved`)."""
     with atomic_path(path) as tmp:
         df.to_csv(tmp, index=index)
-    return Path(path)
+    return Saved(path)
 
 
-def save_figure(fig, path: str | Path, dpi: int = 110) -> Path:
+def save_figure(fig, path: str | Path, dpi: int = 110) -> Saved:
+    """A matplotlib figure as PNG (or what the suffix names); returns its path, shown relative."""
     with atomic_path(path) as tmp:
         fig.savefig(tmp, dpi=dpi, bbox_inches="tight")
-    return Path(path)
+    return Saved(path)

@@ -35,3 +35,30 @@ def rehearsal_root() -> Path | None:
     no rehearsal, the paper profile is the real one."""
     folder = os.environ.get("GALOT_REHEARSAL_DIR")
     return Path(folder).expanduser() if folder else None
+
+
+def shown(path: str | Path) -> str:
+    """``path`` as a reader may see it, with no folder of this machine in it: relative to the repository
+    (``results/embedded/4.1/table1_curves.png``), else to the results root (``$GALOT_RESULTS_DIR/smoke/...``),
+    else its name alone."""
+    path = Path(path).absolute()
+    for root, name in ((REPO, None), (results_root().absolute(), "$GALOT_RESULTS_DIR")):
+        if path.is_relative_to(root):
+            rel = path.relative_to(root).as_posix()
+            return rel if name is None else f"{name}/{rel}"
+    return path.name
+
+
+class Saved(type(Path())):
+    """The path of a file just written (a ``pathlib.Path`` in every respect) whose repr is :func:`shown`'s: a
+    notebook cell that ends with a save shows where the file went, relative, never the machine's folders."""
+
+    def __repr__(self) -> str:
+        return f"saved {shown(self)}"
+
+
+def shown_source(name: str) -> str:
+    """A model or data location as a reader may see it: a folder of this machine as :func:`shown` shows it, anything
+    else (a hub id such as ``stabilityai/stable-diffusion-2-1-base``, ``bundled``) as it is."""
+    text = str(name)
+    return shown(Path(text).expanduser()) if text.startswith(("/", "~")) or Path(text).is_absolute() else text

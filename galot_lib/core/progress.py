@@ -4,18 +4,22 @@ In JupyterLab ``tqdm.auto`` draws a widget that updates in place; in a notebook 
 the committed report) the same widget is saved into the notebook as dead state, one per bar, and a reader sees
 "0%" wherever widgets are not rendered. With ``GALOT_HEADLESS`` set (``run_all.sh`` sets it for the notebooks it
 executes, the tests for theirs), :func:`tqdm` writes each bar once, in its final state, as a line of text when it
-closes (bars that would disappear on closing, ``leave=False``, write nothing). Everything in the project imports
-its bar from here.
+closes (bars that would disappear on closing, ``leave=False``, write nothing), and the bars libraries draw
+themselves are turned off. Everything in the project imports its bar from here.
 """
 
 from __future__ import annotations
 
+import importlib
 import os
 import sys
 
 from tqdm.std import tqdm as _text_tqdm
 
 HEADLESS_ENV = "GALOT_HEADLESS"
+# What a headless notebook run sets (run_all.sh, the tests): this module's switch, and Hugging Face's for the bars
+# huggingface_hub and transformers draw themselves (downloads, "Loading weights"), read when they are imported.
+HEADLESS_ENVIRONMENT = {HEADLESS_ENV: "1", "HF_HUB_DISABLE_PROGRESS_BARS": "1"}
 
 
 def headless() -> bool:
@@ -50,3 +54,18 @@ def tqdm(*args, **kwargs):
     from tqdm.auto import tqdm as auto_tqdm
 
     return auto_tqdm(*args, **kwargs)
+
+
+def quiet_library_bars():
+    """Turns off the progress bars libraries draw themselves, which a notebook would keep as widgets: diffusers'
+    ("Loading pipeline components") and transformers' ("Loading weights"), through their own switches."""
+    for module in ("diffusers.utils.logging", "transformers.utils.logging"):
+        try:
+            logging = importlib.import_module(module)
+        except ImportError:
+            continue
+        logging.disable_progress_bar()
+
+
+if headless():  # once, when the project is first imported in a headless run
+    quiet_library_bars()

@@ -181,11 +181,12 @@ def table1_summary(tables: dict[str, pd.DataFrame], paper: pd.DataFrame, strateg
     Improvement row (GALOT minus the best baseline per column) averaged, and the columns GALOT wins."""
     rows = []
     for dataset, table in tables.items():
+        labels = [c for c in table.columns if str(c).isdigit()]  # the label counts (not Table 1's extra columns)
         best = table.loc[[s for s in strategies if s in table.index], "Average"]
         rows.append(dict(source=f"ours: {dataset}", best_baseline=best.idxmax(), best_baseline_avg=best.max(),
                          galot_basic_avg=table.loc["GALOT (basic)", "Average"], galot_avg=table.loc["GALOT", "Average"],
                          improvement_avg=table.loc["Improvement", "Average"],
-                         galot_wins_columns=f"{(table.loc['Improvement'].drop('Average') > 0).sum()}/{len(table.columns) - 1}"))
+                         galot_wins_columns=f"{(table.loc['Improvement', labels] > 0).sum()}/{len(labels)}"))
     for dataset, part in paper.groupby("dataset", sort=False):
         part = part.set_index("method")
         base = part.loc[[s for s in strategies if s in part.index], "Average"]
@@ -279,11 +280,13 @@ def headline(results: Path) -> list[str]:
     table1 = pd.read_csv(results / "4.1" / f"table1_{config['table1_datasets'][0]}.csv", index_col=0)
     records = pd.read_csv(results / "4.1" / "records.csv")
     seeds = records.groupby("method").seed.nunique()
+    # each row over all its seeds (Table 1's ALL_SEEDS column; a run older than that column has only "Average")
+    average = "Average, all seeds" if "Average, all seeds" in table1 else "Average"
     for method in ("GALOT", "GALOT template, eps 0", "GALOT (basic)"):
-        lines.append(f"- {method}: mean accuracy over the cycles {table1.loc[method, 'Average']:.4f} "
+        lines.append(f"- {method}: mean accuracy over the cycles {table1.loc[method, average]:.4f} "
                      f"({seeds[method]} seeds)")
     lines.append("- pool baselines named before the run: " + ", ".join(
-        f"{m} {table1.loc[m, 'Average']:.4f} ({seeds[m]} seeds)" for m in config["headline_baselines"]))
+        f"{m} {table1.loc[m, average]:.4f} ({seeds[m]} seeds)" for m in config["headline_baselines"]))
     check_path = results / VERDICT_CHECK
     check = pd.read_csv(check_path) if check_path.exists() else None
     for r in headline_comparisons(results).itertuples():
@@ -295,7 +298,8 @@ def headline(results: Path) -> list[str]:
                  f"{pooled.heldout_gain:+.4f} (random direction {pooled.heldout_random_gain:+.4f}); "
                  f"judged labels correct: plain {pooled.label_correct_plain:.3f}, optimised "
                  f"{pooled.label_correct_optimized:.3f}, random {pooled.label_correct_random:.3f}")
-    lines.append(f"- wall time of the whole run: {run_wall_seconds(results) / 60:.1f} minutes on 2 CPU cores")
+    if (results / "timings.csv").exists():  # written by run_all.sh (a run made otherwise has no wall time)
+        lines.append(f"- wall time of the whole run: {run_wall_seconds(results) / 60:.1f} minutes on 2 CPU cores")
     return lines
 
 

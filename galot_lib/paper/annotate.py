@@ -15,6 +15,7 @@ import pandas as pd
 import torch
 
 from ..core.io import save_table
+from ..core.progress import headless
 
 ANSWERS = "human_annotations.csv"
 DISPLAY_PX = 224  # each image on screen: 8x a 28 px image, readable, with the buttons beside it
@@ -88,10 +89,16 @@ class AnnotationPanel:
         self.answers = pd.concat([self.answers[self.answers["index"] != index], pd.DataFrame([new])], ignore_index=True)
         save_table(self.answers, self.out_dir / ANSWERS, index=False)
 
-    def show(self):
-        """Image at a fixed size (``DISPLAY_PX``), the class buttons beside it, and a count of what remains."""
+    def status(self) -> str:
+        """What the panel's first line says: the eps level, how many images are judged and how many remain."""
+        left = len(self.remaining())
+        return (f"<b>eps = {self.eps:g}</b>: {len(self.items) - left} of {len(self.items)} judged, "
+                f"<b>{left} remaining</b>" + ("" if left else " (all done, thank you)"))
+
+    def build(self):
+        """The panel's widget: the image at a fixed size (``DISPLAY_PX``), the class buttons beside it, and a count
+        of what remains; every click saves the answer and shows the next image."""
         import ipywidgets as w
-        from IPython.display import display
 
         side = f"{DISPLAY_PX}px"
         image = w.Image(format="png", layout=w.Layout(width=side, height=side, object_fit="contain",
@@ -101,9 +108,7 @@ class AnnotationPanel:
 
         def refresh():
             left = self.remaining()
-            done = len(self.items) - len(left)
-            status.value = (f"<b>eps = {self.eps:g}</b>: {done} of {len(self.items)} judged, "
-                            f"<b>{len(left)} remaining</b>" + ("" if len(left) else " (all done, thank you)"))
+            status.value = self.status()
             if len(left):
                 image.value = png_bytes(self.images[int(left.iloc[0]["index"])])
             for b in buttons:
@@ -120,5 +125,14 @@ class AnnotationPanel:
         refresh()
         grid = w.GridBox(buttons, layout=w.Layout(grid_template_columns="repeat(2, 124px)", grid_gap="4px"))
         self.widget = w.VBox([status, w.HBox([image, grid], layout=w.Layout(align_items="center", grid_gap="16px"))])
-        display(self.widget)
         return self.widget
+
+    def show(self):
+        """The panel for a cell to end with: it is shown once, as the cell's result (nothing is displayed here). In a
+        headless run (:func:`galot_lib.core.progress.headless`) a line of text stands for it, since nobody can click."""
+        if headless():
+            from IPython.display import Markdown
+
+            return Markdown(self.status().replace("<b>", "**").replace("</b>", "**")
+                            + ". Open this notebook in JupyterLab to judge the images with the panel.")
+        return self.build()

@@ -14,7 +14,7 @@ import pandas as pd
 
 from ..core.figures import image_grid  # noqa: F401 (the notebooks draw their image grids through here)
 from ..core.io import save_figure, save_table, write_json  # save_figure/save_table: the notebooks save through here
-from ..core.paths import REPO, results_root
+from ..core.paths import REPO, results_root, shown_source  # noqa: F401 (shown_source: the notebooks print through here)
 
 PAPER_DIR = REPO / "results" / "paper"
 
@@ -86,6 +86,32 @@ def with_improvement(table: pd.DataFrame, ours: str, baselines) -> pd.DataFrame:
     return pd.concat([table, improvement_row(table, ours, baselines).to_frame().T])
 
 
+ALL_SEEDS = "Average, all seeds"  # Table 1's column beside the shared-seed table: each row over every seed it ran
+
+
+def shared_seeds(df: pd.DataFrame, rows, index: str = "method") -> list:
+    """The seeds every one of ``rows`` (values of ``index`` present in ``df``) was run on."""
+    present = [r for r in rows if r in set(df[index])]
+    if not present:
+        return []
+    return sorted(set.intersection(*(set(df.loc[df[index] == r, "seed"]) for r in present)))
+
+
+def table1(df: pd.DataFrame, order, ours: str, baselines) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """Table 1 as a reader compares it, and its SEM: every row over the seeds *all* rows share (rows that share their
+    initial labels then start from the same cycle-0 accuracy), the Improvement row (``ours`` minus the best baseline
+    per column), and beside them each row's mean over every seed it ran (``ALL_SEEDS``; some rows run on more seeds
+    than others) and that number of seeds (``seeds``)."""
+    seeds = shared_seeds(df, order)
+    if not seeds:
+        raise ValueError(f"the rows of Table 1 share no seed: {df.groupby('method').seed.unique().to_dict()}")
+    shared = df[df.seed.isin(seeds)]
+    table = with_improvement(accuracy_table(shared, order=order), ours, baselines)
+    table[ALL_SEEDS] = with_improvement(accuracy_table(df, order=order), ours, baselines)["Average"]
+    table["seeds"] = df.groupby("method").seed.nunique().astype("Int64")
+    return table, sem_table(shared, order=order)
+
+
 def paper_table(name: str) -> pd.DataFrame:
     """One of the paper's tables, e.g. ``paper_table("table1_al_comparison")``."""
     path = PAPER_DIR / f"{name}.csv"
@@ -99,14 +125,48 @@ def save_json(obj, path: Path) -> Path:
     return write_json(path, obj, indent=2)
 
 
+# One colour per meaning, the same in every panel and every figure: GALOT's rows warm, the pool strategies from a
+# fixed list, Fig. 3's AL the MarginSampling it is and AL+GAL the GALOT it is; a name met nowhere here takes the next
+# free colour the first time it is drawn and keeps it for the rest of the process (both panels of a figure included).
+_BASELINE_COLOURS = ("#1f77b4", "#aec7e8", "#2ca02c", "#98df8a", "#9467bd", "#c5b0d5", "#17becf", "#9edae5",
+                     "#bcbd22", "#dbdb8d", "#e377c2")
+COLOURS = {**dict(zip(("RandomSampling", "EntropySampling", "MarginSampling", "LeastConfidence", "BALD", "BADGE",
+                       "MeanSTD", "VarRatio", "KMeans", "CoreSet", "LossPrediction"), _BASELINE_COLOURS)),
+           "GAAL": "#7f7f7f", "GALOT (basic)": "#8c564b", "GALOT template, eps 0": "#ff7f0e", "GALOT": "#d62728",
+           "AL": "#2ca02c", "GAL": "#9467bd", "AL+GAL": "#d62728"}
+_SPARE_COLOURS = ("#393b79", "#637939", "#8c6d31", "#843c39", "#7b4173", "#3182bd", "#e6550d", "#31a354",
+                  "#756bb1", "#636363", "#6baed6", "#fd8d3c", "#74c476", "#9e9ac8", "#969696")
+_drawn: dict[str, str] = {}
+# Sec. 4.5's held-out figures: the same direction in the same colour on both panels.
+DIRECTION_COLOURS = {"plain prompt": "#7f7f7f", "gradient (PGD)": "#d62728", "random direction": "#1f77b4"}
+
+
+def colours(names) -> dict[str, str]:
+    """The colour of each name (:data:`COLOURS`, else one of the spare ones, fixed once drawn)."""
+    out = {}
+    for name in names:
+        key = str(name)
+        if key in COLOURS:
+            out[name] = COLOURS[key]
+            continue
+        if key not in _drawn:
+            used = set(_drawn.values())
+            free = [c for c in _SPARE_COLOURS if c not in used]
+            _drawn[key] = free[0] if free else _SPARE_COLOURS[len(_drawn) % len(_SPARE_COLOURS)]
+        out[name] = _drawn[key]
+    return out
+
+
 def learning_curves(df: pd.DataFrame, ax, hue: str = "method", x: str = "n_labeled", y: str = "accuracy",
                     order=None, title: str | None = None):
-    """Mean accuracy against labels with a band over seeds (seaborn's SE band)."""
+    """Mean accuracy against labels with a band over seeds (seaborn's SE band); each line in its name's colour
+    (:func:`colours`: the same method in the same colour in every panel)."""
     import seaborn as sns
 
-    sns.lineplot(data=df, x=x, y=y, hue=hue, hue_order=order, marker="o", errorbar="se", ax=ax)
-    # GALOT's lines (GALOT, GAL, AL+GAL; not GAAL) drawn bold, the baselines thin
     present = [h for h in (order or pd.unique(df[hue])) if h in set(df[hue])]
+    sns.lineplot(data=df, x=x, y=y, hue=hue, hue_order=present, marker="o", errorbar="se", ax=ax,
+                 palette=colours(present))
+    # GALOT's lines (GALOT, GAL, AL+GAL; not GAAL) drawn bold, the baselines thin
     data_lines = [line for line in ax.get_lines() if line.get_label().startswith("_child")]
     for name, line in zip(present, data_lines):
         line.set_linewidth(2.8 if "GAL" in str(name) else 1.1)
@@ -136,13 +196,13 @@ def heldout_figure(table: pd.DataFrame, x: str, title: str, xlabel: str | None =
     for offset, (name, label) in zip((-0.1, 0.1), (("heldout_gain", "gradient (PGD)"),
                                                    ("heldout_random_gain", "random direction"))):
         gain_ax.errorbar(positions + offset, table[name], yerr=1.96 * table[f"{name}_se"], marker="o", capsize=3,
-                         ls="-" if offset < 0 else "--", label=label)
+                         ls="-" if offset < 0 else "--", label=label, color=DIRECTION_COLOURS[label])
     gain_ax.axhline(0, color="k", lw=0.8)
     gain_ax.set_ylabel("held-out acquisition gain over c_y")
     for name, label in (("label_correct_plain", "plain prompt"), ("label_correct_optimized", "gradient (PGD)"),
                         ("label_correct_random", "random direction")):
         if name in table:
-            label_ax.plot(positions, table[name], marker="o", label=label)
+            label_ax.plot(positions, table[name], marker="o", label=label, color=DIRECTION_COLOURS[label])
     label_ax.set_ylabel("images the judge sees as their class")
     for ax in (gain_ax, label_ax):
         ax.set_xticks(positions, table[x].astype(str), rotation=20, ha="right")
