@@ -43,6 +43,12 @@ def test_a_control_change_recomputes_only_what_it_must(explorer):
     assert explorer._moved == moved
     explorer.view(eps=0.15, class_name=explorer.class_names[1])  # another class: one new c*
     assert len(explorer._moved) == len(moved) + 1
+    explorer.view(eps=0.15, seeds=(0, 1))
+    rendered = len(explorer._rendered)
+    explorer.view(eps=0.35, seeds=(0, 1))  # another eps: the c_y row is reused, only the c* row is rendered
+    assert len(explorer._rendered) == rendered + 2
+    explorer.view(eps=0.15, seeds=(0, 1))  # back to a setting seen before: nothing is rendered
+    assert len(explorer._rendered) == rendered + 2
 
 
 def test_controls_are_checked(explorer):

@@ -6,7 +6,8 @@ rendered from c_y and from the moved embedding c* side by side, each with the cl
 top-2 probability: small is informative, what GALOT's margin acquisition seeks) and the judge's label (the
 independent classifier of Sec. 4.4). The text-to-image model, the data, the classifier and the judge are loaded
 (or trained) once; c_y is encoded once per template and class and c* computed once per (class, template, eps,
-direction), so moving a control re-runs only PGD and the rendering it needs.
+direction), and every image once per embedding and noise seed, so moving a control re-runs only the PGD and the
+rendering it needs.
 
 ``Explorer(profile).show()`` builds the widgets; in a headless run (:func:`galot_lib.core.progress.headless`) it
 returns one static example instead (a figure), so the report shows what the explorer does.
@@ -77,7 +78,7 @@ class View:
 
         c = self.controls
         n = len(self.plain)
-        fig, axes = plt.subplots(2, n, figsize=(1.7 * n + 1.2, 5.0), squeeze=False)
+        fig, axes = plt.subplots(2, n, figsize=(1.7 * n + 1.2, 5.0), squeeze=False, layout="constrained")
         rows = (("c_y", self.plain, self.margin_plain, self.judged_plain),
                 (f"c* ({c.direction}, eps {c.eps:g})", self.moved, self.margin_moved, self.judged_moved))
         for r, (label, images, margins, judged) in enumerate(rows):
@@ -94,7 +95,6 @@ class View:
                     ax.set_xlabel(f"seed {c.seeds[k]}", fontsize=8)
         fig.suptitle(f"'{fill(c.template, c.class_name)}'\nclassifier margin (small: informative), judge's label "
                      "(red: not the prompt's class)", fontsize=9)
-        fig.tight_layout()
         return fig
 
 
@@ -115,6 +115,7 @@ class Explorer:
         self.judge = judge_for(profile, self.pool, test)
         self._c_y: dict[tuple[str, str], torch.Tensor] = {}
         self._moved: dict[tuple, tuple[torch.Tensor, float]] = {}
+        self._rendered: dict[tuple, tuple[torch.Tensor, np.ndarray, list[str]]] = {}
 
     # ------------------------------------------------------------------ computation
     def controls(self, **changes) -> Controls:
@@ -153,21 +154,35 @@ class Explorer:
             self._moved[key] = (c, float((c - c_y).abs().max()))
         return self._moved[key]
 
+    def rendered(self, controls: Controls, moved: bool) -> tuple[torch.Tensor, np.ndarray, list[str]]:
+        """Images from c_y (or c*) on the controls' noise seeds, with the classifier's margins and the judge's labels;
+        rendered once per (embedding, seed): the c_y row survives a change of eps or direction, both rows a return to
+        an earlier setting."""
+        key = (controls.class_name, controls.template, controls.eps if moved else 0.0,
+               controls.direction if moved else None)
+        missing = [s for s in controls.seeds if (key, s) not in self._rendered]
+        if missing:
+            label = self.class_names.index(controls.class_name)
+            c = self.moved(controls)[0] if moved else self.embedding(controls.template, controls.class_name)
+            noise = [image_seeds(seed, EXPLORE_CYCLE, label, 1)[0] for seed in missing]
+            images = generate_images(self.model, c, [0] * len(noise), noise, self.profile.galot, self.size,
+                                     self.channels)
+            top2 = predict_probs(self.classifier, images).topk(2, dim=1).values
+            margins = (top2[:, 0] - top2[:, 1]).numpy()
+            judged = [self.class_names[int(j)] for j in predict_probs(self.judge, images).argmax(1)]
+            for k, seed in enumerate(missing):
+                self._rendered[key, seed] = (images[k], margins[k], judged[k])
+        rows = [self._rendered[key, s] for s in controls.seeds]
+        return (torch.stack([r[0] for r in rows]), np.array([r[1] for r in rows]), [r[2] for r in rows])
+
     def view(self, controls: Controls | None = None, **changes) -> View:
         """The images and numbers for ``controls`` (default: :meth:`controls` with ``changes``)."""
         start = time.perf_counter()
         controls = controls or self.controls(**changes)
-        label = self.class_names.index(controls.class_name)
-        c_star, shift = self.moved(controls)
-        embeddings = torch.cat([self.embedding(controls.template, controls.class_name), c_star])
-        noise = [image_seeds(seed, EXPLORE_CYCLE, label, 1)[0] for seed in controls.seeds]
-        n = len(noise)
-        images = generate_images(self.model, embeddings, [0] * n + [1] * n, noise * 2, self.profile.galot, self.size,
-                                 self.channels)
-        top2 = predict_probs(self.classifier, images).topk(2, dim=1).values
-        margins = (top2[:, 0] - top2[:, 1]).numpy()
-        judged = [self.class_names[int(j)] for j in predict_probs(self.judge, images).argmax(1)]
-        return View(controls, images[:n], images[n:], margins[:n], margins[n:], judged[:n], judged[n:], shift,
+        shift = self.moved(controls)[1]
+        plain = self.rendered(controls, moved=False)
+        moved = plain if shift == 0 else self.rendered(controls, moved=True)  # eps 0: c* is c_y
+        return View(controls, plain[0], moved[0], plain[1], moved[1], plain[2], moved[2], shift,
                     time.perf_counter() - start)
 
     # ------------------------------------------------------------------ the notebook
