@@ -117,3 +117,23 @@ def test_timing_ledger_attributes_every_second():
     assert sum(r["share"] for r in rows.values()) == pytest.approx(1.0, abs=0.01)
     with pytest.raises(ValueError, match="unknown phase"):
         timing.add("lunch", 1.0)
+
+
+def test_arms_are_priced_on_their_own_and_the_default_keeps_labels():
+    """An arm's cost counts its images at the rendering speed measured where images were rendered (a selection arm
+    whose pool came from the store still pays for it); the default is the best arm whose labels hold."""
+    rows = []
+    for arm, accuracy, correct, rendered, rendered_now, filter_s in (
+            ("eps 0", 0.60, 0.90, 10, 10, 0.0), ("GALOT", 0.62, 0.80, 10, 10, 0.0),
+            ("selection m=4", 0.61, 0.89, 40, 0, 0.0), ("GALOT + filter", 0.615, 0.92, 15, 15, 3.0)):
+        for seed in (0, 1):
+            rows.append(dict(arm=arm, seed=seed, cycle=0, accuracy=accuracy + seed / 100, kept_gain=0.1,
+                             kept_label_correct=correct, plain_label_correct=0.9, rendered=rendered,
+                             rendered_now=rendered_now, generation_s=rendered_now * 0.5, pgd_s=1.0, filter_s=filter_s,
+                             selection_s=0.0))
+    table = an.arm_table(pd.DataFrame(rows)).set_index("arm")
+    assert table.loc["selection m=4", "seconds_per_run"] == pytest.approx(1.0 + 40 * 0.5)
+    assert table.loc["GALOT + filter", "seconds_per_run"] == pytest.approx(1.0 + 3.0 + 15 * 0.5)
+    assert table.loc["GALOT", "average"] == pytest.approx(0.625)
+    # GALOT is the most accurate but its kept images lose 10 points of labels: the default is the next best
+    assert an.choose_default(table.reset_index()) == "GALOT + filter"

@@ -211,6 +211,9 @@ def test_eps_schedule():
     (dict(objective="accuracy"), "valid: acquisition, prompt_margin"),
     (dict(label_filter="judge"), "valid: none, diffusion, clip"),
     (dict(label_filter="clip"), "needs clip_model"),
+    (dict(keep_rule="best"), "valid: any, informative"),
+    (dict(keep_rule="informative"), "needs oversample > 1"),
+    (dict(per_image=True, optimize=False), "needs optimize=True"),
 ])
 def test_bad_galot_config_is_rejected(change, message):
     with pytest.raises(ValueError, match=message):
@@ -323,3 +326,71 @@ def test_the_diffusion_filter_classifies_with_the_bundled_model(tiny_t2i):
     kept = check.keeps(images, labels, rivals)
     assert kept.dtype == torch.bool and kept.tolist() == (errors[torch.arange(4), labels]
                                                           <= errors[torch.arange(4), rivals]).tolist()
+
+
+def test_unoptimised_arms_share_the_plain_prompts_images_as_prefixes(tiny_t2i, classifier, tmp_path):
+    """The eps-0 set, an oversampled pool and the selection pool render each plain image once: the smaller
+    sets are the first images of every class's seed stream of the larger ones."""
+    trained, cache = Trained(classifier), GeneratedCache(tmp_path)
+    plain_cfg = dataclasses.replace(CFG, optimize=False)
+    pool_cfg = dataclasses.replace(plain_cfg, oversample=4.0, keep_rule="informative")
+    plain = GalotGenerator(tiny_t2i, CLASSES, plain_cfg, 28, 1, cache=cache)(1, trained, 6, seed=5)
+    selected = GalotGenerator(tiny_t2i, CLASSES, pool_cfg, 28, 1, cache=cache)(1, trained, 6, seed=5)
+    alone = GalotGenerator(tiny_t2i, CLASSES, pool_cfg, 28, 1, cache=None)(1, trained, 6, seed=5)
+    assert torch.equal(selected.images, alone.images)  # the store changes nothing but the work
+    labels, seeds = planned_images(split_evenly(24, 3, 5), 5, 1)
+    pool = generate_images(tiny_t2i, tiny_t2i.encode(prompts(*CLASSES)).float(), labels, seeds, CFG, 28, 1)
+    first = torch.cat([torch.nonzero(labels == c).flatten()[:2] for c in range(3)]).sort().values
+    assert (pool[first].int() - plain.images.int()).abs().max() <= 1  # eps 0 = the first images of each stream
+    # selection keeps, per class, the pool's two images of highest margin under the classifier
+    from galot_lib.learning.strategies import acquisition_scores
+    from galot_lib.learning.train import predict_probs
+    scores = acquisition_scores("MarginSampling", predict_probs(classifier, pool))
+    for c in range(3):
+        best = scores[labels == c].topk(2).values.sort().values
+        kept = acquisition_scores("MarginSampling", predict_probs(classifier, selected.images[selected.labels == c]))
+        assert torch.allclose(kept.sort().values, best, atol=1e-5)
+    assert selected.info["kept_gain"] >= 0 and selected.info["candidate_acquisition"] <= selected.info["kept_acquisition"]
+    assert plain.info["kept_gain"] == pytest.approx(0.0, abs=1e-6)
+
+
+def test_per_image_prompts_move_every_image_against_its_own_noise(tiny_t2i, classifier):
+    cfg = dataclasses.replace(CFG, per_image=True)
+    made = GalotGenerator(tiny_t2i, CLASSES, cfg, 28, 1, judge=classifier).make(1, classifier, 0.2, 6, 6, seed=5)
+    assert made.embeddings.shape[0] == 6 and made.info["heldout_on_own_noise"] is True
+    c_y = tiny_t2i.encode(prompts(*CLASSES)).float()
+    shift = (made.embeddings - c_y[made.labels]).abs().flatten(1).max(1).values
+    assert (shift <= 0.2 + 1e-6).all() and (shift > 0).all()  # each image moved, inside its own eps-ball
+    first, second = made.embeddings[made.labels == 0]
+    assert not torch.equal(first, second)  # two images of one class, two prompts
+    with pytest.raises(ValueError, match="both noise_seeds and classes_of_rows"):
+        optimize_embeddings(tiny_t2i, classifier, c_y, 0.1, CFG, [0, 1, 2], 28, 1, noise_seeds=[1, 2, 3])
+
+
+def test_the_filter_is_asked_in_keeping_order_and_keeps_what_a_full_check_keeps(tiny_t2i, classifier):
+    """Selection with a filter checks images from the most informative down until each class's share has passed;
+    the kept set equals filtering every image first and then keeping the most informative that passed."""
+    class EveryOtherImage:  # a deterministic stand-in for a zero-shot filter: judges each image on its own
+        asked = 0
+
+        def predict(self, images):
+            self.asked += len(images)
+            verdict = images.flatten(1).float().sum(1).long() % 2 == 0
+            return torch.where(verdict, torch.tensor(-1), torch.tensor(0))  # -1 never equals a label: fails
+
+    cfg = dataclasses.replace(CFG, optimize=False, oversample=4.0, keep_rule="informative")
+    gen = GalotGenerator(tiny_t2i, CLASSES, cfg, 28, 1)
+    gen.label_filter = EveryOtherImage()
+    made = gen.make(1, classifier, 0.0, 24, 6, seed=5)
+    labels, seeds = planned_images(split_evenly(24, 3, 5), 5, 1)
+    pool = gen.plain_stream(tiny_t2i.encode(prompts(*CLASSES)).float(), labels, seeds, 5, 1)[0]
+    from galot_lib.learning.strategies import acquisition_scores
+    from galot_lib.learning.train import predict_probs
+    scores = acquisition_scores("MarginSampling", predict_probs(classifier, pool))
+    passes = gen.label_filter.predict(pool) == labels
+    expected = []
+    for c in range(3):
+        idx = torch.nonzero(passes & (labels == c)).flatten()
+        expected += idx[scores[idx].argsort(descending=True, stable=True)[:2]].tolist()
+    assert made.info["filter_checked"] < 24  # not every image was asked
+    assert torch.equal(made.images, pool[sorted(expected)])

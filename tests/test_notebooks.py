@@ -215,6 +215,39 @@ def test_section_B(rehearsed):
 
 
 # ----------------------------------------------------------------------------- what a reader opens
+def test_section_W(rehearsed):
+    """When optimising pays: every arm on every seed, kept at the same count; the contrasts fixed in advance; the
+    selection arms kept their classes' most informative images; the zero-shot reference with its interval."""
+    from galot_lib.paper.profiles import PAYOFF_ARMS
+
+    results = rehearsed / "W"
+    df = records(rehearsed, "W")
+    arms = [name for name, _ in PAYOFF_ARMS]
+    assert set(df.arm) == set(arms)
+    assert set(df.groupby("arm").seed.nunique()) == {len(REHEARSAL.seeds) + len(REHEARSAL.choice_seeds)}
+    kept = df.groupby(["arm", "seed", "cycle"]).generated_this_cycle.first().unstack("arm")
+    unfiltered = [a for a, changes in PAYOFF_ARMS if "label_filter" not in dict(changes)]
+    assert (kept[unfiltered].nunique(axis=1) == 1).all(), "arms without a filter keep the same number per cycle"
+    assert kept.le(kept["eps 0"], axis=0).all().all(), "a filter keeps at most as many (fewer when too few pass)"
+    selection = df[df.arm.str.startswith("selection") & df.kept_gain.notna()]
+    assert (selection.kept_acquisition >= selection.candidate_acquisition - 1e-6).all()
+    assert (df[df.arm == "eps 0"].kept_gain.dropna().abs() < 1e-6).all()
+    assert df[df.label_filter == "diffusion"].label_filter_pass.between(0, 1).all()
+    assert (df[df.arm == "per-image + filter"].heldout_on_own_noise.dropna() == True).all()  # noqa: E712
+    table = pd.read_csv(results / "arms.csv")
+    assert list(table.arm) == arms and (table.seconds_per_run > 0).all()
+    assert table.kept_label_correct.between(0, 1).all() and table.seeds.eq(len(REHEARSAL.seeds)).all()
+    paired = pd.read_csv(results / "paired_differences.csv")
+    planned = [f"{ours} - {other}" for ours, others in an.payoff_comparisons(REHEARSAL) for other in others]
+    assert sorted(paired.comparison.unique()) == sorted(planned)
+    assert pd.read_csv(results / "choice_arms.csv").seeds.eq(len(REHEARSAL.choice_seeds)).all()
+    zero_shot = json.loads((results / "zero_shot.json").read_text())
+    assert zero_shot["test_images"] == min(REHEARSAL.zero_shot_test_images, REHEARSAL.test_size)
+    assert zero_shot["ci_low"] <= zero_shot["accuracy"] <= zero_shot["ci_high"]
+    figure(results / "arms.png")
+    timing_attributes_every_second(rehearsed, "W")
+
+
 def test_executed_notebooks_are_clean(notebook_runs):
     """Executed headless as run_all.sh executes them, no notebook shows a path of this machine, a progress widget, an
     error or a figure twice (the committed run's notebooks: tests/test_committed_notebooks.py)."""
@@ -248,7 +281,7 @@ def test_report_holds_every_section_table_and_figure(notebook_runs):
             page = index.parent / f"{notebook.stem}.html"
             assert page.exists() and f'href="{page.name}"' in text
             title = report.notebook_title(json.loads(notebook.read_text()), "")
-            assert title.startswith(("Sec.", "Appendix")) and title in text and title in page.read_text()
+            assert title.startswith(("Sec.", "Appendix", "When")) and title in text and title in page.read_text()
             assert json.loads(notebook.read_text())["metadata"][report.STAMP] == {"report": report.REPORT_DIR}
             tables = report.section_tables(results / section, section)
             assert tables or section not in report.MAIN_TABLES, f"no main table for {section}"

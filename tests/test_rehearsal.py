@@ -15,7 +15,7 @@ from galot_lib.paper import rehearsal
 from galot_lib.paper.profiles import get_profile
 
 # What the rehearsal may change (README, "Rehearsing the paper profile on a CPU"), and nothing else.
-SIZES = {"seeds", "baseline_seeds", "study_seeds", "ablation_seeds", "cycles", "transfer_cycles", "ablation_cycles",
+SIZES = {"seeds", "baseline_seeds", "study_seeds", "ablation_seeds", "choice_seeds", "zero_shot_test_images", "cycles", "transfer_cycles", "ablation_cycles",
          "pool_size", "test_size", "initial_labeled", "query_size", "train", "galot", "estimator_options",
          "fig4_per_class", "fully_supervised_epochs", "gaal_gan_steps", "gaal_search_steps"}
 WEIGHTS_AND_PATHS = {"name", "data_dir", "t2i_model", "label_options"}

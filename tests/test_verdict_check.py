@@ -8,19 +8,21 @@ import pytest
 
 from galot_lib.paper import analysis as an
 from galot_lib.paper import verdict_check as vc
-from galot_lib.paper.profiles import get_profile
+from galot_lib.paper.profiles import PAYOFF_ARMS, get_profile
 from galot_lib.paper.sections import GALOT_ROWS
 
 SMOKE = get_profile("smoke").replace(headline_baselines=("RandomSampling", "BADGE"))
 
 
 def test_it_reruns_exactly_the_runs_the_headline_compares():
-    table1, figure3, labels = vc.headline_jobs(SMOKE)
+    table1, figure3, labels, arms = vc.headline_jobs(SMOKE)
     assert {job.method for job in table1} == {*GALOT_ROWS, "RandomSampling", "BADGE"}
     assert {job.seed for job in table1} == set(SMOKE.seeds) and all(job.kind != "gaal" for job in table1)
     assert {job.method for job in figure3} == {"AL", "GAL", "AL+GAL"}
     assert {setting for setting, _ in labels} == {name for name, _ in SMOKE.label_options}
     assert {job.seed for _, job in labels} == set(SMOKE.ablation_seeds)
+    assert {job.seed for _, job in arms} == set(SMOKE.seeds)  # not the choice seeds: no headline reports them
+    assert {arm for arm, _ in arms} == {name for name, _ in PAYOFF_ARMS}
 
 
 def finished_run(root, threads):

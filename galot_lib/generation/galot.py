@@ -35,10 +35,11 @@ EPS_SCHEDULES = ("constant", "linear")
 ESTIMATORS = ("last", "full", "x0")  # the sampler's gradient modes that PGD can use
 OBJECTIVES = ("acquisition", "prompt_margin")
 LABEL_FILTERS = ("none", "diffusion", "clip")
+KEEP_RULES = ("any", "informative")  # which of the oversampled images are kept
 HALF_PRECISION_SCALE = 2.0**15  # first loss scale of an fp16 backward (divided by 16 on overflow)
 # GalotConfig fields that only shape PGD (irrelevant to the images of an unoptimised configuration)
 PGD_FIELDS = ("acquisition", "eps", "pgd_steps", "grad_samples", "eta", "norm", "fix_first_token", "estimator",
-              "estimator_step", "objective", "heldout_samples", "measure_fidelity")
+              "estimator_step", "objective", "heldout_samples", "measure_fidelity", "per_image")
 
 
 @dataclass(frozen=True)
@@ -88,6 +89,8 @@ class GalotConfig:
     guidance: float = 3.0
     factor: float = 1.0  # n_GAL = factor x |L|
     oversample: float = 1.0  # generate oversample x n_GAL, keep n_GAL (Table 6: 2; with a label filter, the passing ones)
+    keep_rule: str = "any"  # which oversampled images stay: "any" (random; the first that pass a filter) or
+    # "informative" (the highest A_GAL under the current classifier: selection instead of optimisation)
     optimize: bool = True  # False: GALOT (basic), prompts as they are
     estimator: str = "last"  # how d(images)/d(embedding) is taken: "last" | "full" | "x0"
     estimator_step: int | None = None  # "x0" only: the sampling step whose clean estimate is differentiated
@@ -96,6 +99,8 @@ class GalotConfig:
     clip_model: str | None = None  # the CLIP weights of label_filter="clip" (hub id or folder)
     heldout_samples: int = 4  # images per class on fresh seeds that measure PGD's gain (paired, held out)
     measure_fidelity: bool = False  # also take the full gradient at PGD's first step and compare
+    per_image: bool = False  # one PGD per generated image, against that image's own noise (grad_samples unused),
+    # instead of one c* per class shared by the cycle's images of the class
 
     def __post_init__(self):
         check_template(self.template)
@@ -125,6 +130,13 @@ class GalotConfig:
             raise ValueError(f"unknown objective {self.objective!r}; valid: {', '.join(OBJECTIVES)}")
         if self.label_filter not in LABEL_FILTERS:
             raise ValueError(f"unknown label_filter {self.label_filter!r}; valid: {', '.join(LABEL_FILTERS)}")
+        if self.keep_rule not in KEEP_RULES:
+            raise ValueError(f"unknown keep_rule {self.keep_rule!r}; valid: {', '.join(KEEP_RULES)}")
+        if self.keep_rule == "informative" and self.oversample <= 1:
+            raise ValueError("keep_rule='informative' selects among oversampled images: it needs oversample > 1 "
+                             f"(for example 4: keep the most informative quarter), got oversample={self.oversample}")
+        if self.per_image and not self.optimize:
+            raise ValueError("per_image=True optimises one prompt per image: it needs optimize=True")
         if (self.label_filter == "clip") != (self.clip_model is not None):
             raise ValueError("label_filter='clip' needs clip_model (a CLIP hub id or folder), and clip_model is only "
                              f"for that filter; got label_filter={self.label_filter!r}, clip_model={self.clip_model!r}")
@@ -197,8 +209,13 @@ class PGDResult:
 
 def optimize_embeddings(model: T2IModel, classifier: torch.nn.Module | None, c_y: torch.Tensor, eps: float,
                         config: GalotConfig, seeds: list[int], size: int, channels: int,
-                        plan: MemoryPlan | None = None) -> PGDResult:
+                        plan: MemoryPlan | None = None, noise_seeds: list[int] | None = None,
+                        classes_of_rows: torch.Tensor | None = None) -> PGDResult:
     """PGD from every class embedding c_y[i] ([C, L, D]) inside its eps-ball, all classes at once.
+
+    Per-image prompts: ``c_y`` holds one row per image (its class's embedding), ``noise_seeds`` each row's own
+    image noise (one gradient image per row and step, always that noise) and ``classes_of_rows`` the class each
+    row's prompt names.
 
     The C x N gradient images are differentiated ``plan.grad_micro_batch`` at a time (default: all at
     once) and their gradients summed per class: an image depends on its own class embedding only, so
@@ -206,10 +223,12 @@ def optimize_embeddings(model: T2IModel, classifier: torch.nn.Module | None, c_y
     and random directions. RandomSampling moves in random sign directions (no classifier, no sampling):
     the paper's "random optimisation" of Sec. 4.4 and Fig. 5."""
     check_finite(c_y, "the class embeddings")
+    if (noise_seeds is None) != (classes_of_rows is None):
+        raise ValueError("per-image PGD needs both noise_seeds and classes_of_rows (one per row of c_y)")
     start = time.perf_counter()
     c_y = c_y.detach().float()
     c = c_y.clone()
-    classes, n = len(c_y), config.grad_samples
+    classes, n = len(c_y), (1 if noise_seeds is not None else config.grad_samples)
     rngs = [np.random.default_rng(s) for s in seeds]
     gens = [torch.Generator().manual_seed(int(r.integers(2**31))) for r in rngs]
     before = torch.full((classes,), float("nan"))
@@ -227,9 +246,10 @@ def optimize_embeddings(model: T2IModel, classifier: torch.nn.Module | None, c_y
             direction = torch.stack([torch.randn(c.shape[1:], generator=g).sign() for g in gens])
         else:
             owner = torch.arange(classes).repeat_interleave(n)
-            image_seeds = [int(s) for r in rngs for s in r.integers(0, 2**31, size=n)]
+            image_seeds = (list(noise_seeds) if noise_seeds is not None
+                           else [int(s) for r in rngs for s in r.integers(0, 2**31, size=n)])
             grad, scores = embedding_gradient(model, classifier, c, owner, image_seeds, config, size, channels, micro,
-                                              config.estimator)
+                                              config.estimator, classes_of_rows)
             check_finite(grad, f"the PGD gradient at step {k}")
             if k == 0:
                 before = scores.view(classes, n).mean(1)
@@ -245,14 +265,16 @@ def optimize_embeddings(model: T2IModel, classifier: torch.nn.Module | None, c_y
 
 def embedding_gradient(model: T2IModel, classifier, c: torch.Tensor, owner: torch.Tensor, image_seeds: list[int],
                        config: GalotConfig, size: int, channels: int, micro_batch: int,
-                       estimator: str) -> tuple[torch.Tensor, torch.Tensor]:
-    """d/dc of sum_class mean_image objective, [C, L, D], and every image's objective score.
+                       estimator: str, classes_of_rows: torch.Tensor | None = None) -> tuple[torch.Tensor, torch.Tensor]:
+    """d/dc of sum_row mean_image objective, [C, L, D], and every image's objective score.
 
-    Image i comes from class ``owner[i]`` and noise ``image_seeds[i]``; the images are differentiated in
+    Image i comes from row ``owner[i]`` of ``c`` (whose prompt names class ``classes_of_rows[owner[i]]``; by
+    default the row is the class) and noise ``image_seeds[i]``; the images are differentiated in
     micro-batches whose gradients add up. In half precision the objective is scaled before the backward
     (and the gradient unscaled after), so small gradients do not flush to zero; an overflow halves the
     scale and retries."""
-    n = config.grad_samples
+    n = 1 if classes_of_rows is not None else config.grad_samples  # gradient images per row (per-image: one)
+    labels = owner if classes_of_rows is None else torch.as_tensor(classes_of_rows)[owner]
     grad = torch.zeros_like(c)
     scores = torch.empty(len(owner))
     for part in chunks(len(owner), micro_batch):
@@ -262,7 +284,7 @@ def embedding_gradient(model: T2IModel, classifier, c: torch.Tensor, owner: torc
             leaf = c[who].clone().requires_grad_(True)
             images = sample(model, leaf, image_seeds[part], steps=config.sampling_steps, guidance=config.guidance,
                             grad=estimator, grad_step=config.estimator_step if estimator == "x0" else None)
-            score = objective_scores(classifier, images, owner[part].to(images.device), config, size, channels)
+            score = objective_scores(classifier, images, labels[part].to(images.device), config, size, channels)
             (g,) = torch.autograd.grad(score.sum() * (scale / n), leaf)
             if torch.isfinite(g).all() or scale <= 1.0:
                 break
@@ -274,12 +296,13 @@ def embedding_gradient(model: T2IModel, classifier, c: torch.Tensor, owner: torc
 
 def gradient_fidelity(grad: torch.Tensor, model: T2IModel, classifier, c: torch.Tensor, owner: torch.Tensor,
                       image_seeds: list[int], config: GalotConfig, size: int, channels: int, micro_batch: int,
-                      movable: slice) -> dict:
+                      movable: slice, classes_of_rows: torch.Tensor | None = None) -> dict:
     """How well ``grad`` (the run's estimator) agrees with the exact full-chain gradient on the same images:
     cosine and sign agreement (the share of coordinates whose signs match: what a sign step uses),
     averaged over classes, and the seconds each took."""
     t0 = time.perf_counter()
-    exact, _ = embedding_gradient(model, classifier, c, owner, image_seeds, config, size, channels, micro_batch, "full")
+    exact, _ = embedding_gradient(model, classifier, c, owner, image_seeds, config, size, channels, micro_batch, "full",
+                                  classes_of_rows)
     a, b = grad[:, movable].flatten(1), exact[:, movable].flatten(1)
     cosine = torch.nn.functional.cosine_similarity(a, b, dim=1)
     signs = (a.sign() == b.sign()).float().mean(1)

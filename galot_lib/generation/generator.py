@@ -1,11 +1,14 @@
 """GALOT's generation hook for the AL loop: GALOT, GALOT (basic) and the GAL-only baseline.
 
-Each cycle: PGD moves every class embedding toward the current classifier's uncertainty (or not, for
-GALOT basic), ``factor x |L|`` pseudo-labelled images are generated (optionally filtered by a
-zero-shot label check), and the optimisation is measured on held-out seeds against the plain prompt
-and a random direction (``heldout``). Sets are cached by their full provenance, so reruns and other
-notebooks reuse them; the held-out renderings of the plain prompt and of the random direction are
-cached too, and shared by every run that asks for the same images.
+Each cycle: PGD moves every class embedding (or, with ``per_image``, every image's own copy of it)
+toward the current classifier's uncertainty (or not, for GALOT basic), ``oversample x factor x |L|``
+pseudo-labelled images are generated, and ``factor x |L|`` of them are kept: at random, those a
+zero-shot label check passes, or the most informative (``keep_rule="informative"``: selection instead
+of optimisation). The optimisation is measured on held-out seeds against the plain prompt and a random
+direction (``heldout``), and every arm's kept images against the plain prompt's at the same count
+(acquisition and judged labels). Sets are cached by their full provenance, so reruns and other
+notebooks reuse them; the plain prompt's images are stored per class as a growing seed stream, so the
+eps-0 arms, the oversampled pools and the measurements render each of them once.
 """
 
 from __future__ import annotations
@@ -20,11 +23,12 @@ from ..core.device import device_of
 from ..core.hashing import state_fingerprint, tensor_digest
 from ..core.seeds import Purpose
 from ..learning.generated import Generated
+from ..learning.strategies import acquisition_scores
 from ..learning.train import predict_probs
 from .cache import GeneratedCache, cached, make_key
-from .galot import GalotConfig, PGDResult, classifier_scores, memory_plan_for, optimize_embeddings
+from .galot import GalotConfig, classifier_scores, memory_plan_for, optimize_embeddings
 from .heldout import DIRECTIONS, heldout_indices, paired_summary
-from .images import class_seeds, generate_images, planned_images, split_evenly
+from .images import class_seeds, generate_images, image_seeds, planned_images, split_evenly
 from .label_filters import DiffusionZeroShot, label_filter_for
 from .memory import MAX_MICRO_BATCH, MemoryPlan
 from .prompts import fill
@@ -54,16 +58,6 @@ class GalotGenerator:
         return dict(t2i=self.model.fingerprint, classes=self.class_names, galot=self.config.image_settings(),
                     size=self.size, channels=self.channels)
 
-    def plain_counterpart(self) -> "GalotGenerator":
-        """This generator with the prompts as they are (no PGD, no extra images, no filter): its set of a cycle
-        holds the plain prompt's images at the very seeds this one renders, and it is the set an unoptimised
-        run with the same template makes (Table 1's "GALOT template, eps 0"), so the two share it."""
-        if self._plain is None:
-            cfg = dataclasses.replace(self.config, optimize=False, oversample=1.0, label_filter="none", clip_model=None)
-            self._plain = GalotGenerator(self.model, self.class_names, cfg, self.size, self.channels, self.cache,
-                                         self.judge, self.memory_budget_gb, self.max_batch, self.shards)
-        return self._plain
-
     def class_embeddings(self) -> torch.Tensor:
         """c_y for every class: the template filled with the class word, encoded."""
         return self.model.encode([fill(self.config.template, name) for name in self.class_names]).float()
@@ -77,7 +71,7 @@ class GalotGenerator:
         key = make_key(**self.describe(), eps=eps, cycle=cycle, seed=seed, n=n_make, keep=n_keep,
                        classifier=state_fingerprint(classifier) if self.needs_classifier(eps) else None,
                        judge=state_fingerprint(self.judge) if self.judge is not None else None)
-        entry, hit = cached(self.cache, key, lambda: self.make(cycle, classifier, eps, n_make, n_keep, seed, n_labeled))
+        entry, hit = cached(self.cache, key, lambda: self.make(cycle, classifier, eps, n_make, n_keep, seed))
         return Generated(entry.images, entry.labels, dict(entry.info, cache_key=key, cache_hit=hit))
 
     def eps_at(self, cycle: int) -> float:
@@ -97,53 +91,149 @@ class GalotGenerator:
                                         self.memory_budget_gb, self.max_batch)
         return self.plan
 
-    def make(self, cycle: int, classifier, eps: float, n_make: int, n_keep: int, seed: int,
-             n_labeled: int) -> Generated:
+    def make(self, cycle: int, classifier, eps: float, n_make: int, n_keep: int, seed: int) -> Generated:
         cfg, classes = self.config, len(self.class_names)
         self.planned(classifier)
         c_y = self.class_embeddings()
-        pgd = optimize_embeddings(self.model, classifier, c_y, eps, cfg, class_seeds(seed, cycle, classes),
-                                  self.size, self.channels, self.plan)
+        labels, seeds = planned_images(split_evenly(n_make, classes, seed), seed, cycle)
+        per_image = cfg.per_image and eps > 0
+        if per_image:  # every image its own prompt, moved against its own noise
+            start = c_y[labels]
+            pgd = optimize_embeddings(self.model, classifier, start, eps, cfg, seeds, self.size, self.channels,
+                                      self.plan, noise_seeds=seeds, classes_of_rows=labels)
+        else:
+            start = c_y
+            pgd = optimize_embeddings(self.model, classifier, c_y, eps, cfg, class_seeds(seed, cycle, classes),
+                                      self.size, self.channels, self.plan)
         if self.shards is not None:  # every process renders from the main process's embeddings
             pgd.embeddings = self.shards.same(pgd.embeddings.cpu()).to(c_y.device)
         t0 = time.perf_counter()
-        labels, seeds = planned_images(split_evenly(n_make, classes, seed), seed, cycle)
-        images = self.render(pgd.embeddings, labels, seeds)
+        if torch.equal(pgd.embeddings, start) and not per_image:
+            images, rendered_now = self.plain_stream(c_y, labels, seeds, seed, cycle)
+        else:
+            images = self.render(pgd.embeddings, torch.arange(len(labels)) if per_image else labels, seeds)
+            rendered_now = len(labels)
         generation_s = time.perf_counter() - t0
-        info = dict(eps=eps, pgd_s=round(pgd.seconds, 3), generation_s=round(generation_s, 3),
-                    grad_micro_batch=self.plan.grad_micro_batch, sample_micro_batch=self.plan.sample_micro_batch,
+        info = dict(eps=eps, pgd_s=round(pgd.seconds, 3), generation_s=round(generation_s, 3), rendered=len(labels),
+                    rendered_now=rendered_now, grad_micro_batch=self.plan.grad_micro_batch,
+                    sample_micro_batch=self.plan.sample_micro_batch,
                     pgd_objective_start=_nanmean(pgd.objective_before),
-                    embedding_shift_linf=float((pgd.embeddings - c_y).flatten(1).abs().max(1).values.mean()),
+                    embedding_shift_linf=float((pgd.embeddings - start).flatten(1).abs().max(1).values.mean()),
                     pgd_zero_gradient_share=float(np.mean(pgd.zero_share)) if pgd.zero_share else float("nan"),
                     **(pgd.fidelity or {}))
+        t1 = time.perf_counter()  # measurements against the plain prompt (judging, not generating)
+        plain = None
+        if classifier is not None:  # the plain prompt's images at the kept count: what every arm is measured against
+            plain_labels, plain_seeds = planned_images(split_evenly(n_keep, classes, seed), seed, cycle)
+            plain = plain_labels, self.plain_stream(c_y, plain_labels, plain_seeds, seed, cycle)[0], plain_seeds
         if eps > 0 and classifier is not None:
-            t1 = time.perf_counter()
-            summary, per_class = self.heldout(classifier, c_y, pgd, images, labels, seeds, eps, seed, cycle, n_labeled)
-            info.update(summary, heldout_per_class=per_class, heldout_s=round(time.perf_counter() - t1, 3))
+            summary, per_class = self.heldout(classifier, c_y, plain, images, labels, seeds, eps, seed, cycle)
+            info.update(summary, heldout_per_class=per_class, heldout_on_own_noise=per_image)
+        measuring_s = time.perf_counter() - t1
         keep = self.kept(images, labels, n_keep, seed, cycle, info, classifier)
         images, labels = images[keep], labels[keep]
-        info["generated_this_cycle"] = len(labels)
-        return Generated(images, labels, info, pgd.embeddings)
+        if plain is not None:
+            t1 = time.perf_counter()
+            info.update(self.kept_against_plain(classifier, images, labels, plain[1], plain[0]))
+            measuring_s += time.perf_counter() - t1
+        info.update(generated_this_cycle=len(labels), heldout_s=round(measuring_s, 3))
+        embeddings = pgd.embeddings[keep] if per_image else pgd.embeddings
+        return Generated(images, labels, info, embeddings)
 
     def render(self, embeddings: torch.Tensor, labels: torch.Tensor, seeds: list[int]) -> torch.Tensor:
         batch = self.plan.sample_micro_batch if self.plan is not None else self.max_batch
         return generate_images(self.model, embeddings, labels, seeds, self.config, self.size, self.channels, batch,
                                self.shards)
 
+    def plain_stream(self, c_y: torch.Tensor, labels: torch.Tensor, seeds: list[int], seed: int,
+                     cycle: int) -> tuple[torch.Tensor, int]:
+        """The plain prompt's images at the planned seeds, from a per-class store that only grows: a class's
+        seeds of a cycle are one stream (``images.image_seeds``), so every unoptimised arm (eps 0, oversampled
+        for a filter, the selection pools) and every measurement against the plain prompt renders each image
+        once and reads the shorter sets as prefixes of the longer ones. Also returns how many it rendered now."""
+        streams = {}  # class -> (store key, images stored, images needed)
+        for c in torch.unique(labels).tolist():
+            need = int((labels == c).sum())
+            key = make_key(kind="plain-class-stream", t2i=self.model.fingerprint, seed=seed, cycle=cycle, label=c,
+                           embedding=tensor_digest(c_y[c].float().cpu()), steps=self.config.sampling_steps,
+                           guidance=self.config.guidance, size=self.size, channels=self.channels)
+            have = self.cache.get(key) if self.cache is not None else None
+            streams[c] = key, (have.images if have is not None else None), need
+        missing = [(c, s) for c, (_, have, need) in streams.items()
+                   for s in image_seeds(seed, cycle, c, need)[0 if have is None else len(have):]]
+        if missing:  # one render for every class's missing images (batches may mix classes)
+            rendered = self.render(c_y, torch.tensor([c for c, _ in missing]), [s for _, s in missing])
+        out = torch.empty(len(labels), self.channels, self.size, self.size, dtype=torch.uint8)
+        for c, (key, have, need) in streams.items():
+            extra = rendered[torch.tensor([m == c for m, _ in missing])] if missing else out[:0]
+            stored = extra if have is None else torch.cat([have, extra])
+            if len(extra) and self.cache is not None:
+                self.cache.put(key, Generated(stored, torch.full((len(stored),), c), {"kind": "plain-class-stream"}))
+            where = torch.nonzero(labels == c).flatten()
+            if [seeds[i] for i in where.tolist()] != image_seeds(seed, cycle, c, need):
+                raise ValueError(f"class {c}'s images are not the first of its seed stream of cycle {cycle}")
+            out[where] = stored[:need]
+        return out, len(missing)
+
     def kept(self, images, labels, n_keep: int, seed: int, cycle: int, info: dict, classifier) -> torch.Tensor:
         """Which generated images join the training set: all; or (Table 6) a random ``n_keep`` of them; or,
-        with a label filter, the first of each class that pass it, up to the class's share of ``n_keep``."""
-        if self.label_filter is not None:
+        with a label filter, the first of each class that pass it, up to the class's share of ``n_keep``; or,
+        with ``keep_rule="informative"``, each class's share with the highest A_GAL under the current
+        classifier (among those that pass the filter, if there is one; the first ones before any classifier)."""
+        cfg = self.config
+        rank = torch.zeros(len(labels))  # lower first; ties keep the set's order
+        if cfg.keep_rule == "informative" and classifier is not None:
             t0 = time.perf_counter()
-            passed = self.passes_filter(images, labels, classifier)
-            info.update(label_filter_pass=float(passed.float().mean()), filter_s=round(time.perf_counter() - t0, 3))
-            quota = split_evenly(n_keep, len(self.class_names), seed)
-            picks = [torch.nonzero(passed & (labels == c)).flatten()[: int(q)] for c, q in enumerate(quota)]
-            return torch.sort(torch.cat(picks)).values
-        if n_keep < len(labels):
+            scores = acquisition_scores(cfg.heldout_acquisition, predict_probs(classifier, images)).float().cpu()
+            rank = -scores
+            info.update(selection_s=round(time.perf_counter() - t0, 3), candidate_acquisition=float(scores.mean()))
+        elif cfg.keep_rule == "any" and self.label_filter is None and n_keep < len(labels):
             rng = np.random.default_rng([seed, cycle, Purpose.OVERSAMPLE_KEEP])
             return torch.from_numpy(np.sort(rng.choice(len(labels), size=n_keep, replace=False)))
-        return torch.arange(len(labels))
+        quota = split_evenly(n_keep, len(self.class_names), seed)
+        orders = [torch.nonzero(labels == c).flatten() for c in range(len(quota))]
+        orders = [pool[torch.sort(rank[pool], stable=True).indices] for pool in orders]
+        passed = torch.ones(len(labels), dtype=torch.bool)
+        if self.label_filter is not None:
+            passed = self.filtered_in_order(images, labels, orders, quota, classifier, info)
+        return torch.sort(torch.cat([order[passed[order]][: int(q)] for order, q in zip(orders, quota)])).values
+
+    def filtered_in_order(self, images, labels, orders: list[torch.Tensor], quota, classifier, info: dict) -> torch.Tensor:
+        """The label filter's verdicts, asked in each class's keeping order only until the class's quota has passed
+        (the filter judges every image on its own, so the images kept are those a check of all would keep, for a
+        fraction of its cost); images never checked count as not passed."""
+        t0 = time.perf_counter()
+        passed, checked = torch.zeros(len(labels), dtype=torch.bool), torch.zeros(len(labels), dtype=torch.bool)
+        while True:
+            ask = []
+            for order, q in zip(orders, quota):
+                missing = int(q) - int(passed[order].sum())
+                unchecked = order[~checked[order]]
+                if missing > 0:
+                    ask.append(unchecked[: missing + (missing + 3) // 4])  # a few spare: most images pass
+            ask = torch.cat(ask) if ask else torch.zeros(0, dtype=torch.long)
+            if len(ask) == 0:
+                break
+            passed[ask] = self.passes_filter(images[ask], labels[ask], classifier)
+            checked[ask] = True
+        info.update(label_filter_pass=float(passed[checked].float().mean()) if checked.any() else float("nan"),
+                    filter_checked=int(checked.sum()), filter_s=round(time.perf_counter() - t0, 3))
+        return passed
+
+    def kept_against_plain(self, classifier, images, labels, plain_images, plain_labels) -> dict:
+        """What this arm adds, beside what the plain prompt would have added at the same count and seeds stream:
+        the mean acquisition under the current classifier (how informative) and the judge's label accuracy (one
+        pass of each network over both sets)."""
+        both, kept = torch.cat([images, plain_images]), slice(0, len(images))
+        plain = slice(len(images), None)
+        scores = acquisition_scores(self.config.heldout_acquisition, predict_probs(classifier, both)).float()
+        row = dict(kept_acquisition=float(scores[kept].mean()), plain_acquisition=float(scores[plain].mean()),
+                   kept_gain=float(scores[kept].mean() - scores[plain].mean()))
+        if self.judge is not None:
+            right = predict_probs(self.judge, both).argmax(1) == torch.cat([labels, plain_labels])
+            row.update(kept_label_correct=float(right[kept].float().mean()),
+                       plain_label_correct=float(right[plain].float().mean()))
+        return row
 
     def passes_filter(self, images: torch.Tensor, labels: torch.Tensor, classifier) -> torch.Tensor:
         """The label filter's verdict per image: the diffusion model against the current classifier's rival
@@ -154,21 +244,24 @@ class GalotGenerator:
             return self.label_filter.keeps(images, labels, rivals)
         return self.label_filter.predict(images) == labels
 
-    def heldout(self, classifier, c_y: torch.Tensor, pgd: PGDResult, images: torch.Tensor, labels: torch.Tensor,
-                seeds: list[int], eps: float, seed: int, cycle: int, n_labeled: int) -> tuple[dict, list[dict]]:
-        """The paired held-out measurement (see ``heldout``) on the first images of each class of this set; the
-        plain prompt's images at those seeds come from the plain counterpart's set (computed once, shared)."""
+    def heldout(self, classifier, c_y: torch.Tensor, plain, images: torch.Tensor, labels: torch.Tensor,
+                seeds: list[int], eps: float, seed: int, cycle: int) -> tuple[dict, list[dict]]:
+        """The paired held-out measurement (see ``heldout``) on the first images of each class of this set, against
+        the plain prompt's images at the same seeds (``plain``: its labels, images and seeds at the kept count).
+        Per-image prompts were moved against these very seeds: their gain is on their own noise, not held out."""
         cfg = self.config
-        plain = self.plain_counterpart()(cycle, None, n_labeled, seed)
-        plain_idx = heldout_indices(plain.labels, cfg.heldout_samples)
-        hl_labels = plain.labels[plain_idx]
+        plain_labels, plain_images, plain_seeds = plain
+        plain_idx = heldout_indices(plain_labels, cfg.heldout_samples)
+        hl_labels = plain_labels[plain_idx]
         counts = torch.bincount(hl_labels, minlength=len(self.class_names))
         idx = torch.cat([torch.nonzero(labels == c).flatten()[: int(n)] for c, n in enumerate(counts)])
         hl_seeds = [seeds[i] for i in idx.tolist()]
+        if hl_seeds != [plain_seeds[i] for i in plain_idx.tolist()]:
+            raise ValueError("the held-out images and the plain prompt's are not rendered at the same seeds")
         random_cfg = dataclasses.replace(cfg, acquisition="RandomSampling")
         c_random = optimize_embeddings(self.model, None, c_y, eps, random_cfg, class_seeds(seed, cycle, len(c_y)),
                                        self.size, self.channels).embeddings
-        rendered = {"optimized": images[idx], "plain": plain.images[plain_idx],
+        rendered = {"optimized": images[idx], "plain": plain_images[plain_idx],
                     "random": self.cached_render("random", c_random, hl_labels, hl_seeds)}
         device = device_of(classifier)
         with torch.no_grad():
@@ -181,7 +274,7 @@ class GalotGenerator:
 
     def cached_render(self, kind: str, embeddings: torch.Tensor, labels: torch.Tensor, seeds: list[int]) -> torch.Tensor:
         """Images of ``embeddings`` at ``seeds``, looked up by what they are (so every run that needs the same
-        plain-prompt or random-direction images renders them once)."""
+        random-direction images renders them once)."""
         key = make_key(kind=kind, t2i=self.model.fingerprint, embeddings=tensor_digest(embeddings.float().cpu()),
                        labels=labels.tolist(), seeds=seeds, steps=self.config.sampling_steps,
                        guidance=self.config.guidance, size=self.size, channels=self.channels)

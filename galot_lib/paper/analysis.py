@@ -125,10 +125,71 @@ def label_comparisons(profile) -> list[tuple[str, list[str]]]:
     return [(name, [paper]) for name, _ in profile.label_options[1:]]
 
 
+# Notebook W ("when does optimising the prompt pay?"): the optimisation without and with the filter, the filter
+# at eps 0 and on optimised images, selection against PGD at equal kept images, per-image against shared c*.
+PAYOFF_COMPARISONS = [("GALOT", ["eps 0"]), ("GALOT + filter", ["eps 0 + filter", "GALOT"]),
+                      ("eps 0 + filter", ["eps 0"]), ("selection m=4", ["GALOT", "eps 0"]),
+                      ("selection m=4 + filter", ["GALOT + filter", "eps 0 + filter"]),
+                      ("per-image + filter", ["GALOT + filter"])]
+LABEL_TOLERANCE = 0.02  # a label-preserving arm's kept images are judged right at most this much less than eps 0's
+
+
+def payoff_comparisons(profile) -> list[tuple[str, list[str]]]:
+    """PAYOFF_COMPARISONS among the profile's arms, and its default arm against the paper's method (GALOT) when they
+    differ (and the default is among the arms)."""
+    extra = [] if profile.default_arm in ("GALOT",) else [(profile.default_arm, ["GALOT"])]
+    arms = set(profile.payoff_arms)
+    planned = [(ours, [o for o in others if o in arms]) for ours, others in [*PAYOFF_COMPARISONS, *extra] if ours in arms]
+    unique = []  # the default's comparison may already be planned
+    for ours, others in planned:
+        others = [o for o in others if (ours, o) not in {(u, x) for u, xs in unique for x in xs}]
+        if others:
+            unique.append((ours, others))
+    return unique
+
+
+def arm_table(df: pd.DataFrame, index: str = "arm") -> pd.DataFrame:
+    """Per arm, over its runs: accuracy (average over cycles and final, mean over seeds), what its kept images add
+    beside the plain prompt's (acquisition gain and judged label correctness; cycles with a classifier), the
+    held-out gain of the moved prompt with its random-direction control (arms that move it), and what a run of the
+    arm costs on its own: PGD, filter and selection seconds as measured, and its images at the rendering speed
+    measured over every render of ``df`` (arms share rendered images, so their own timers undercount)."""
+    renders = df[df.rendered_now.fillna(0) > 0] if "rendered_now" in df else df[:0]
+    per_image = renders.generation_s.sum() / renders.rendered_now.sum() if len(renders) else np.nan
+    rows = []
+    for arm, part in df.groupby(index, sort=False):
+        kept = part[part.kept_gain.notna()] if "kept_gain" in part else part[:0]
+        heldout = measured(part)
+        w = heldout.heldout_n / heldout.heldout_n.sum() if len(heldout) else None
+        runs = part.groupby("seed")
+        seconds = {name: runs[name].sum().mean() if name in part else 0.0
+                   for name in ("pgd_s", "filter_s", "selection_s", "rendered")}
+        rows.append({index: arm, "seeds": part.seed.nunique(),
+                     "average": per_seed(part, "average", index).mean(), "final": per_seed(part, "final", index).mean(),
+                     "kept_gain": kept.kept_gain.mean() if len(kept) else np.nan,
+                     "kept_label_correct": kept.kept_label_correct.mean() if len(kept) else np.nan,
+                     "plain_label_correct": kept.plain_label_correct.mean() if len(kept) else np.nan,
+                     "heldout_gain": float((w * heldout.heldout_gain).sum()) if w is not None else np.nan,
+                     "heldout_random_gain": float((w * heldout.heldout_random_gain).sum()) if w is not None else np.nan,
+                     "heldout_label_correct": float((w * heldout.label_correct_optimized).sum()) if w is not None else np.nan,
+                     "images_rendered_per_run": seconds["rendered"],
+                     "seconds_per_run": seconds["pgd_s"] + seconds["filter_s"] + seconds["selection_s"]
+                     + seconds["rendered"] * per_image})
+    return pd.DataFrame(rows)
+
+
+def choose_default(arms: pd.DataFrame, index: str = "arm", tolerance: float = LABEL_TOLERANCE) -> str:
+    """The rule fixed before the choice run: among the label-preserving arms (kept images judged right at most
+    ``tolerance`` less often than eps 0's), the one of highest mean average accuracy."""
+    plain = arms.set_index(index).loc["eps 0", "kept_label_correct"]
+    keeps_labels = arms[arms.kept_label_correct >= plain - tolerance]
+    return str(keeps_labels.sort_values("average", ascending=False)[index].iloc[0])
+
+
 # ----------------------------------------------------------------------------- held-out informativeness
 def measured(df: pd.DataFrame) -> pd.DataFrame:
     """The cycle records that carry a held-out measurement."""
-    return df[df.get("heldout_n", pd.Series(dtype=float)).fillna(0) > 0]
+    return df[df.heldout_n.fillna(0) > 0] if "heldout_n" in df else df[:0]
 
 
 def heldout_frame(records: list[dict]) -> pd.DataFrame:
@@ -225,16 +286,19 @@ def pseudo_label_accuracy(judged: pd.DataFrame, templates) -> pd.DataFrame:
 
 # ----------------------------------------------------------------------------- the README's headline
 HEADLINE_COMPARISONS = (("4.1", "paired_differences.csv", "seeds"), ("4.2", "paired_differences.csv", "seeds"),
-                        ("4.5", "label_objectives_paired.csv", "ablation_seeds"))  # (section, table, its seeds field)
+                        ("4.5", "label_objectives_paired.csv", "ablation_seeds"),
+                        ("W", "paired_differences.csv", "seeds"))  # (section, table, its seeds field)
 VERDICT_CHECK = "verdict_check.csv"  # beside a run's sections: its comparisons rerun under other float rounding
 
 
 def headline_comparisons(results: Path) -> pd.DataFrame:
-    """The comparisons a finished run reports (Sec. 4.1's on its first data set), each on every seed its section
-    planned (a pair with fewer, a comparator run on fewer seeds, is not a headline comparison), with the section
+    """The comparisons a finished run reports (Sec. 4.1's on its first data set, and those of the other sections it
+    ran), each on every seed its section planned (a pair with fewer, a comparator run on fewer seeds, is not a headline comparison), with the section
     they come from."""
     tables = []
     for section, name, seeds_field in HEADLINE_COMPARISONS:
+        if not (Path(results) / section / name).exists() and section != "4.1":
+            continue  # a run of some sections only (./run_all.sh --only): Sec. 4.1's is the least a headline needs
         config = json.loads((Path(results) / section / "config.json").read_text())
         table = pd.read_csv(Path(results) / section / name)
         if "dataset" in table:  # Sec. 4.1 on several data sets: the headline's is the first
@@ -298,6 +362,11 @@ def headline(results: Path) -> list[str]:
                  f"{pooled.heldout_gain:+.4f} (random direction {pooled.heldout_random_gain:+.4f}); "
                  f"judged labels correct: plain {pooled.label_correct_plain:.3f}, optimised "
                  f"{pooled.label_correct_optimized:.3f}, random {pooled.label_correct_random:.3f}")
+    zero_shot = results / "W" / "zero_shot.json"
+    if zero_shot.exists():  # what the generator knows before any label (notebook W)
+        z = json.loads(zero_shot.read_text())
+        lines.append(f"- the text-to-image model ({z['t2i']}) as a zero-shot classifier of {z['test_images']:,} test "
+                     f"images, no labels: {z['accuracy']:.4f} [{z['ci_low']:.4f}, {z['ci_high']:.4f}]")
     if (results / "timings.csv").exists():  # written by run_all.sh (a run made otherwise has no wall time)
         lines.append(f"- wall time of the whole run: {run_wall_seconds(results) / 60:.1f} minutes on 2 CPU cores")
     return lines

@@ -33,7 +33,7 @@ from .sections import SECTIONS, section_jobs
 
 # GALOT runs first, then the fully supervised reference and GAAL, then the replays (their source GALOT run is
 # done by then), Sec. 4.4's images, and the short baselines last, where they even out the processes' finishing times.
-KIND_ORDER = {"galot": 0, "reference": 1, "gaal": 2, "replay": 3, "judged": 4, "baseline": 5}
+KIND_ORDER = {"galot": 0, "reference": 1, "zero-shot": 1, "gaal": 2, "replay": 3, "judged": 4, "baseline": 5}
 
 
 def grid_jobs(profile, sections) -> list[RunJob]:

@@ -22,6 +22,7 @@ import math
 import pandas as pd
 
 from ..core.paths import cache_root
+from ..generation.label_filters import DIFFUSION_TIMESTEPS
 from .profiles import PROFILES, Profile, get_profile
 from .runs import RunJob, al_config
 from .sections import SECTIONS, section_jobs
@@ -64,6 +65,9 @@ def run_cost(job: RunJob, profile: Profile) -> dict:
     classes = 10 if profile.dataset in ("fashion_mnist", "cifar10") else 100
     evals_per_image = galot.sampling_steps * (2 if galot.guidance != 1 else 1)
     cost = dict.fromkeys(COUNTS, 0) | dict(runs=1, cycles=cycles, trainings=cycles)
+    if job.kind == "zero-shot":  # notebook W's reference: every class's prompt at each of the filter's timesteps
+        images = min(profile.zero_shot_test_images, profile.test_size or 10_000)
+        return cost | dict(cycles=0, trainings=0, unet_evals=images * classes * len(DIFFUSION_TIMESTEPS))
     if job.kind == "judged":  # Sec. 4.4: per_class images of every class at every eps, no AL cycle
         images = len(profile.fig4_eps) * classes * profile.fig4_per_class
         return cost | dict(cycles=0, trainings=0, generated=images, unet_evals=images * evals_per_image, decodes=images)
@@ -78,13 +82,16 @@ def run_cost(job: RunJob, profile: Profile) -> dict:
             made = math.ceil(n * galot.oversample)
             optimised = galot.optimize and galot.eps.at(k) > 0 and (k > 0 or job.use_pool)
             heldout = 2 * min(galot.heldout_samples, n // classes + 1) * classes if optimised else 0
-            grads = galot.pgd_steps * classes * galot.grad_samples if optimised and galot.acquisition != "RandomSampling" else 0
+            per_class_images = made if galot.per_image else classes * galot.grad_samples  # per image: its own noise
+            grads = galot.pgd_steps * per_class_images if optimised and galot.acquisition != "RandomSampling" else 0
+            # the diffusion filter: own class against the rival at each timestep (an upper bound: it stops early)
+            filtered = made * 2 * len(DIFFUSION_TIMESTEPS) if galot.label_filter == "diffusion" else 0
             per_grad = {"last": evals_per_image + 4, "x0": evals_per_image + 4,
                         "full": 4 * evals_per_image}[galot.estimator]  # a backward ~ two forwards
             cost["generated"] += made
             cost["heldout"] += heldout
             cost["gradient_images"] += grads
-            cost["unet_evals"] += (made + heldout) * evals_per_image + grads * per_grad
+            cost["unet_evals"] += (made + heldout) * evals_per_image + grads * per_grad + filtered
             cost["decodes"] += made + heldout + 3 * grads
             cost["trainings"] += int(k == 0 and job.use_pool)
         epochs = max(train.epochs, math.ceil(train.min_steps / max(1, math.ceil((labels + generated_so_far) / train.batch_size))))

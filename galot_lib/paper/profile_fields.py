@@ -34,6 +34,12 @@ RULES = {
     "baseline_seeds": (lambda v: _ints(v, 0), "a non-empty tuple of distinct integers >= 0, e.g. (0, 1)"),
     "study_seeds": (lambda v: _ints(v, 0), "a non-empty tuple of distinct integers >= 0, e.g. (0,)"),
     "ablation_seeds": (lambda v: _ints(v, 0), "a non-empty tuple of distinct integers >= 0, e.g. (0, 1, 2)"),
+    "choice_seeds": (lambda v: v == () or _ints(v, 0),
+                     "a tuple of distinct integers >= 0 not among seeds, e.g. (5, 6), or () for no choice run"),
+    "default_arm": (lambda v: isinstance(v, str) and v != "", "the name of an arm of profiles.PAYOFF_ARMS"),
+    "payoff_arms": (lambda v: isinstance(v, tuple) and len(v) > 0 and all(isinstance(a, str) for a in v),
+                    "a non-empty tuple of names of profiles.PAYOFF_ARMS, with 'eps 0' and 'GALOT'"),
+    "zero_shot_test_images": (lambda v: _is_int(v) and v >= 1, "an integer >= 1"),
     "cycles": (lambda v: _is_int(v) and v >= 1, "an integer >= 1"),
     "transfer_cycles": (lambda v: _is_int(v) and v >= 1, "an integer >= 1"),
     "ablation_cycles": (lambda v: _is_int(v) and v >= 1, "an integer >= 1"),
@@ -118,7 +124,8 @@ def choice(name: str, value, accepted: tuple):
 # tests/test_profiles.py keeps this in step with the notebooks.
 NOTEBOOK_FIELDS = {"SEEDS": "seeds", "CYCLES": "cycles", "DATASETS": "table1_datasets", "STRATEGIES": "strategies",
                    "MODELS": "transfer_models", "EPS": "fig4_eps", "PER_CLASS": "fig4_per_class",
-                   "STUDY_SEEDS": "study_seeds", "ABLATION_SEEDS": "ablation_seeds"}
+                   "STUDY_SEEDS": "study_seeds", "ABLATION_SEEDS": "ablation_seeds", "CHOICE_SEEDS": "choice_seeds",
+                   "INITIAL_LABELED": "initial_labeled", "QUERY_SIZE": "query_size", "ARMS": "payoff_arms"}
 NOTEBOOK_CHOICES = {"SEED": "seeds", "ANNOTATION_EPS": "fig4_eps"}
 
 
@@ -139,20 +146,32 @@ def check_notebook_parameters(profile_name: str, parameters: dict) -> None:
                    else getattr(profile, field))
 
 
+def grid_settings(parameters: dict) -> list[tuple[str, str]]:
+    """The profile fields that ``./run_all.sh -p NAME VALUE`` changes, as the grid's ``--set FIELD VALUE`` pairs, so
+    that the grid computes the runs the notebooks will ask for (choices among a profile's values change no run)."""
+    return [(NOTEBOOK_FIELDS.get(k, k), v) for k, v in parameters.items()
+            if k != "PROFILE" and k not in NOTEBOOK_CHOICES]
+
+
 def main(argv=None):
-    """``python -m galot_lib.paper.profile_fields --profile NAME [-p NAME VALUE]...``: exit 2 naming a bad parameter."""
+    """``python -m galot_lib.paper.profile_fields --profile NAME [-p NAME VALUE]...``: exit 2 naming a bad parameter;
+    with ``--grid-settings``, then print the grid's ``--set FIELD VALUE`` arguments, one per line."""
     import argparse
     import sys
 
     p = argparse.ArgumentParser(description="check notebook parameters against a profile before any work")
     p.add_argument("--profile", default="default")
     p.add_argument("-p", "--parameters", nargs=2, action="append", default=[], metavar=("NAME", "VALUE"))
+    p.add_argument("--grid-settings", action="store_true")
     args = p.parse_args(argv)
     try:
         check_notebook_parameters(args.profile, dict(args.parameters))
     except (ValueError, FileNotFoundError) as err:
         print(f"run_all.sh: {err}", file=sys.stderr)
         raise SystemExit(2)
+    if args.grid_settings:
+        for field, value in grid_settings(dict(args.parameters)):
+            print("--set", field, value, sep="\n")
 
 
 if __name__ == "__main__":

@@ -38,7 +38,8 @@ def rehearse(profile: Profile, folder: str | Path) -> Profile:
     return dataclasses.replace(
         profile, name=NAME, data_dir=str(folder / "data"), t2i_model=str(folder / "sd"), label_options=label_options,
         seeds=profile.seeds[:1], baseline_seeds=profile.baseline_seeds[:1], study_seeds=profile.study_seeds[:1],
-        ablation_seeds=profile.ablation_seeds[:1], cycles=cycles, transfer_cycles=cycles, ablation_cycles=cycles,
+        ablation_seeds=profile.ablation_seeds[:1], choice_seeds=profile.choice_seeds[:1], zero_shot_test_images=10,
+        cycles=cycles, transfer_cycles=cycles, ablation_cycles=cycles,
         pool_size=20, test_size=10, initial_labeled=10, query_size=10,
         train=dataclasses.replace(profile.train, epochs=1),
         galot=dataclasses.replace(profile.galot, pgd_steps=1, grad_samples=1, sampling_steps=steps, heldout_samples=1,

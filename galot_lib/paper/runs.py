@@ -137,7 +137,7 @@ def galot_fields(config: GalotConfig) -> dict:
                 grad_samples=config.grad_samples, eta=config.eta, sampling_steps=config.sampling_steps,
                 gen_factor=config.factor, oversample=config.oversample, optimized=config.optimize,
                 estimator=config.estimator, estimator_step=config.estimator_step, objective=config.objective,
-                label_filter=config.label_filter)
+                label_filter=config.label_filter, keep_rule=config.keep_rule, per_image=config.per_image)
 
 
 def run_galot(profile: Profile, pool: ImageSet, test: ImageSet, seed: int, method: str = "GALOT",
@@ -236,6 +236,39 @@ def judge_for(profile: Profile, pool: ImageSet, test: ImageSet):
     return _JUDGES[key]
 
 
+def zero_shot_reference(profile: Profile, wait: bool = True) -> dict:
+    """What the generator already knows: the text-to-image model as a zero-shot classifier of the first
+    ``zero_shot_test_images`` test images (the diffusion classifier behind the label filter, over all classes with
+    the GALOT template's prompts), with a 95% Wilson interval. Computed once, beside the runs."""
+    from ..generation.label_filters import DiffusionZeroShot
+    from ..generation.prompts import fill
+
+    pool, test = load_data(profile)
+    n = min(profile.zero_shot_test_images, len(test))
+    model = t2i_model(profile)
+    key = stable_hash(dict(t2i=model.fingerprint, template=profile.galot.template, test=test.name, n=n), 16)
+    folder = dataset_folder(profile, pool) / "zero-shot" / key
+    with claimed(folder, wait):
+        if (folder / "result.json").exists():
+            return json.loads((folder / "result.json").read_text())
+        with timed("reference models"):
+            classifier = DiffusionZeroShot(model, model.encode([fill(profile.galot.template, c) for c in pool.class_names]))
+            correct = int((classifier.predict(test.images[:n]) == test.labels[:n]).sum())
+        low, high = wilson_interval(correct, n)
+        record = dict(method="T2I model as zero-shot classifier", dataset=pool.dataset, test_images=n, correct=correct,
+                      accuracy=correct / n, ci_low=low, ci_high=high, t2i=profile.t2i_model,
+                      template=profile.galot.template, timesteps=list(classifier.timesteps))
+        write_json(folder / "result.json", record)
+        return record
+
+
+def wilson_interval(successes: int, n: int, z: float = 1.959964) -> tuple[float, float]:
+    """The 95% Wilson score interval of a proportion (sound near 0 and 1, unlike the normal one)."""
+    p = successes / n
+    centre, half = p + z * z / (2 * n), z * (p * (1 - p) / n + z * z / (4 * n * n)) ** 0.5
+    return (centre - half) / (1 + z * z / n), (centre + half) / (1 + z * z / n)
+
+
 def run_gaal(profile: Profile, pool: ImageSet, test: ImageSet, seed: int, cycles: int | None = None,
              wait: bool = True) -> list[dict]:
     """GAAL's row of Table 1 (GAN queries labelled by the simulated annotator)."""
@@ -258,7 +291,8 @@ class RunJob:
     one run (the same identity under another name), which the run folders' claims resolve."""
 
     kind: str  # "baseline" | "galot" | "gaal" | "replay" | "reference" (the fully supervised classifier) | "judged"
-    # (Sec. 4.4's images of the template in galot_changes, rendered for the judge: no AL run, no records)
+    # (Sec. 4.4's images of the template in galot_changes, rendered for the judge: no AL run, no records) |
+    # "zero-shot" (the text-to-image model classifying the test set: notebook W's reference)
     dataset: str
     seed: int
     method: str  # the name in result tables
@@ -288,5 +322,8 @@ class RunJob:
             return [fully_supervised(profile, pool, test, self.seed)]
         if self.kind == "judged":
             return render_judged_set(profile, pool, galot["template"], self.seed, wait)
-        raise ValueError(f"unknown run kind {self.kind!r}; valid: baseline, galot, gaal, replay, reference, judged")
+        if self.kind == "zero-shot":
+            return [zero_shot_reference(profile, wait)]
+        raise ValueError(f"unknown run kind {self.kind!r}; valid: baseline, galot, gaal, replay, reference, judged, "
+                         "zero-shot")
 

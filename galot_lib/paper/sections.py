@@ -21,7 +21,7 @@ from ..generation.galot import EpsSchedule, optimize_embeddings
 from ..generation.images import class_seeds, generate_images, planned_images
 from ..generation.prompts import fill
 from ..learning.loop import initial_classifier
-from .profiles import Profile
+from .profiles import PAYOFF_ARMS, Profile
 from .runs import (ReplayGenerated, RunJob, al_config, fully_supervised, initial_classifiers_folder, judge_for,
                    load_data, t2i_model)
 
@@ -35,6 +35,7 @@ SECTIONS: dict[str, str] = {
     "4.4": "4_4_pseudo_labels.ipynb",
     "4.5": "4_5_ablations.ipynb",
     "B": "B_generation_examples.ipynb",
+    "W": "W_when_optimising_pays.ipynb",
 }
 # The notebooks that still load the text-to-image model after the grid (4.4 to judge the images the grid rendered,
 # B to render Fig. 7), the longest: when notebooks run side by side after the grid, these start first.
@@ -189,6 +190,25 @@ def ablations(profile: Profile, progress: bool = True) -> list[dict]:
     return records
 
 
+def payoff_jobs(profile: Profile) -> list[tuple[str, RunJob]]:
+    """Notebook W's runs as (arm, run): every arm of ``PAYOFF_ARMS`` the profile names on Table 1's settings (the
+    profile's data set, cycles and A_AL) for the headline's seeds, and over the ablation cycles for the choice seeds."""
+    return [(arm, RunJob("galot", profile.dataset, seed, arm, galot_changes=tuple(sorted(changes)),
+                         cycles=profile.ablation_cycles if seed in profile.choice_seeds else None))
+            for seed in (*profile.seeds, *profile.choice_seeds) for arm, changes in PAYOFF_ARMS
+            if arm in profile.payoff_arms]
+
+
+def payoff(profile: Profile, progress: bool = True) -> list[dict]:
+    """Notebook W's records, each with its ``arm``."""
+    from ..core.progress import tqdm
+
+    records = []
+    for arm, job in tqdm(payoff_jobs(profile), desc="when optimising pays", disable=not progress):
+        records += [dict(r, arm=arm) for r in job.run(profile)]
+    return records
+
+
 def section_jobs(profile: Profile, section: str) -> list[RunJob]:
     """The AL runs (and reference classifiers, and Sec. 4.4's images) a section computes; B runs none."""
     if section == "4.1":
@@ -202,6 +222,9 @@ def section_jobs(profile: Profile, section: str) -> list[RunJob]:
         return [job for _, _, job in ablation_jobs(profile)]
     if section == "4.4":
         return figure4_jobs(profile)
+    if section == "W":
+        return [RunJob("zero-shot", profile.dataset, 0, "T2I model as zero-shot classifier"),
+                *(job for _, job in payoff_jobs(profile))]
     return []
 
 

@@ -6,7 +6,7 @@
 Floats summed in another order (another thread count, another CPU) move every training a little; a verdict
 that a reader on another machine would not reach is not one to state. This reruns every run the headline's
 comparisons rest on (Table 1's GALOT rows and the baselines the profile names, Fig. 3, Sec. 4.5's label-aware
-study) with another CPU thread count, in folders of its own (runs and generated sets: nothing is read back from
+study, notebook W's arms on the headline's seeds) with another CPU thread count, in folders of its own (runs and generated sets: nothing is read back from
 the run it checks), recomputes the comparisons with the functions the notebooks use, prints them beside the
 run's line by line with whether each verdict held, and writes ``results/<profile>/verdict_check.csv``, which
 the README's headline reads (``analysis.headline``: a verdict that flipped is not stated).
@@ -26,27 +26,31 @@ from ..core.io import json_default, save_table
 from ..core.paths import results_root, runs_root
 from . import analysis as an
 from .profiles import PROFILES, get_profile
-from .sections import GALOT_ROWS, ablation_jobs, figure3_jobs, run_jobs, table1_jobs
+from .sections import GALOT_ROWS, ablation_jobs, figure3_jobs, payoff_jobs, run_jobs, table1_jobs
 
 
 def headline_jobs(profile):
     """The runs the headline's comparisons rest on: Table 1's GALOT rows and named baselines (on its first data
-    set), Fig. 3's, and Sec. 4.5's label-aware study as (setting, run)."""
+    set), Fig. 3's, Sec. 4.5's label-aware study as (setting, run), and notebook W's arms on the headline's seeds
+    as (arm, run)."""
     table1 = [job for job in table1_jobs(profile, profile.table1_datasets[0])
               if job.method in (*GALOT_ROWS, *profile.headline_baselines)]
     labels = [(setting, job) for study, setting, job in ablation_jobs(profile) if study == "label_objectives"]
-    return table1, figure3_jobs(profile), labels
+    arms = [(arm, job) for arm, job in payoff_jobs(profile) if job.seed in profile.seeds]
+    return table1, figure3_jobs(profile), labels, arms
 
 
 def rerun_comparisons(profile, progress: bool = True) -> pd.DataFrame:
     """The headline's comparisons, computed from this process's runs (in the current runs and cache folders)."""
-    table1, figure3, labels = headline_jobs(profile)
+    table1, figure3, labels, arms = headline_jobs(profile)
     table1_df = pd.DataFrame(run_jobs(profile, table1, "Table 1, headline runs", progress))
     figure3_df = pd.DataFrame(run_jobs(profile, figure3, "Fig. 3", progress))
     label_df = pd.DataFrame([dict(r, setting=setting) for setting, job in labels for r in job.run(profile)])
+    arm_df = pd.DataFrame([dict(r, arm=arm) for arm, job in arms for r in job.run(profile)])
     return pd.concat([an.compare(table1_df, an.table1_comparisons(profile)).assign(section="4.1"),
                       an.compare(figure3_df, an.FIGURE3_COMPARISONS).assign(section="4.2"),
-                      an.compare(label_df, an.label_comparisons(profile), index="setting").assign(section="4.5")],
+                      an.compare(label_df, an.label_comparisons(profile), index="setting").assign(section="4.5"),
+                      an.compare(arm_df, an.payoff_comparisons(profile), index="arm").assign(section="W")],
                      ignore_index=True)
 
 
