@@ -293,7 +293,7 @@ def test_report_holds_every_section_table_and_figure(notebook_runs):
                 assert f'<img alt="{figure.name}" src="data:image/png;base64,' in text
         pages = "".join(p.read_text() for p in index.parent.glob("*.html"))
         assert not report.report_problems(pages)
-        assert sum(p.stat().st_size for p in index.parent.glob("*.html")) < 3e6
+        assert sum(p.stat().st_size for p in index.parent.glob("*.html")) < 4e6  # a few MB: light to commit
 
 
 # ----------------------------------------------------------------------------- meta

@@ -22,7 +22,7 @@ from ..core.claims import claimed
 from ..core.device import default_device
 from ..core.hashing import stable_hash
 from ..core.io import save_torch, write_json
-from ..core.paths import runs_root
+from ..core.paths import runs_root, shown_source
 from ..core.seeds import Purpose, seed_for
 from ..core.timing import timed
 from ..generation.cache import GeneratedCache
@@ -256,7 +256,7 @@ def zero_shot_reference(profile: Profile, wait: bool = True) -> dict:
             correct = int((classifier.predict(test.images[:n]) == test.labels[:n]).sum())
         low, high = wilson_interval(correct, n)
         record = dict(method="T2I model as zero-shot classifier", dataset=pool.dataset, test_images=n, correct=correct,
-                      accuracy=correct / n, ci_low=low, ci_high=high, t2i=profile.t2i_model,
+                      accuracy=correct / n, ci_low=low, ci_high=high, t2i=shown_source(profile.t2i_model),
                       template=profile.galot.template, timesteps=list(classifier.timesteps))
         write_json(folder / "result.json", record)
         return record
