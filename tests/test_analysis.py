@@ -137,3 +137,11 @@ def test_arms_are_priced_on_their_own_and_the_default_keeps_labels():
     assert table.loc["GALOT", "average"] == pytest.approx(0.625)
     # GALOT is the most accurate but its kept images lose 10 points of labels: the default is the next best
     assert an.choose_default(table.reset_index()) == "GALOT + filter"
+
+
+def test_table9_counts_judged_images_per_class_in_the_data_sets_order():
+    judged = pd.DataFrame([dict(eps=e, template="t", class_name=c, correct=n)
+                           for e, counts in ((0.0, (3, 1)), (1.0, (2, 0))) for c, n in zip(("coat", "bag"), counts)])
+    table = an.table9(judged, ["bag", "coat"])
+    assert list(table.columns) == ["bag", "coat", "total"]
+    assert table.loc[(0.0, "t")].tolist() == [1, 3, 4] and table.loc[(1.0, "t"), "total"] == 2

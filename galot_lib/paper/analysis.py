@@ -236,6 +236,14 @@ def cost_table(df: pd.DataFrame, by) -> pd.DataFrame:
     return out
 
 
+def estimators_table(df: pd.DataFrame) -> pd.DataFrame:
+    """Sec. 4.5's estimators study per setting: fidelity and cost (``cost_table``), held-out gain and labels
+    (``heldout_table``), and the final accuracy averaged over seeds."""
+    final = per_seed(df, "final", "setting").groupby(level=0).mean().rename("final_accuracy")
+    table = cost_table(df, "setting").merge(heldout_table(df, "setting"), on="setting")
+    return table.merge(final, left_on="setting", right_index=True)
+
+
 # ----------------------------------------------------------------------------- the paper's claims
 def table1_summary(tables: dict[str, pd.DataFrame], paper: pd.DataFrame, strategies) -> pd.DataFrame:
     """Ours and the paper's Table 1, side by side: the best pool baseline, the GALOT rows and the
@@ -276,6 +284,29 @@ def transfer_claims(table: pd.DataFrame, baselines, galot_row: str, models) -> d
     best_base = table.loc[list(baselines), "Average"].max()
     return dict(models_above_both_AL_baselines=f"{sum(table.loc[m, 'Average'] > best_base for m in models)}/{len(models)}",
                 models_above_galot_classifier=f"{sum(table.loc[m, 'Average'] > table.loc[galot_row, 'Average'] for m in models)}/{len(models)}")
+
+
+AL_BASELINES_OF_TABLE2 = ["MarginSampling", "LeastConfidence"]
+# The paper's Table 2 (tables/table2_transferability_cifar10.csv) as it names its rows
+PAPER_TABLE2_GALOT_ROW = "Baseline (Resnet 18)"
+PAPER_TABLE2_MODELS = ["VGG16", "DenseNet121", "MobileNetv2", "DLA"]
+
+
+def transfer_claims_side_by_side(table: pd.DataFrame, paper: pd.DataFrame, galot_row: str, models) -> pd.DataFrame:
+    """Sec. 4.3's claims on our Table 2 and on the paper's, one row each."""
+    return pd.DataFrame([
+        dict(source="ours", **transfer_claims(table, AL_BASELINES_OF_TABLE2, galot_row, models)),
+        dict(source="paper", **transfer_claims(paper, AL_BASELINES_OF_TABLE2, PAPER_TABLE2_GALOT_ROW,
+                                               PAPER_TABLE2_MODELS))])
+
+
+def table9(judged: pd.DataFrame, class_names) -> pd.DataFrame:
+    """Table 9's layout: images the judge assigns to their prompt's class, per (eps, template) and class, and the
+    total, the classes in the data set's order."""
+    counts = judged.pivot_table(index=["eps", "template"], columns="class_name", values="correct", aggfunc="sum")
+    counts = counts[list(class_names)]
+    counts["total"] = counts.sum(axis=1)
+    return counts
 
 
 def pseudo_label_accuracy(judged: pd.DataFrame, templates) -> pd.DataFrame:
