@@ -29,8 +29,8 @@ import pandas as pd
 import torch
 
 from galot_lib.bundled_model.reference import load_reference
-from galot_lib.generation.galot import classifier_scores, embedding_gradient, optimize_embeddings
-from galot_lib.generation.heldout import paired_summary
+from galot_lib.generation.galot import embedding_gradient, gradient_agreement, optimize_embeddings
+from galot_lib.generation.heldout import measure_directions
 from galot_lib.generation.images import class_seeds, generate_images, planned_images
 from galot_lib.generation.label_filters import DiffusionZeroShot
 from galot_lib.generation.prompts import fill
@@ -82,11 +82,7 @@ class Setup:
         random = optimize_embeddings(self.model, None, self.c_y, eps, dataclasses.replace(config, acquisition="RandomSampling"),
                                      class_seeds(seed, 0, 10), 28, 1).embeddings
         images = {"plain": self.plain(), "optimized": self.render(pgd.embeddings), "random": self.render(random)}
-        with torch.no_grad():
-            scores = {d: classifier_scores(classifier, im.float() / 255, config.heldout_acquisition, 28, 1)
-                      for d, im in images.items()}
-        correct = {d: predict_probs(self.judge, im).argmax(1) == self.labels for d, im in images.items()}
-        summary, _ = paired_summary(self.labels, scores, correct)
+        summary, _ = measure_directions(classifier, self.judge, images, self.labels, config.heldout_acquisition, 28, 1)
         return dict(summary, pgd_s=pgd.seconds, pgd_s_per_step=pgd.seconds / config.pgd_steps)
 
 
@@ -155,13 +151,10 @@ def main():
                 grads[name], _ = embedding_gradient(setup.model, classifier, setup.c_y, owner, image_seeds, cfg, 28, 1,
                                                     64, cfg.estimator)
                 seconds[name] = time.perf_counter() - t0
-            exact = grads["full"][:, 1:].flatten(1)
             for name, g in grads.items():
-                g = g[:, 1:].flatten(1)
-                rows.append(dict(estimator=name, seed=seed,
-                                 cosine=float(torch.nn.functional.cosine_similarity(g, exact, dim=1).mean()),
-                                 sign_agreement=float((g.sign() == exact.sign()).float().mean()),
-                                 step_s=seconds[name]))
+                cosine, signs = gradient_agreement(g[:, 1:], grads["full"][:, 1:])
+                rows.append(dict(estimator=name, seed=seed, cosine=float(cosine.mean()),
+                                 sign_agreement=float(signs.mean()), step_s=seconds[name]))
         table = pd.DataFrame(rows).groupby("estimator", sort=False).agg(
             cosine=("cosine", "mean"), cosine_sd=("cosine", "std"), sign_agreement=("sign_agreement", "mean"),
             step_s=("step_s", "mean")).reset_index()

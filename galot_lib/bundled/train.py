@@ -20,13 +20,13 @@ import time
 from pathlib import Path
 
 import torch
-import torch.nn.functional as F
 
 from ..core.io import save_torch, write_json
 from ..core.progress import tqdm
 from ..learning.data import FASHION_MNIST_CLASSES, load_dataset
 from ..bundled_model import WEIGHTS_DIR
 from ..bundled_model.encoder import HIDDEN_SIZE, MAX_TOKENS, encode
+from ..bundled_model.space import to_model_space
 from .captions import SYNONYMS, TRAIN_TEMPLATES, held_out_overlap, training_captions
 
 SPACE_TO_DEPTH = 2
@@ -52,11 +52,6 @@ def unet_config() -> dict:
 
 def noise_scheduler_config() -> dict:
     return dict(num_train_timesteps=1000, beta_schedule="squaredcos_cap_v2", prediction_type="v_prediction")
-
-
-def to_model_space(images_uint8: torch.Tensor) -> torch.Tensor:
-    """uint8 [B, 1, 28, 28] -> float [-1, 1], 2x2 space-to-depth -> [B, 4, 14, 14]."""
-    return F.pixel_unshuffle(images_uint8.float().div(127.5).sub(1.0), SPACE_TO_DEPTH)
 
 
 class EMA:
@@ -117,7 +112,8 @@ def train(args) -> Path:
         idx = torch.randint(len(data), (args.batch_size,), generator=gen)
         images = data.images[idx]
         flip = torch.rand(args.batch_size, generator=gen) < 0.5  # clothes are left-right symmetric
-        x0 = to_model_space(torch.where(flip[:, None, None, None], images.flip(-1), images))
+        x0 = to_model_space(torch.where(flip[:, None, None, None], images.flip(-1), images).float() / 255,
+                            (-1.0, 1.0), SPACE_TO_DEPTH)
         labels = data.labels[idx]
         pick = torch.stack([per_class[c][torch.randint(len(per_class[c]), (1,), generator=gen)] for c in labels.tolist()])
         cond = caption_states[pick.flatten()]

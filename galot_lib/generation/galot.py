@@ -303,11 +303,16 @@ def gradient_fidelity(grad: torch.Tensor, model: T2IModel, classifier, c: torch.
     t0 = time.perf_counter()
     exact, _ = embedding_gradient(model, classifier, c, owner, image_seeds, config, size, channels, micro_batch, "full",
                                   classes_of_rows)
-    a, b = grad[:, movable].flatten(1), exact[:, movable].flatten(1)
-    cosine = torch.nn.functional.cosine_similarity(a, b, dim=1)
-    signs = (a.sign() == b.sign()).float().mean(1)
+    cosine, signs = gradient_agreement(grad[:, movable], exact[:, movable])
     return dict(grad_cosine_full=float(cosine.mean()), grad_sign_agreement_full=float(signs.mean()),
                 full_gradient_s=time.perf_counter() - t0)
+
+
+def gradient_agreement(grad: torch.Tensor, exact: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    """Per class ([C, ...] tensors): the cosine between an estimated and the exact gradient, and the share of
+    coordinates whose signs agree (what a sign step uses)."""
+    a, b = grad.flatten(1), exact.flatten(1)
+    return torch.nn.functional.cosine_similarity(a, b, dim=1), (a.sign() == b.sign()).float().mean(1)
 
 
 def memory_plan_for(model: T2IModel, classifier: torch.nn.Module | None, config: GalotConfig, size: int,

@@ -19,15 +19,14 @@ import time
 import numpy as np
 import torch
 
-from ..core.device import device_of
 from ..core.hashing import state_fingerprint, tensor_digest
 from ..core.seeds import Purpose
 from ..learning.generated import Generated
 from ..learning.strategies import acquisition_scores
 from ..learning.train import predict_probs
 from .cache import GeneratedCache, cached, make_key
-from .galot import GalotConfig, classifier_scores, memory_plan_for, optimize_embeddings
-from .heldout import DIRECTIONS, heldout_indices, paired_summary
+from .galot import GalotConfig, memory_plan_for, optimize_embeddings
+from .heldout import heldout_indices, measure_directions
 from .images import class_seeds, generate_images, image_seeds, planned_images, split_evenly
 from .label_filters import DiffusionZeroShot, label_filter_for
 from .memory import MAX_MICRO_BATCH, MemoryPlan
@@ -263,14 +262,8 @@ class GalotGenerator:
                                        self.size, self.channels).embeddings
         rendered = {"optimized": images[idx], "plain": plain_images[plain_idx],
                     "random": self.cached_render("random", c_random, hl_labels, hl_seeds)}
-        device = device_of(classifier)
-        with torch.no_grad():
-            scores = {d: classifier_scores(classifier.eval(), rendered[d].to(device).float() / 255,
-                                           cfg.heldout_acquisition, self.size, self.channels) for d in DIRECTIONS}
-        correct = None
-        if self.judge is not None:
-            correct = {d: predict_probs(self.judge, rendered[d]).argmax(1) == hl_labels for d in DIRECTIONS}
-        return paired_summary(hl_labels, scores, correct)
+        return measure_directions(classifier, self.judge, rendered, hl_labels, cfg.heldout_acquisition, self.size,
+                                  self.channels)
 
     def cached_render(self, kind: str, embeddings: torch.Tensor, labels: torch.Tensor, seeds: list[int]) -> torch.Tensor:
         """Images of ``embeddings`` at ``seeds``, looked up by what they are (so every run that needs the same

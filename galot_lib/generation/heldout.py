@@ -17,6 +17,10 @@ import math
 import numpy as np
 import torch
 
+from ..core.device import device_of
+from ..learning.train import predict_probs
+from .galot import classifier_scores
+
 DIRECTIONS = ("plain", "optimized", "random")
 
 
@@ -57,3 +61,17 @@ def paired_summary(labels: torch.Tensor, scores: dict[str, torch.Tensor],
 
     per_class = [dict(label=int(c), **stats(labels == c)) for c in np.unique(labels)]
     return stats(np.ones(len(labels), dtype=bool)), per_class
+
+
+def measure_directions(classifier: torch.nn.Module, judge: torch.nn.Module | None, rendered: dict[str, torch.Tensor],
+                       labels: torch.Tensor, acquisition: str, size: int, channels: int) -> tuple[dict, list[dict]]:
+    """The paired measurement of images rendered from each direction of DIRECTIONS at the same seeds (uint8): the
+    classifier's acquisition of every image and, given a judge, whether it still shows its prompt's class."""
+    device = device_of(classifier)
+    with torch.no_grad():
+        scores = {d: classifier_scores(classifier.eval(), rendered[d].to(device).float() / 255, acquisition, size,
+                                       channels) for d in DIRECTIONS}
+    correct = None
+    if judge is not None:
+        correct = {d: predict_probs(judge, rendered[d]).argmax(1) == torch.as_tensor(labels) for d in DIRECTIONS}
+    return paired_summary(labels, scores, correct)

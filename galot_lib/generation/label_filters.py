@@ -19,6 +19,7 @@ import torch
 import torch.nn.functional as F
 
 from .prompts import fill
+from .sampler import clean_and_noise
 from .t2i import T2IModel
 
 DIFFUSION_TIMESTEPS = (300, 500, 700)  # noise levels at which the class prompts are compared
@@ -60,10 +61,7 @@ class DiffusionZeroShot:
             x_in = (a**0.5 * x0 + (1 - a) ** 0.5 * noise).repeat_interleave(k, 0)
             out = self.model.unet(x_in, torch.tensor(t, device=x0.device), encoder_hidden_states=self.cond,
                                   cross_attention_kwargs=rows, return_dict=False)[0]
-            if self.prediction_type == "v_prediction":
-                out = a**0.5 * out + (1 - a) ** 0.5 * x_in
-            elif self.prediction_type == "sample":
-                out = (x_in - a**0.5 * out) / (1 - a) ** 0.5
+            out = clean_and_noise(x_in, out, a, self.prediction_type)[1]  # the noise each prompt predicts
             target = noise.repeat_interleave(k, 0)
             error += (out.float() - target.float()).square().flatten(1).mean(1).view(n, k)
         return error / len(self.timesteps)

@@ -74,20 +74,23 @@ def ddim_schedule(scheduler_config, steps: int) -> DDIMSchedule:
     return DDIMSchedule(schedule, cfg.prediction_type, cfg.clip_sample_range if cfg.clip_sample else None)
 
 
+def clean_and_noise(x: torch.Tensor, model_output: torch.Tensor, alpha: float,
+                    prediction_type: str) -> tuple[torch.Tensor, torch.Tensor]:
+    """(x0, eps) that a model output at noise level ``alpha`` (alphas_cumprod) implies, as ``DDIMScheduler.step``
+    derives them for each prediction type (the sampler's steps and the diffusion label filter use it)."""
+    a = alpha
+    if prediction_type == "epsilon":
+        return (x - (1 - a) ** 0.5 * model_output) / a**0.5, model_output
+    if prediction_type == "v_prediction":
+        return a**0.5 * x - (1 - a) ** 0.5 * model_output, a**0.5 * model_output + (1 - a) ** 0.5 * x
+    return model_output, (x - a**0.5 * model_output) / (1 - a) ** 0.5  # "sample"
+
+
 def clean_estimate(x: torch.Tensor, model_output: torch.Tensor, step: DDIMStep,
                    schedule: DDIMSchedule) -> tuple[torch.Tensor, torch.Tensor]:
-    """(x0, eps): the closed-form clean-sample estimate and the noise it implies, as ``DDIMScheduler.step``
-    derives them for each prediction type (x0 clamped when the config clips; eps then not re-derived)."""
-    a = step.alpha
-    if schedule.prediction_type == "epsilon":
-        eps = model_output
-        x0 = (x - (1 - a) ** 0.5 * eps) / a**0.5
-    elif schedule.prediction_type == "v_prediction":
-        x0 = a**0.5 * x - (1 - a) ** 0.5 * model_output
-        eps = a**0.5 * model_output + (1 - a) ** 0.5 * x
-    else:  # "sample"
-        x0 = model_output
-        eps = (x - a**0.5 * x0) / (1 - a) ** 0.5
+    """(x0, eps): the closed-form clean-sample estimate and the noise it implies at ``step`` (x0 clamped when the
+    config clips; eps then not re-derived)."""
+    x0, eps = clean_and_noise(x, model_output, step.alpha, schedule.prediction_type)
     if schedule.clip_range is not None:
         x0 = x0.clamp(-schedule.clip_range, schedule.clip_range)
     return x0, eps

@@ -16,8 +16,8 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Callable
 
 import torch
-import torch.nn.functional as F
 from ..bundled_model import WEIGHTS_DIR
+from ..bundled_model.space import from_model_space, to_model_space
 from ..core.device import resolve_device
 from ..core.hashing import files_digest, modules_digest
 from .pixels import to_classifier_input
@@ -199,11 +199,10 @@ def from_bundled_folder(path, device=None, dtype=None, image_size: int | None = 
     sampling = meta.get("sampling") or {}
 
     def decode(sample):
-        images = F.pixel_shuffle(sample.float(), s2d)
-        return ((images - low) / (high - low)).clamp(0, 1)
+        return from_model_space(sample, (low, high), s2d)
 
     def to_pixels(images):
-        return F.pixel_unshuffle(images * (high - low) + low, s2d).to(dtype)
+        return to_model_space(images, (low, high), s2d).to(dtype)
 
     return T2IModel(kind="bundled", name=str(path), fingerprint=fingerprint, unet=unet, scheduler=scheduler,
                     image_size=size, image_channels=channels,

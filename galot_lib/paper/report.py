@@ -139,7 +139,7 @@ def notebook_page(nb: dict, title: str) -> str:
     exporter = HTMLExporter(template_name="basic", exclude_input_prompt=True, exclude_output_prompt=True)
     body, _ = exporter.from_notebook_node(nb)
     body = re.sub(r"<script\b.*?</script>", "", body, flags=re.S | re.I)
-    nav = f'<p class="nav"><a href="index.html">report index</a></p>'
+    nav = '<p class="nav"><a href="index.html">report index</a></p>'
     return page(title, nav + body + nav)
 
 
