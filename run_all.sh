@@ -62,9 +62,26 @@ if [[ ! "$processes" =~ ^([1-9][0-9]*|auto)$ ]]; then
 fi
 
 # ---------------------------------------------------------------- environment
-stamp_of() { sha256sum pyproject.toml | cut -c1-16; }
+# The test command also needs the test tools (pyproject's "test" extra: pytest, pytest-xdist, nbval, ruff); a plain
+# run does not install them. The stamp records what was installed: an install with the extra serves a plain run too.
+extra_spec=""
+[[ "$mode" != "test" ]] || extra_spec="[test]"
+stamp_of() { echo "$(sha256sum pyproject.toml | cut -c1-16)$1"; }
+install_project() {  # into the active Python; $1: the extras
+  # uv resolves the same pins and unpacks the wheels in parallel (the CUDA-enabled torch wheels come to ~6 GB:
+  # ~1.5 min with the bytecode instead of pip's ~3.5 min on a fresh machine); pip is the fallback wherever uv
+  # cannot reach the index.
+  # Bytecode is compiled here, as pip does, in parallel: left to the first imports, every test process paid for it.
+  { python -m pip install --quiet uv \
+      && python -m uv pip install --quiet --compile-bytecode --python "$(command -v python)" -e ".$1"; } \
+    || { echo "== uv failed; installing with pip" >&2; python -m pip install --quiet --upgrade pip && python -m pip install --quiet -e ".$1"; }
+}
 if python3 -c "import galot_lib" >/dev/null 2>&1 && [[ -n "${VIRTUAL_ENV:-}${CONDA_PREFIX:-}" ]]; then
   echo "== using the active environment: $(command -v python3)"
+  if [[ -n "$extra_spec" ]] && ! python3 -c "import pytest, xdist, nbval, ruff" >/dev/null 2>&1; then
+    echo "== installing the test tools into the active environment"
+    install_project "$extra_spec"
+  fi
 else
   if [[ ! -x .venv/bin/python ]]; then
     echo "== creating .venv"
@@ -72,16 +89,12 @@ else
   fi
   # shellcheck disable=SC1091
   source .venv/bin/activate
-  if [[ "$(cat .venv/.galot-installed 2>/dev/null || true)" != "$(stamp_of)" ]] || ! python -c "import galot_lib" >/dev/null 2>&1; then
-    echo "== installing the project into .venv (torch + torchvision pair, diffusers, jupyter, ...)"
-    # uv resolves the same pins and unpacks the wheels in parallel (the CUDA-enabled torch wheels come to ~6 GB:
-    # ~1.5 min with the bytecode instead of pip's ~3.5 min on a fresh machine); pip is the fallback wherever uv
-    # cannot reach the index.
-    # Bytecode is compiled here, as pip does, in parallel: left to the first imports, every test process paid for it.
-    { python -m pip install --quiet uv \
-        && python -m uv pip install --quiet --compile-bytecode --python "$(command -v python)" -e .; } \
-      || { echo "== uv failed; installing with pip" >&2; python -m pip install --quiet --upgrade pip && python -m pip install --quiet -e .; }
-    stamp_of > .venv/.galot-installed
+  installed="$(cat .venv/.galot-installed 2>/dev/null || true)"
+  if [[ "$installed" != "$(stamp_of "$extra_spec")" && "$installed" != "$(stamp_of "[test]")" ]] \
+      || ! python -c "import galot_lib" >/dev/null 2>&1; then
+    echo "== installing the project into .venv (torch + torchvision pair, diffusers, jupyter, ...${extra_spec:+; the test tools})"
+    install_project "$extra_spec"
+    stamp_of "$extra_spec" > .venv/.galot-installed
   fi
 fi
 python - <<'PY'
@@ -119,6 +132,8 @@ if [[ "$mode" == "check" ]]; then
   exec python -m galot_lib.paper.verdict_check --profile "$profile"
 fi
 if [[ "$mode" == "test" ]]; then
+  echo "== lint and format (ruff, pyproject.toml's settings)"
+  python -m ruff check . && python -m ruff format --check .
   echo "== test suite"
   exec python -m pytest -q -n 2 --dist loadfile  # two workers, a test file on one: the notebooks and their tests together
 fi

@@ -16,9 +16,9 @@ import time
 import pandas as pd
 import torch
 
-from galot_lib.paper.runs import al_config, load_data
 from galot_lib.learning.loop import run_active_learning
 from galot_lib.paper.profiles import get_profile
+from galot_lib.paper.runs import al_config, load_data
 
 
 def main():
@@ -36,12 +36,16 @@ def main():
     with tempfile.TemporaryDirectory() as tmp:
         for strategy in args.strategies:
             for seed in args.seeds:
-                records += run_active_learning(al_config(profile, strategy), pool, test, seed, f"{tmp}/{strategy}/{seed}")
+                records += run_active_learning(
+                    al_config(profile, strategy), pool, test, seed, f"{tmp}/{strategy}/{seed}"
+                )
     total = time.perf_counter() - t0
     df = pd.DataFrame(records)
-    print(f"profile {profile.name}: pool {len(pool)}, test {len(test)}, model {profile.model}, "
-          f"initial {profile.initial_labeled} + {profile.query_size}/cycle, {profile.cycles} cycles, "
-          f"seeds {args.seeds}, {args.threads} threads; total {total:.1f} s")
+    print(
+        f"profile {profile.name}: pool {len(pool)}, test {len(test)}, model {profile.model}, "
+        f"initial {profile.initial_labeled} + {profile.query_size}/cycle, {profile.cycles} cycles, "
+        f"seeds {args.seeds}, {args.threads} threads; total {total:.1f} s"
+    )
     timing = df.groupby("method")[["query_s", "train_s"]].mean()
     timing["cycle_s"] = timing.sum(axis=1)
     print("\nmean seconds per cycle (query + train):")

@@ -37,11 +37,13 @@ def timed_view(explorer: Explorer, **changes) -> tuple[float, float]:
 def answer_times(explorer: Explorer, images: int, repeats: int) -> pd.DataFrame:
     """Each control moved from the default controls (answered just before, caches otherwise empty)."""
     seeds = tuple(range(images))
-    moves = [("eps", "PGD, the c* row", dict(eps=explorer.profile.galot.eps.end * 2)),
-             ("direction", "PGD, the c* row", dict(direction="random")),
-             ("class", "encoding, PGD, both rows", dict(class_name=explorer.class_names[3])),
-             ("template", "encoding, PGD, both rows", dict(template=explorer.templates[1])),
-             ("seeds", "both rows", dict(seeds=tuple(range(images, 2 * images))))]
+    moves = [
+        ("eps", "PGD, the c* row", dict(eps=explorer.profile.galot.eps.end * 2)),
+        ("direction", "PGD, the c* row", dict(direction="random")),
+        ("class", "encoding, PGD, both rows", dict(class_name=explorer.class_names[3])),
+        ("template", "encoding, PGD, both rows", dict(template=explorer.templates[1])),
+        ("seeds", "both rows", dict(seeds=tuple(range(images, 2 * images)))),
+    ]
     rows = []
     for name, work, change in moves:
         change = {"seeds": seeds, **change}
@@ -52,9 +54,16 @@ def answer_times(explorer: Explorer, images: int, repeats: int) -> pd.DataFrame:
             explorer.view(seeds=seeds)  # the state before the move: the default controls answered
             times.append(timed_view(explorer, **change))
         again = timed_view(explorer, **change)  # a return to a setting already seen: all cached
-        rows.append({"control": name, "recomputes": work, "wall s": float(np.median([t[0] for t in times])),
-                     "cpu s": float(np.median([t[1] for t in times])), "max wall s": max(t[0] for t in times),
-                     "again wall s": again[0]})
+        rows.append(
+            {
+                "control": name,
+                "recomputes": work,
+                "wall s": float(np.median([t[0] for t in times])),
+                "cpu s": float(np.median([t[1] for t in times])),
+                "max wall s": max(t[0] for t in times),
+                "again wall s": again[0],
+            }
+        )
     return pd.DataFrame(rows)
 
 
@@ -92,8 +101,10 @@ def main(argv=None):
     start = time.perf_counter()
     explorer = Explorer(get_profile(args.profile))
     explorer.view()  # first call: allocations, lazy imports
-    print(f"profile {args.profile}, {args.threads} threads: set-up (model, data, classifier, judge, first view) "
-          f"{time.perf_counter() - start:.1f} s")
+    print(
+        f"profile {args.profile}, {args.threads} threads: set-up (model, data, classifier, judge, first view) "
+        f"{time.perf_counter() - start:.1f} s"
+    )
     times = answer_times(explorer, args.images, args.repeats)
     print(f"\nanswer to one control change ({args.images} images per row, median of {args.repeats}; goal {GOAL_S} s):")
     print(times.to_string(index=False))
@@ -103,8 +114,10 @@ def main(argv=None):
         return
     eps_values = sorted({0.0, *explorer.profile.table4_eps})
     per_eps, per_template = effects(explorer, args.sweep_images, eps_values, explorer.profile.galot.eps.end)
-    print(f"\nwhat eps and the direction do (template '{explorer.templates[0]}', every class, "
-          f"{args.sweep_images} seeds each; margin: top-1 minus top-2 probability, judged: share seen as the class):")
+    print(
+        f"\nwhat eps and the direction do (template '{explorer.templates[0]}', every class, "
+        f"{args.sweep_images} seeds each; margin: top-1 minus top-2 probability, judged: share seen as the class):"
+    )
     print(per_eps.to_string())
     print(f"\nwhat the template does (gradient, eps {explorer.profile.galot.eps.end:g}):")
     print(per_template.to_string())

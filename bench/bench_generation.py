@@ -40,10 +40,16 @@ def main():
     model = load_t2i("bundled")
     c = model.encode([fill(profile.galot.template, n) for n in pool.class_names])
     labels, seeds = planned_images([args.per_class] * 10, 31, 7)
-    settings = [("before: T 4, contiguous, batch 128", 4, torch.contiguous_format, 128),
-                ("T 4, channels-last, batch 128", 4, torch.channels_last, 128),
-                (f"now: T {profile.galot.sampling_steps}, channels-last, batch {profile.max_batch}",
-                 profile.galot.sampling_steps, torch.channels_last, profile.max_batch)]
+    settings = [
+        ("before: T 4, contiguous, batch 128", 4, torch.contiguous_format, 128),
+        ("T 4, channels-last, batch 128", 4, torch.channels_last, 128),
+        (
+            f"now: T {profile.galot.sampling_steps}, channels-last, batch {profile.max_batch}",
+            profile.galot.sampling_steps,
+            torch.channels_last,
+            profile.max_batch,
+        ),
+    ]
     print(f"bundled model, guidance {profile.galot.guidance}, {len(labels)} images, {args.threads} threads")
     for name, steps, layout, batch in settings:
         model.unet.to(memory_format=layout)
@@ -53,8 +59,11 @@ def main():
         images = generate_images(model, c, labels, seeds, cfg, 28, 1, batch)
         seconds = time.perf_counter() - t0
         correct = (predict_probs(judge, images).argmax(1) == labels).float()
-        print(f"  {name:38s} {len(labels) / seconds:6.1f} images/s   pseudo-label accuracy {correct.mean():.4f} "
-              f"+- {correct.std() / len(correct) ** 0.5:.4f}", flush=True)
+        print(
+            f"  {name:38s} {len(labels) / seconds:6.1f} images/s   pseudo-label accuracy {correct.mean():.4f} "
+            f"+- {correct.std() / len(correct) ** 0.5:.4f}",
+            flush=True,
+        )
     model.unet.to(memory_format=torch.channels_last)
     from bench_pgd import guiding_classifier
 

@@ -68,14 +68,25 @@ def measure(path: str, variant: str, batch: int, threads: int) -> dict:
     else:
         classifier = build_model("ResNet18", 10, in_channels=3).eval()
         cfg = GalotConfig(sampling_steps=2, guidance=7.5, grad_samples=batch)
-        grad, _ = embedding_gradient(model, classifier, cond[None].float(), torch.zeros(batch, dtype=torch.long),
-                                     list(range(batch)), cfg, 32, 3, batch, "last")
+        grad, _ = embedding_gradient(
+            model,
+            classifier,
+            cond[None].float(),
+            torch.zeros(batch, dtype=torch.long),
+            list(range(batch)),
+            cfg,
+            32,
+            3,
+            batch,
+            "last",
+        )
         zero = float((grad[:, 1:] == 0).float().mean())
         assert torch.isfinite(grad).all(), "non-finite gradient"
     seconds = time.perf_counter() - t0
     peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024
-    out = dict(path=path, variant=variant, batch=batch, seconds=seconds, peak_gib=peak / GIB,
-               extra_gib=(peak - base) / GIB)
+    out = dict(
+        path=path, variant=variant, batch=batch, seconds=seconds, peak_gib=peak / GIB, extra_gib=(peak - base) / GIB
+    )
     if path == "last gradient":
         out.update(zero_share=zero, grad_norm=float(grad.norm()))
     return out
@@ -98,24 +109,40 @@ def main():
         path, variant, batch = json.loads(args.one)
         print(json.dumps(measure(path, variant, batch, args.threads)))
         return
-    plan = [("unet step", "plain"), ("decode", "plain"), ("decode", "tiling"), ("last gradient", "plain"),
-            ("last gradient", "vae checkpointing"), ("last gradient", "vae+unet checkpointing")]
+    plan = [
+        ("unet step", "plain"),
+        ("decode", "plain"),
+        ("decode", "tiling"),
+        ("last gradient", "plain"),
+        ("last gradient", "vae checkpointing"),
+        ("last gradient", "vae+unet checkpointing"),
+    ]
     if args.quick:
-        plan = [("unet step", "plain"), ("decode", "plain"), ("last gradient", "plain"),
-                ("last gradient", "vae checkpointing")]
+        plan = [
+            ("unet step", "plain"),
+            ("decode", "plain"),
+            ("last gradient", "plain"),
+            ("last gradient", "vae checkpointing"),
+        ]
     rows = []
     for path, variant in plan:
         for batch in (1, 2):
-            out = subprocess.run([sys.executable, __file__, "--threads", str(args.threads), "--one",
-                                  json.dumps([path, variant, batch])], capture_output=True, text=True)
+            out = subprocess.run(
+                [sys.executable, __file__, "--threads", str(args.threads), "--one", json.dumps([path, variant, batch])],
+                capture_output=True,
+                text=True,
+            )
             if out.returncode:
                 print(f"{path} / {variant} / batch {batch} failed:\n{out.stderr[-2000:]}", flush=True)
                 continue
             rows.append(json.loads(out.stdout.strip().splitlines()[-1]))
             r = rows[-1]
-            print(f"{path:14s} {variant:24s} batch {batch}: {r['seconds']:7.1f} s, peak {r['peak_gib']:6.2f} GiB, "
-                  f"added {r['extra_gib']:6.2f} GiB" + (f", zero share {r['zero_share']:.3f}, |grad| {r['grad_norm']:.2e}"
-                                                        if "zero_share" in r else ""), flush=True)
+            print(
+                f"{path:14s} {variant:24s} batch {batch}: {r['seconds']:7.1f} s, peak {r['peak_gib']:6.2f} GiB, "
+                f"added {r['extra_gib']:6.2f} GiB"
+                + (f", zero share {r['zero_share']:.3f}, |grad| {r['grad_norm']:.2e}" if "zero_share" in r else ""),
+                flush=True,
+            )
     print_plan(rows)
 
 
@@ -123,16 +150,20 @@ def print_plan(rows: list[dict]):
     from galot_lib.generation.memory import CUDA_HEADROOM, PathCost
 
     by = {(r["path"], r["variant"], r["batch"]): r["extra_gib"] * GIB for r in rows}
-    print(f"\nper-image cost (batch 2 - batch 1) and the plan for an 80 GB GPU in fp16 (fp32 costs halved, "
-          f"{CUDA_HEADROOM:.0%} of 80 GB usable):")
+    print(
+        f"\nper-image cost (batch 2 - batch 1) and the plan for an 80 GB GPU in fp16 (fp32 costs halved, "
+        f"{CUDA_HEADROOM:.0%} of 80 GB usable):"
+    )
     for path, variant in dict.fromkeys((r["path"], r["variant"]) for r in rows):
         one, two = by.get((path, variant, 1)), by.get((path, variant, 2))
         if one is None or two is None:
             continue
         cost = PathCost(fixed=int(max(one - (two - one), 0) / 2), per_image=int(max(two - one, 1) / 2))
         images = cost.fitting(int(80 * 1e9 * CUDA_HEADROOM), path)
-        print(f"  {path:14s} {variant:24s} fp32 {(two - one) / GIB:6.2f} GiB/image; fp16 plan: {images} images per "
-              f"micro-batch, predicted peak {cost.peak(images) / GIB:.1f} GiB")
+        print(
+            f"  {path:14s} {variant:24s} fp32 {(two - one) / GIB:6.2f} GiB/image; fp16 plan: {images} images per "
+            f"micro-batch, predicted peak {cost.peak(images) / GIB:.1f} GiB"
+        )
 
 
 if __name__ == "__main__":

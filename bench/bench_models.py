@@ -31,8 +31,9 @@ from galot_lib.learning.train import autocast, bf16_is_native
 SHAPES = {"28x28x1": (1, 28), "32x32x3": (3, 32)}
 
 
-def time_step(model: torch.nn.Module, x: torch.Tensor, y: torch.Tensor, warmup: int, iters: int,
-              bf16: bool) -> tuple[float, float]:
+def time_step(
+    model: torch.nn.Module, x: torch.Tensor, y: torch.Tensor, warmup: int, iters: int, bf16: bool
+) -> tuple[float, float]:
     """Median wall and process-CPU seconds of one forward+backward pass; warm-up passes absorb
     oneDNN's first-call setup. On one thread the CPU time is what the wall time would be on an
     idle machine, so it stays meaningful while other jobs share the cores."""
@@ -58,19 +59,25 @@ def time_inference(model: torch.nn.Module, x: torch.Tensor, batch: int) -> float
     model(x[:batch])
     start = time.perf_counter()
     for i in range(0, len(x), batch):
-        model(x[i:i + batch])
+        model(x[i : i + batch])
     return time.perf_counter() - start
 
 
 def inference(args) -> None:
     images = 2048
-    print(f"torch {torch.__version__}, {args.threads} threads, eval mode, channels-last, fp32: seconds per "
-          f"{images:,} images at each batch size")
+    print(
+        f"torch {torch.__version__}, {args.threads} threads, eval mode, channels-last, fp32: seconds per "
+        f"{images:,} images at each batch size"
+    )
     print(f"{'model':<17} {'input':<8} " + " ".join(f"{f'batch {b}':>10}" for b in INFERENCE_BATCHES))
     for name in args.models:
         for shape in args.shapes:
             channels, size = SHAPES[shape]
-            model = build_model(name, 10, in_channels=channels, width=args.width).eval().to(memory_format=torch.channels_last)
+            model = (
+                build_model(name, 10, in_channels=channels, width=args.width)
+                .eval()
+                .to(memory_format=torch.channels_last)
+            )
             x = torch.rand(images, channels, size, size).contiguous(memory_format=torch.channels_last)
             times = [time_inference(model, x, b) for b in INFERENCE_BATCHES]
             print(f"{name:<17} {shape:<8} " + " ".join(f"{t:>10.3f}" for t in times), flush=True)
@@ -96,9 +103,11 @@ def main() -> None:
         return inference(args)
     layout = torch.channels_last if args.channels_last else torch.contiguous_format
     precision = "bf16 autocast" if args.bf16 and bf16_is_native() else "fp32"
-    print(f"torch {torch.__version__}, {args.threads} threads, batch {args.batch}, "
-          f"median of {args.iters} after {args.warmup} warm-up, forward+backward, 10 classes, "
-          f"{precision}, {'channels-last' if args.channels_last else 'NCHW'}, width {args.width}")
+    print(
+        f"torch {torch.__version__}, {args.threads} threads, batch {args.batch}, "
+        f"median of {args.iters} after {args.warmup} warm-up, forward+backward, 10 classes, "
+        f"{precision}, {'channels-last' if args.channels_last else 'NCHW'}, width {args.width}"
+    )
     print(f"{'model':<17} {'input':<8} {'params':>11} {'s/batch':>9} {'img/s':>9} {'cpu s/batch':>12}")
     for name in args.models:
         for shape in args.shapes:
@@ -108,8 +117,10 @@ def main() -> None:
             x = torch.rand(args.batch, channels, size, size).contiguous(memory_format=layout)
             y = torch.randint(0, 10, (args.batch,))
             seconds, cpu = time_step(model, x, y, args.warmup, args.iters, args.bf16)
-            print(f"{name:<17} {shape:<8} {params:>11,} {seconds:>9.3f} {args.batch / seconds:>9.0f} {cpu:>12.3f}",
-                  flush=True)
+            print(
+                f"{name:<17} {shape:<8} {params:>11,} {seconds:>9.3f} {args.batch / seconds:>9.0f} {cpu:>12.3f}",
+                flush=True,
+            )
 
 
 if __name__ == "__main__":

@@ -50,8 +50,14 @@ def guiding_classifier(profile, pool, seed: int, cycle: int):
         rest = np.setdiff1d(np.arange(len(pool)), idx)
         idx = np.concatenate([idx, np.random.default_rng(seed).choice(rest, n - len(idx), replace=False)])
     idx = torch.as_tensor(idx)
-    return fit(profile.model, pool.images[idx], pool.labels[idx], pool.num_classes, profile.train,
-               seed=training_seed(seed, cycle)).model.eval()
+    return fit(
+        profile.model,
+        pool.images[idx],
+        pool.labels[idx],
+        pool.num_classes,
+        profile.train,
+        seed=training_seed(seed, cycle),
+    ).model.eval()
 
 
 class Setup:
@@ -79,8 +85,16 @@ class Setup:
         """PGD with ``config`` at ``eps`` against seed's classifier, then the paired held-out measurement."""
         classifier = self.classifiers[seed]
         pgd = optimize_embeddings(self.model, classifier, self.c_y, eps, config, class_seeds(seed, 0, 10), 28, 1)
-        random = optimize_embeddings(self.model, None, self.c_y, eps, dataclasses.replace(config, acquisition="RandomSampling"),
-                                     class_seeds(seed, 0, 10), 28, 1).embeddings
+        random = optimize_embeddings(
+            self.model,
+            None,
+            self.c_y,
+            eps,
+            dataclasses.replace(config, acquisition="RandomSampling"),
+            class_seeds(seed, 0, 10),
+            28,
+            1,
+        ).embeddings
         images = {"plain": self.plain(), "optimized": self.render(pgd.embeddings), "random": self.render(random)}
         summary, _ = measure_directions(classifier, self.judge, images, self.labels, config.heldout_acquisition, 28, 1)
         return dict(summary, pgd_s=pgd.seconds, pgd_s_per_step=pgd.seconds / config.pgd_steps)
@@ -101,9 +115,17 @@ def show(rows: list[dict], columns: list[str], title: str):
 
 
 def heldout_columns(setting: list[str]) -> list[str]:
-    return setting + ["heldout_gain", "heldout_gain_se", "heldout_random_gain", "heldout_random_gain_se",
-                      "label_correct_plain", "label_correct_optimized", "label_correct_random", "pgd_s_per_step",
-                      "gain_per_s"]
+    return setting + [
+        "heldout_gain",
+        "heldout_gain_se",
+        "heldout_random_gain",
+        "heldout_random_gain_se",
+        "label_correct_plain",
+        "label_correct_optimized",
+        "label_correct_random",
+        "pgd_s_per_step",
+        "gain_per_s",
+    ]
 
 
 def bench_eps(setup: Setup, values, configs: dict[str, object]):
@@ -112,9 +134,12 @@ def bench_eps(setup: Setup, values, configs: dict[str, object]):
         for eps in values:
             row = pooled([setup.heldout(config, eps, s) for s in setup.args.seeds])
             rows.append(dict(setting=name, eps=eps, **row, gain_per_s=row["heldout_gain"] / row["pgd_s"]))
-            print(f"  {name} eps {eps}: gain {row['heldout_gain']:+.4f} +- {row['heldout_gain_se']:.4f}, random "
-                  f"{row['heldout_random_gain']:+.4f}, labels {row['label_correct_optimized']:.3f} "
-                  f"(plain {row['label_correct_plain']:.3f})", flush=True)
+            print(
+                f"  {name} eps {eps}: gain {row['heldout_gain']:+.4f} +- {row['heldout_gain_se']:.4f}, random "
+                f"{row['heldout_random_gain']:+.4f}, labels {row['label_correct_optimized']:.3f} "
+                f"(plain {row['label_correct_plain']:.3f})",
+                flush=True,
+            )
     return rows
 
 
@@ -130,9 +155,12 @@ def main():
     args = p.parse_args()
     setup = Setup(args)
     base = setup.profile.galot
-    print(f"embedded profile: T = {base.sampling_steps}, guidance {base.guidance}, K = {base.pgd_steps}, "
-          f"N = {base.grad_samples}, eta = 2.5 eps / K, {base.norm}; classifier {setup.profile.model} of cycle "
-          f"{args.cycle}, seeds {args.seeds}; {args.per_class} held-out images per class", flush=True)
+    print(
+        f"embedded profile: T = {base.sampling_steps}, guidance {base.guidance}, K = {base.pgd_steps}, "
+        f"N = {base.grad_samples}, eta = 2.5 eps / K, {base.norm}; classifier {setup.profile.model} of cycle "
+        f"{args.cycle}, seeds {args.seeds}; {args.per_class} held-out images per class",
+        flush=True,
+    )
     estimators = {"last": dict(estimator="last")}
     estimators.update({f"x0@{j}": dict(estimator="x0", estimator_step=j) for j in range(base.sampling_steps - 1)})
     estimators["full"] = dict(estimator="full")
@@ -145,21 +173,41 @@ def main():
             grads, seconds = {}, {}
             for name, change in estimators.items():
                 cfg = dataclasses.replace(base, **change)
-                embedding_gradient(setup.model, classifier, setup.c_y, owner[:4], image_seeds[:4], cfg, 28, 1, 64,
-                                   cfg.estimator)  # warm-up
+                embedding_gradient(
+                    setup.model, classifier, setup.c_y, owner[:4], image_seeds[:4], cfg, 28, 1, 64, cfg.estimator
+                )  # warm-up
                 t0 = time.perf_counter()
-                grads[name], _ = embedding_gradient(setup.model, classifier, setup.c_y, owner, image_seeds, cfg, 28, 1,
-                                                    64, cfg.estimator)
+                grads[name], _ = embedding_gradient(
+                    setup.model, classifier, setup.c_y, owner, image_seeds, cfg, 28, 1, 64, cfg.estimator
+                )
                 seconds[name] = time.perf_counter() - t0
             for name, g in grads.items():
                 cosine, signs = gradient_agreement(g[:, 1:], grads["full"][:, 1:])
-                rows.append(dict(estimator=name, seed=seed, cosine=float(cosine.mean()),
-                                 sign_agreement=float(signs.mean()), step_s=seconds[name]))
-        table = pd.DataFrame(rows).groupby("estimator", sort=False).agg(
-            cosine=("cosine", "mean"), cosine_sd=("cosine", "std"), sign_agreement=("sign_agreement", "mean"),
-            step_s=("step_s", "mean")).reset_index()
-        show(table.to_dict("records"), list(table.columns),
-             f"gradient of one PGD step (10 classes x N = {base.grad_samples}) against the full-chain gradient")
+                rows.append(
+                    dict(
+                        estimator=name,
+                        seed=seed,
+                        cosine=float(cosine.mean()),
+                        sign_agreement=float(signs.mean()),
+                        step_s=seconds[name],
+                    )
+                )
+        table = (
+            pd.DataFrame(rows)
+            .groupby("estimator", sort=False)
+            .agg(
+                cosine=("cosine", "mean"),
+                cosine_sd=("cosine", "std"),
+                sign_agreement=("sign_agreement", "mean"),
+                step_s=("step_s", "mean"),
+            )
+            .reset_index()
+        )
+        show(
+            table.to_dict("records"),
+            list(table.columns),
+            f"gradient of one PGD step (10 classes x N = {base.grad_samples}) against the full-chain gradient",
+        )
         held = bench_eps(setup, [0.25], {n: dataclasses.replace(base, **c) for n, c in estimators.items()})
         show(held, heldout_columns(["setting", "eps"]), "held-out gain per estimator at eps 0.25")
         rows = held
@@ -167,8 +215,11 @@ def main():
         rows = bench_eps(setup, args.eps, {"gradient (last)": base})
         show(rows, heldout_columns(["setting", "eps"]), "held-out gain and label correctness against eps")
     elif args.what == "steps":
-        variants = [(f"K{k} N{n}", lambda eps, k=k, n=n: dataclasses.replace(base, pgd_steps=k, grad_samples=n))
-                    for k in (1, 2, 4) for n in (2, 4, 8)]
+        variants = [
+            (f"K{k} N{n}", lambda eps, k=k, n=n: dataclasses.replace(base, pgd_steps=k, grad_samples=n))
+            for k in (1, 2, 4)
+            for n in (2, 4, 8)
+        ]
         variants.append(("K2 N4 eta = eps / K", lambda eps: dataclasses.replace(base, eta=eps / base.pgd_steps)))
         rows = []
         for name, config_at in variants:
@@ -176,12 +227,18 @@ def main():
                 cfg = config_at(eps)
                 row = pooled([setup.heldout(cfg, eps, s) for s in args.seeds])
                 rows.append(dict(setting=name, eps=eps, **row, gain_per_s=row["heldout_gain"] / row["pgd_s"]))
-                print(f"  {name} eps {eps}: gain {row['heldout_gain']:+.4f}, labels {row['label_correct_optimized']:.3f}, "
-                      f"{row['pgd_s']:.1f} s", flush=True)
+                print(
+                    f"  {name} eps {eps}: gain {row['heldout_gain']:+.4f}, labels {row['label_correct_optimized']:.3f}, "
+                    f"{row['pgd_s']:.1f} s",
+                    flush=True,
+                )
         show(rows, heldout_columns(["setting", "eps"]), "held-out gain against K, N and eta")
     elif args.what == "objectives":
-        rows = bench_eps(setup, args.eps, {"acquisition": base,
-                                           "prompt_margin": dataclasses.replace(base, objective="prompt_margin")})
+        rows = bench_eps(
+            setup,
+            args.eps,
+            {"acquisition": base, "prompt_margin": dataclasses.replace(base, objective="prompt_margin")},
+        )
         show(rows, heldout_columns(["setting", "eps"]), "the paper's objective against the label-aware one")
     else:
         test = runs.load_data(setup.profile)[1]
@@ -194,7 +251,9 @@ def main():
         for eps in args.eps:
             for seed in args.seeds[:1]:
                 classifier = setup.classifiers[seed]
-                pgd = optimize_embeddings(setup.model, classifier, setup.c_y, eps, base, class_seeds(seed, 0, 10), 28, 1)
+                pgd = optimize_embeddings(
+                    setup.model, classifier, setup.c_y, eps, base, class_seeds(seed, 0, 10), 28, 1
+                )
                 images = setup.render(pgd.embeddings)
                 judged = predict_probs(setup.judge, images).argmax(1) == setup.labels
                 all_classes = zero_shot.predict(images) == setup.labels
@@ -202,13 +261,26 @@ def main():
                 t0 = time.perf_counter()
                 pairwise = zero_shot.keeps(images, setup.labels, rivals)
                 pair_s = (time.perf_counter() - t0) / len(images)
-                for name, passed, cost in (("all classes", all_classes, per_image), ("vs the classifier's rival", pairwise, pair_s)):
-                    rows.append(dict(images=f"generated, eps {eps}, {name}", n=len(images),
-                                     judge_correct=float(judged.float().mean()), pass_rate=float(passed.float().mean()),
-                                     judge_correct_after_filter=float(judged[passed].float().mean()),
-                                     s_per_image=cost))
-        show(rows, list(pd.DataFrame(rows).columns), "the diffusion model as a zero-shot label filter "
-             f"(timesteps {zero_shot.timesteps}; agreement with the judge on generated images)")
+                for name, passed, cost in (
+                    ("all classes", all_classes, per_image),
+                    ("vs the classifier's rival", pairwise, pair_s),
+                ):
+                    rows.append(
+                        dict(
+                            images=f"generated, eps {eps}, {name}",
+                            n=len(images),
+                            judge_correct=float(judged.float().mean()),
+                            pass_rate=float(passed.float().mean()),
+                            judge_correct_after_filter=float(judged[passed].float().mean()),
+                            s_per_image=cost,
+                        )
+                    )
+        show(
+            rows,
+            list(pd.DataFrame(rows).columns),
+            "the diffusion model as a zero-shot label filter "
+            f"(timesteps {zero_shot.timesteps}; agreement with the judge on generated images)",
+        )
     if args.csv:
         pd.DataFrame(rows).to_csv(args.csv, index=False)
 

@@ -91,8 +91,23 @@ def main():
         return
     res = {}
     for mode in ("plain", "last", "full"):
-        out = subprocess.run([sys.executable, __file__, "--mode", mode, "--steps", str(args.steps), "--n", str(args.n),
-                              "--threads", str(args.threads)], capture_output=True, text=True, check=True)
+        out = subprocess.run(
+            [
+                sys.executable,
+                __file__,
+                "--mode",
+                mode,
+                "--steps",
+                str(args.steps),
+                "--n",
+                str(args.n),
+                "--threads",
+                str(args.threads),
+            ],
+            capture_output=True,
+            text=True,
+            check=True,
+        )
         res[mode] = json.loads(out.stdout.strip().splitlines()[-1])
     print(f"bundled model, T = {args.steps} DDIM steps, N = {args.n} images, {args.threads} threads")
     print(f"{'mode':<8}{'seconds':>10}{'peak MB':>10}{'extra MB':>10}")
@@ -105,8 +120,10 @@ def main():
         print(f"  {r['prompt']:<28} cosine {r['cosine']:+.3f}   sign agreement {r['sign_agreement']:.3f}")
     cos = torch.tensor([r["cosine"] for r in rows])
     sig = torch.tensor([r["sign_agreement"] for r in rows])
-    print(f"cosine(last, full) over {len(rows)} prompts: mean {cos.mean():+.3f}, min {cos.min():+.3f}, "
-          f"max {cos.max():+.3f}; sign agreement mean {sig.mean():.3f}")
+    print(
+        f"cosine(last, full) over {len(rows)} prompts: mean {cos.mean():+.3f}, min {cos.min():+.3f}, "
+        f"max {cos.max():+.3f}; sign agreement mean {sig.mean():.3f}"
+    )
 
 
 if __name__ == "__main__":

@@ -34,21 +34,24 @@ import pandas as pd
 import torch
 import torch.nn.functional as F
 
+
 # Recipes as changes to the profile's TrainConfig: the library's named ones (the first, the paper's baselines',
 # is the reference the others are compared with) and the variants measured on the way to "low-variance".
 def recipes() -> dict[str, dict]:
     from galot_lib.learning.train import RECIPES as NAMED
 
-    return {"deepalplus (constant lr 1e-3)": NAMED["deepalplus"],
-            "cosine": dict(NAMED["deepalplus"], schedule="cosine"),
-            "cosine, lr 3e-3, warm-up 10%": dict(NAMED["deepalplus"], schedule="cosine", warmup=0.1, lr=3e-3),
-            "constant + tail average 25%": dict(NAMED["deepalplus"], averaging="tail", average_window=0.25),
-            "constant + EMA 25%": dict(NAMED["deepalplus"], averaging="ema", average_window=0.25),
-            "low-variance (lr 2e-3 + tail average 25%)": NAMED["low-variance"],
-            "lr 2e-3 + tail average 50%": dict(NAMED["low-variance"], average_window=0.5),
-            "lr 2e-3 + EMA 25%": dict(NAMED["low-variance"], averaging="ema"),
-            "lr 2e-3, warm-up 10% + tail average 25%": dict(NAMED["low-variance"], warmup=0.1),
-            "lr 3e-3 + tail average 25%": dict(NAMED["low-variance"], lr=3e-3)}
+    return {
+        "deepalplus (constant lr 1e-3)": NAMED["deepalplus"],
+        "cosine": dict(NAMED["deepalplus"], schedule="cosine"),
+        "cosine, lr 3e-3, warm-up 10%": dict(NAMED["deepalplus"], schedule="cosine", warmup=0.1, lr=3e-3),
+        "constant + tail average 25%": dict(NAMED["deepalplus"], averaging="tail", average_window=0.25),
+        "constant + EMA 25%": dict(NAMED["deepalplus"], averaging="ema", average_window=0.25),
+        "low-variance (lr 2e-3 + tail average 25%)": NAMED["low-variance"],
+        "lr 2e-3 + tail average 50%": dict(NAMED["low-variance"], average_window=0.5),
+        "lr 2e-3 + EMA 25%": dict(NAMED["low-variance"], averaging="ema"),
+        "lr 2e-3, warm-up 10% + tail average 25%": dict(NAMED["low-variance"], warmup=0.1),
+        "lr 3e-3 + tail average 25%": dict(NAMED["low-variance"], lr=3e-3),
+    }
 
 
 def run_shapes(profile, seed: int) -> dict[str, tuple[torch.Tensor, torch.Tensor, int]]:
@@ -61,8 +64,10 @@ def run_shapes(profile, seed: int) -> dict[str, tuple[torch.Tensor, torch.Tensor
     job = galot_row(profile, "GALOT template, eps 0", profile.dataset, seed)
     records = job.run(profile)
     pool, _ = load_data(profile)
-    state = torch.load(next(Path(os.environ["GALOT_RUNS_DIR"]).rglob(f"*-{records[0]['config_hash']}/seed{seed}/state.pt")),
-                       weights_only=False)
+    state = torch.load(
+        next(Path(os.environ["GALOT_RUNS_DIR"]).rglob(f"*-{records[0]['config_hash']}/seed{seed}/state.pt")),
+        weights_only=False,
+    )
     last = len(records) - 1
     labeled = torch.as_tensor(state["labeled"], dtype=torch.long)  # the last cycle's labelled set
     initial = torch.as_tensor(initial_indices(len(pool), profile.initial_labeled, seed), dtype=torch.long)
@@ -73,7 +78,10 @@ def run_shapes(profile, seed: int) -> dict[str, tuple[torch.Tensor, torch.Tensor
         shapes[f"cycle {cycle}: {len(idx)} labels"] = (*real, training_seed(seed, cycle))
         gen_x, gen_y = torch.cat(gen_images[: cycle + 1]), torch.cat(gen_labels[: cycle + 1])
         shapes[f"cycle {cycle}: {len(idx)} labels + {len(gen_y)} generated"] = (
-            torch.cat([real[0], gen_x]), torch.cat([real[1], gen_y]), training_seed(seed, cycle))
+            torch.cat([real[0], gen_x]),
+            torch.cat([real[1], gen_y]),
+            training_seed(seed, cycle),
+        )
     return shapes
 
 
@@ -107,38 +115,71 @@ def recipes_bench(args):
                     seconds[threads] = time.perf_counter() - t0
                     accs[threads] = accuracy(model, test.images, test.labels)
                 torch.set_num_threads(2)
-                rows.append(dict(recipe=recipe, shape=shape, training_seed=base_seed + k, accuracy=accs[2],
-                                 accuracy_1_thread=accs[1], shift=abs(accs[1] - accs[2]), fit_s=seconds[2]))
-                print(f"{recipe:32s} {shape:40s} seed +{k}: {accs[2]:.4f} (1 thread {accs[1]:.4f}) {seconds[2]:.1f} s",
-                      flush=True)
+                rows.append(
+                    dict(
+                        recipe=recipe,
+                        shape=shape,
+                        training_seed=base_seed + k,
+                        accuracy=accs[2],
+                        accuracy_1_thread=accs[1],
+                        shift=abs(accs[1] - accs[2]),
+                        fit_s=seconds[2],
+                    )
+                )
+                print(
+                    f"{recipe:32s} {shape:40s} seed +{k}: {accs[2]:.4f} (1 thread {accs[1]:.4f}) {seconds[2]:.1f} s",
+                    flush=True,
+                )
     df = pd.DataFrame(rows)
     if args.out:
         df.to_csv(args.out, index=False)
-    per_shape = df.groupby(["recipe", "shape"], sort=False).agg(
-        mean=("accuracy", "mean"), seed_sd=("accuracy", "std"), shift_mean=("shift", "mean"),
-        shift_max=("shift", "max"), fit_s=("fit_s", "mean")).reset_index()
-    print(f"\nper shape ({profile.name} profile, {profile.model}, {args.seeds} training seeds, test accuracy on "
-          f"{len(test)} images; shift: |1 thread - 2 threads|, same seed)")
+    per_shape = (
+        df.groupby(["recipe", "shape"], sort=False)
+        .agg(
+            mean=("accuracy", "mean"),
+            seed_sd=("accuracy", "std"),
+            shift_mean=("shift", "mean"),
+            shift_max=("shift", "max"),
+            fit_s=("fit_s", "mean"),
+        )
+        .reset_index()
+    )
+    print(
+        f"\nper shape ({profile.name} profile, {profile.model}, {args.seeds} training seeds, test accuracy on "
+        f"{len(test)} images; shift: |1 thread - 2 threads|, same seed)"
+    )
     print(per_shape.to_markdown(index=False, floatfmt=".4f"))
-    summary = per_shape.groupby("recipe", sort=False).agg(
-        mean=("mean", "mean"), seed_sd=("seed_sd", lambda s: float(np.sqrt((s**2).mean()))),
-        shift_mean=("shift_mean", "mean"), shift_max=("shift_max", "max"), fit_s=("fit_s", "mean")).reset_index()
+    summary = (
+        per_shape.groupby("recipe", sort=False)
+        .agg(
+            mean=("mean", "mean"),
+            seed_sd=("seed_sd", lambda s: float(np.sqrt((s**2).mean()))),
+            shift_mean=("shift_mean", "mean"),
+            shift_max=("shift_max", "max"),
+            fit_s=("fit_s", "mean"),
+        )
+        .reset_index()
+    )
     today = summary.iloc[0]
     summary["mean_vs_first"] = (summary["mean"] - today["mean"]) * 100
     summary["sd_ratio"] = today.seed_sd / summary.seed_sd
     # A paired difference of two runs' final accuracies carries two fits' noise.
     summary["seeds_for_1pt_final"] = [seeds_needed(np.sqrt(2) * sd, 0.01) for sd in summary.seed_sd]
-    print(f"\nper recipe (over the {len(shapes)} shapes; seed_sd: root mean square; mean_vs_first: points against "
-          f"'{today.recipe}'; sd_ratio: its seed_sd over this one's; seeds_for_1pt_final: paired seeds for a 1-point "
-          "final-accuracy difference at 95% confidence and 80% power, were the trainer the only noise)")
+    print(
+        f"\nper recipe (over the {len(shapes)} shapes; seed_sd: root mean square; mean_vs_first: points against "
+        f"'{today.recipe}'; sd_ratio: its seed_sd over this one's; seeds_for_1pt_final: paired seeds for a 1-point "
+        "final-accuracy difference at 95% confidence and 80% power, were the trainer the only noise)"
+    )
     print(summary.to_markdown(index=False, floatfmt=".4f"))
     if args.plan_from and args.plan_for in set(per_shape.recipe) and names[0] in set(per_shape.recipe):
         plan = seed_plan(per_shape, names[0], args.plan_for, Path(args.plan_from), profile, list(shapes))
-        print(f"\nseeds per headline comparison if the runs of {args.plan_from} had been trained by '{args.plan_for}' "
-              f"instead of '{names[0]}' (observed_sd: the per-seed differences there; trainer_sd: the part the "
-              "reference recipe's spread explains; the rest is the seeds' data and stays; predicted_sd: that rest "
-              "plus the new recipe's spread; seeds_for_1pt: paired seeds for a 1-point difference, 95% / 80% power; "
-              "resolvable_pt: the smallest difference, in points, those seeds resolve at that power)")
+        print(
+            f"\nseeds per headline comparison if the runs of {args.plan_from} had been trained by '{args.plan_for}' "
+            f"instead of '{names[0]}' (observed_sd: the per-seed differences there; trainer_sd: the part the "
+            "reference recipe's spread explains; the rest is the seeds' data and stays; predicted_sd: that rest "
+            "plus the new recipe's spread; seeds_for_1pt: paired seeds for a 1-point difference, 95% / 80% power; "
+            "resolvable_pt: the smallest difference, in points, those seeds resolve at that power)"
+        )
         print(plan.to_markdown(index=False, floatfmt=".4f"))
 
 
@@ -158,9 +199,11 @@ def seed_plan(per_shape: pd.DataFrame, reference: str, chosen: str, results: Pat
         first, last = (gen_first, gen_last) if generated else (pool_first, pool_last)
         return var[(recipe, last)] if summary == "final" else (var[(recipe, first)] + var[(recipe, last)]) / 2 / cycles
 
-    sections = [("4.1", "method", an.table1_comparisons(profile), None),
-                ("4.2", "method", an.FIGURE3_COMPARISONS, None),
-                ("4.5", "setting", an.label_comparisons(profile), "label_objectives")]
+    sections = [
+        ("4.1", "method", an.table1_comparisons(profile), None),
+        ("4.2", "method", an.FIGURE3_COMPARISONS, None),
+        ("4.5", "setting", an.label_comparisons(profile), "label_objectives"),
+    ]
     rows = []
     for section, index, comparisons, study in sections:
         records = pd.read_csv(results / section / "records.csv")
@@ -178,10 +221,18 @@ def seed_plan(per_shape: pd.DataFrame, reference: str, chosen: str, results: Pat
                     old = sum(trainer_var(reference, m, summary, cycles) for m in (ours, other))
                     new = sum(trainer_var(chosen, m, summary, cycles) for m in (ours, other))
                     predicted = float(np.sqrt(max(0.0, diff.var(ddof=1) - old) + new))
-                    rows.append(dict(comparison=f"{ours} - {other}", summary=summary, seeds=len(diff),
-                                     observed_sd=diff.std(ddof=1), trainer_sd=np.sqrt(old), predicted_sd=predicted,
-                                     seeds_for_1pt=an.seeds_needed(predicted, 0.01),
-                                     resolvable_pt=100 * an.smallest_resolvable(predicted, len(diff))))
+                    rows.append(
+                        dict(
+                            comparison=f"{ours} - {other}",
+                            summary=summary,
+                            seeds=len(diff),
+                            observed_sd=diff.std(ddof=1),
+                            trainer_sd=np.sqrt(old),
+                            predicted_sd=predicted,
+                            seeds_for_1pt=an.seeds_needed(predicted, 0.01),
+                            resolvable_pt=100 * an.smallest_resolvable(predicted, len(diff)),
+                        )
+                    )
     return pd.DataFrame(rows)
 
 
@@ -207,8 +258,9 @@ def speed_bench(args):
     def reference_fit(images, labels, seed, padding):
         torch.manual_seed(seed)
         model = build_model(args.model, 10, in_channels=1)
-        tf = transforms.Compose([transforms.RandomCrop(28, padding=padding), transforms.RandomHorizontalFlip(),
-                                 transforms.ToTensor()])
+        tf = transforms.Compose(
+            [transforms.RandomCrop(28, padding=padding), transforms.RandomHorizontalFlip(), transforms.ToTensor()]
+        )
         loader = DataLoader(PILDataset(images, labels, tf), batch_size=128, shuffle=True, num_workers=0)
         optim = torch.optim.Adam(model.parameters(), lr=1e-3)
         model.train()
@@ -237,10 +289,16 @@ def speed_bench(args):
         t_ours = time.perf_counter() - t0
         rows.append((t_ref, t_ours, accuracy(ref, test.images, test.labels), accuracy(ours, test.images, test.labels)))
     r = np.array(rows)
-    print(f"model {args.model}, {args.n} images, {args.epochs} epochs, batch 128, Adam 1e-3, {args.threads} threads, "
-          f"{args.seeds} seeds (means)")
-    print(f"reference loop (DataLoader + per-sample PIL transforms): {r[:, 0].mean():7.2f} s   test accuracy {r[:, 2].mean():.4f}")
-    print(f"galot_lib.learning.train.fit (batched tensor augmentation)      : {r[:, 1].mean():7.2f} s   test accuracy {r[:, 3].mean():.4f}")
+    print(
+        f"model {args.model}, {args.n} images, {args.epochs} epochs, batch 128, Adam 1e-3, {args.threads} threads, "
+        f"{args.seeds} seeds (means)"
+    )
+    print(
+        f"reference loop (DataLoader + per-sample PIL transforms): {r[:, 0].mean():7.2f} s   test accuracy {r[:, 2].mean():.4f}"
+    )
+    print(
+        f"galot_lib.learning.train.fit (batched tensor augmentation)      : {r[:, 1].mean():7.2f} s   test accuracy {r[:, 3].mean():.4f}"
+    )
     print(f"speed-up: {r[:, 0].mean() / r[:, 1].mean():.2f}x")
 
 
@@ -249,13 +307,21 @@ def main():
     p.add_argument("--speed", action="store_true", help="the trainer against the reference loop instead of recipes")
     p.add_argument("--profile", default="embedded", help="recipes: whose classifier, data and run (default embedded)")
     p.add_argument("--recipes", nargs="+", help=f"recipes to compare (default: all): {', '.join(recipes())}")
-    p.add_argument("--seeds", type=int, default=None, help="training seeds per shape (recipes: 5) or data seeds (speed: 2)")
+    p.add_argument(
+        "--seeds", type=int, default=None, help="training seeds per shape (recipes: 5) or data seeds (speed: 2)"
+    )
     p.add_argument("--workdir", default="runs/bench-train", help="recipes: where the bench's run and images live")
     p.add_argument("--out", help="recipes: also write every fit as CSV here")
-    p.add_argument("--plan-from", default="results/embedded", help="recipes: a finished run whose headline "
-                   "comparisons the seed plan is for ('' for none)")
-    p.add_argument("--plan-for", default="low-variance (lr 2e-3 + tail average 25%)", help="recipes: the recipe "
-                   "the seed plan is for (compared with the first recipe)")
+    p.add_argument(
+        "--plan-from",
+        default="results/embedded",
+        help="recipes: a finished run whose headline comparisons the seed plan is for ('' for none)",
+    )
+    p.add_argument(
+        "--plan-for",
+        default="low-variance (lr 2e-3 + tail average 25%)",
+        help="recipes: the recipe the seed plan is for (compared with the first recipe)",
+    )
     p.add_argument("--n", type=int, default=2000, help="speed: training images")
     p.add_argument("--epochs", type=int, default=15, help="speed: epochs")
     p.add_argument("--model", default="SmallCNN", help="speed: the classifier")

@@ -30,8 +30,10 @@ def main():
     p.add_argument("--classes", type=int, default=1, help="classes in the PGD step")
     args = p.parse_args()
     if not torch.cuda.is_available():
-        print("gpu_check: no CUDA device is visible (torch.cuda.is_available() is False); run it on the GPU machine",
-              file=sys.stderr)
+        print(
+            "gpu_check: no CUDA device is visible (torch.cuda.is_available() is False); run it on the GPU machine",
+            file=sys.stderr,
+        )
         sys.exit(2)
     from galot_lib.core.paths import cache_root
     from galot_lib.generation.galot import embedding_gradient, memory_plan_for
@@ -49,8 +51,10 @@ def main():
     t0 = time.perf_counter()
     model = from_sd_components(**sd21_base_components(), device=device, dtype=dtype, name="sd21-base-random")
     classifier = build_model(profile.model, 10, in_channels=3).to(device).eval()
-    print(f"{torch.cuda.get_device_name(device)}: SD 2.1 base (random weights, {args.dtype}) built in "
-          f"{time.perf_counter() - t0:.0f} s; N = {cfg.grad_samples}, T = {cfg.sampling_steps}, guidance {cfg.guidance}")
+    print(
+        f"{torch.cuda.get_device_name(device)}: SD 2.1 base (random weights, {args.dtype}) built in "
+        f"{time.perf_counter() - t0:.0f} s; N = {cfg.grad_samples}, T = {cfg.sampling_steps}, guidance {cfg.guidance}"
+    )
 
     plan = memory_plan_for(model, classifier, cfg, 32, 3, None, profile.max_batch)
     print(plan.summary())
@@ -61,8 +65,9 @@ def main():
     torch.cuda.reset_peak_memory_stats()
     base = torch.cuda.memory_allocated()
     t0 = time.perf_counter()
-    grad, _ = embedding_gradient(model, classifier, c, owner, list(range(len(owner))), cfg, 32, 3,
-                                 plan.grad_micro_batch, cfg.estimator)
+    grad, _ = embedding_gradient(
+        model, classifier, c, owner, list(range(len(owner))), cfg, 32, 3, plan.grad_micro_batch, cfg.estimator
+    )
     torch.cuda.synchronize()
     grad_s = time.perf_counter() - t0
     grad_peak = torch.cuda.max_memory_allocated() - base
@@ -80,14 +85,20 @@ def main():
     predicted_gen = plan.generation.peak(plan.sample_micro_batch)
 
     evals = cfg.sampling_steps * 2
-    print(f"PGD step, {len(owner)} images: {grad_s:.1f} s ({grad_s / len(owner):.2f} s/image), peak "
-          f"{grad_peak / GIB:.2f} GiB (plan {predicted_grad / GIB:.2f}), zero gradient share {zero:.4f}, "
-          f"finite {bool(torch.isfinite(grad).all())}")
-    print(f"generation, {len(seeds)} images: {gen_s:.1f} s ({len(seeds) / gen_s:.2f} images/s), peak "
-          f"{gen_peak / GIB:.2f} GiB (plan {predicted_gen / GIB:.2f})")
-    throughput = dict(unet_evals_per_s=len(seeds) * evals / gen_s,  # decodes included, as the plan counts them
-                      train_images_per_s=_train_throughput(profile, device),
-                      source=f"measured by bench/gpu_check.py on {torch.cuda.get_device_name(device)} ({args.dtype})")
+    print(
+        f"PGD step, {len(owner)} images: {grad_s:.1f} s ({grad_s / len(owner):.2f} s/image), peak "
+        f"{grad_peak / GIB:.2f} GiB (plan {predicted_grad / GIB:.2f}), zero gradient share {zero:.4f}, "
+        f"finite {bool(torch.isfinite(grad).all())}"
+    )
+    print(
+        f"generation, {len(seeds)} images: {gen_s:.1f} s ({len(seeds) / gen_s:.2f} images/s), peak "
+        f"{gen_peak / GIB:.2f} GiB (plan {predicted_gen / GIB:.2f})"
+    )
+    throughput = dict(
+        unet_evals_per_s=len(seeds) * evals / gen_s,  # decodes included, as the plan counts them
+        train_images_per_s=_train_throughput(profile, device),
+        source=f"measured by bench/gpu_check.py on {torch.cuda.get_device_name(device)} ({args.dtype})",
+    )
     path = cache_root() / THROUGHPUT_FILE
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_text(json.dumps(throughput, indent=1))

@@ -78,11 +78,23 @@ def check_output_folder(out: Path) -> Path:
     return out
 
 
-def train_from_text(class_names, t2i="bundled", rounds: int = 3, images_per_round: int = 500, model: str = "SmallCNN",
-                    size: int | None = None, channels: int | None = None, galot: GalotConfig | None = None,
-                    train: TrainConfig | None = None, seed: int = 0, test: ImageSet | None = None,
-                    out: str | Path | None = None, cache: GeneratedCache | None = None, shards=None,
-                    progress: bool = True) -> TextToModel:
+def train_from_text(
+    class_names,
+    t2i="bundled",
+    rounds: int = 3,
+    images_per_round: int = 500,
+    model: str = "SmallCNN",
+    size: int | None = None,
+    channels: int | None = None,
+    galot: GalotConfig | None = None,
+    train: TrainConfig | None = None,
+    seed: int = 0,
+    test: ImageSet | None = None,
+    out: str | Path | None = None,
+    cache: GeneratedCache | None = None,
+    shards=None,
+    progress: bool = True,
+) -> TextToModel:
     """Train a classifier on generated images alone: each round GALOT moves the class embeddings toward the
     current classifier's uncertainty and generates ``images_per_round x galot.factor`` new pseudo-labelled
     images, then retrains from scratch on all of them. Everything is validated before any work."""
@@ -99,29 +111,61 @@ def train_from_text(class_names, t2i="bundled", rounds: int = 3, images_per_roun
     galot, train = galot or GalotConfig(), train or TrainConfig()
     t2i = t2i if isinstance(t2i, T2IModel) else load_t2i(t2i)
     size, channels = size or t2i.image_size, channels or t2i.image_channels
-    settings = dict(classes=class_names, t2i=t2i.fingerprint, rounds=rounds, images_per_round=images_per_round,
-                    model=model, size=size, channels=channels, galot=galot.as_dict(), train=dataclasses.asdict(train),
-                    seed=seed)
+    settings = dict(
+        classes=class_names,
+        t2i=t2i.fingerprint,
+        rounds=rounds,
+        images_per_round=images_per_round,
+        model=model,
+        size=size,
+        channels=channels,
+        galot=galot.as_dict(),
+        train=dataclasses.asdict(train),
+        seed=seed,
+    )
     generator = GalotGenerator(t2i, class_names, galot, size, channels, cache, shards=shards)
     images, labels, records, trained = _resume(out, settings, model, len(class_names), channels)
     main = shards is None or shards.state.is_main_process
-    for r in tqdm(range(len(records), rounds), desc="text to model", disable=not progress or not main,
-                  initial=len(records), total=rounds):
+    for r in tqdm(
+        range(len(records), rounds),
+        desc="text to model",
+        disable=not progress or not main,
+        initial=len(records),
+        total=rounds,
+    ):
         batch = generator(r, trained, images_per_round, seed_for(seed, r, Purpose.GENERATION))
         images.append(batch.images)
         labels.append(batch.labels)
-        trained = fit(model, torch.cat(images), torch.cat(labels), len(class_names), train,
-                      seed=seed_for(seed, r, Purpose.ROUND_TRAINING))
+        trained = fit(
+            model,
+            torch.cat(images),
+            torch.cat(labels),
+            len(class_names),
+            train,
+            seed=seed_for(seed, r, Purpose.ROUND_TRAINING),
+        )
         if shards is not None:  # every process continues from the main process's classifier
             trained.model.load_state_dict(shards.same(trained.model.state_dict()))
-        record = dict(round=r, n_generated=sum(len(l) for l in labels), seed=seed,
-                      **{k: v for k, v in batch.info.items() if not isinstance(v, list) and k != "cache_key"})
+        record = dict(
+            round=r,
+            n_generated=sum(len(l) for l in labels),
+            seed=seed,
+            **{k: v for k, v in batch.info.items() if not isinstance(v, list) and k != "cache_key"},
+        )
         if test is not None:
             record["accuracy"] = accuracy(trained.model, test.images, test.labels)
         records.append(record)
         if out is not None and main:
-            save_torch(dict(settings_hash=stable_hash(settings), images=images, labels=labels, records=records,
-                            model_state=trained.model.state_dict()), out / STATE)
+            save_torch(
+                dict(
+                    settings_hash=stable_hash(settings),
+                    images=images,
+                    labels=labels,
+                    records=records,
+                    model_state=trained.model.state_dict(),
+                ),
+                out / STATE,
+            )
     result = TextToModel(trained, torch.cat(images), torch.cat(labels), class_names, records)
     if out is not None and main:
         write_outputs(out, result, settings, model, channels, size)
@@ -134,8 +178,10 @@ def _resume(out, settings: dict, model: str, classes: int, channels: int):
         return [], [], [], None
     state = torch.load(Path(out) / STATE, weights_only=False, map_location="cpu")
     if state["settings_hash"] != stable_hash(settings):
-        raise ValueError(f"{Path(out) / STATE} holds a run with other settings; choose another output folder or "
-                         "delete it to start again")
+        raise ValueError(
+            f"{Path(out) / STATE} holds a run with other settings; choose another output folder or "
+            "delete it to start again"
+        )
     from .learning.models import build_model
 
     net = build_model(model, classes, in_channels=channels)
@@ -147,14 +193,23 @@ def write_outputs(out: Path, result: TextToModel, settings: dict, model: str, ch
     """The classifier, the generated set, a grid of examples and the card."""
     from safetensors.torch import save_file
 
-    from .core.io import atomic_path
     from .core.figures import image_grid
+    from .core.io import atomic_path
 
     state = {k: v.contiguous() for k, v in result.trained.model.state_dict().items()}
     with atomic_path(out / "classifier.safetensors") as tmp:
         save_file(state, str(tmp))
-    write_json(out / "classifier.json", dict(model=model, num_classes=len(result.class_names), in_channels=channels,
-                                             image_size=size, class_names=list(result.class_names)), indent=2)
+    write_json(
+        out / "classifier.json",
+        dict(
+            model=model,
+            num_classes=len(result.class_names),
+            in_channels=channels,
+            image_size=size,
+            class_names=list(result.class_names),
+        ),
+        indent=2,
+    )
     with atomic_path(out / "generated.safetensors") as tmp:
         save_file(dict(images=result.images.contiguous(), labels=result.labels.contiguous()), str(tmp))
     per_class = 6
@@ -172,10 +227,25 @@ def card(result: TextToModel, settings: dict) -> str:
     """The model card: what was trained from what, and how each round went."""
     import pandas as pd
 
-    columns = [c for c in ("round", "n_generated", "eps", "heldout_gain", "heldout_gain_se", "heldout_random_gain",
-                           "label_filter_pass", "accuracy") if any(c in r for r in result.records)]
-    table = pd.DataFrame(result.records).reindex(columns=columns).to_markdown(
-        index=False, floatfmt=tuple(".0f" if c in ("round", "n_generated") else ".4f" for c in columns))
+    columns = [
+        c
+        for c in (
+            "round",
+            "n_generated",
+            "eps",
+            "heldout_gain",
+            "heldout_gain_se",
+            "heldout_random_gain",
+            "label_filter_pass",
+            "accuracy",
+        )
+        if any(c in r for r in result.records)
+    ]
+    table = (
+        pd.DataFrame(result.records)
+        .reindex(columns=columns)
+        .to_markdown(index=False, floatfmt=tuple(".0f" if c in ("round", "n_generated") else ".4f" for c in columns))
+    )
     galot = settings["galot"]
     return f"""# A classifier trained from class names alone
 
@@ -209,7 +279,9 @@ def parse_eps(text: str, rounds: int) -> EpsSchedule:
     except ValueError:
         numbers = None
     if kind not in EPS_SCHEDULES or numbers is None or len(numbers) != (2 if kind == "linear" else 1):
-        raise ValueError(f"--eps {text!r}: give linear:START:END or constant:EPS (valid kinds: {', '.join(EPS_SCHEDULES)})")
+        raise ValueError(
+            f"--eps {text!r}: give linear:START:END or constant:EPS (valid kinds: {', '.join(EPS_SCHEDULES)})"
+        )
     return EpsSchedule(kind, numbers[0], numbers[-1], rounds if kind == "linear" else 1)
 
 
@@ -220,8 +292,10 @@ def evaluation_set(spec: str | None, class_names, size: int, channels: int) -> I
     if spec in DATASETS:
         test = load_dataset(spec, "test")
         if tuple(test.class_names) != tuple(class_names):
-            raise ValueError(f"--eval {spec} has the classes {list(test.class_names)}; --classes must name them in "
-                             "that order to measure accuracy on it")
+            raise ValueError(
+                f"--eval {spec} has the classes {list(test.class_names)}; --classes must name them in "
+                "that order to measure accuracy on it"
+            )
         return test
     return load_image_folder(spec, class_names, size, channels)
 
@@ -243,12 +317,15 @@ def main(argv=None):
     p.add_argument("--guidance", type=float, help="classifier-free guidance (default: the model's)")
     p.add_argument("--epochs", type=int, default=TrainConfig().epochs)
     p.add_argument("--seed", type=int, default=0)
-    p.add_argument("--eval", help="labelled images to measure accuracy on: a data set name "
-                                  f"({', '.join(DATASETS)}) or a folder with one subfolder per class")
+    p.add_argument(
+        "--eval",
+        help="labelled images to measure accuracy on: a data set name "
+        f"({', '.join(DATASETS)}) or a folder with one subfolder per class",
+    )
     p.add_argument("--out", required=True, help="output folder (created; an interrupted run there resumes)")
     args = p.parse_args(argv)
     try:
-        classes = (Path(args.classes_file).read_text().splitlines() if args.classes_file else args.classes)
+        classes = Path(args.classes_file).read_text().splitlines() if args.classes_file else args.classes
         classes = check_class_names([c for c in classes if c.strip()] if args.classes_file else classes)
         check_output_folder(Path(args.out))
         eps = parse_eps(args.eps, args.rounds)
@@ -260,14 +337,30 @@ def main(argv=None):
         t2i = load_t2i(args.t2i)
         size, channels = args.size or t2i.image_size, args.channels or t2i.image_channels
         steps = args.steps or (GalotConfig().sampling_steps if t2i.kind == "bundled" else t2i.default_steps)
-        galot = GalotConfig(template=args.template, eps=eps, sampling_steps=steps,
-                            guidance=args.guidance if args.guidance is not None else t2i.default_guidance)
+        galot = GalotConfig(
+            template=args.template,
+            eps=eps,
+            sampling_steps=steps,
+            guidance=args.guidance if args.guidance is not None else t2i.default_guidance,
+        )
         test = evaluation_set(args.eval, classes, size, channels)
     except (ValueError, OSError, FileNotFoundError) as err:
         raise SystemExit(f"text_to_model: {err}")
-    result = train_from_text(classes, t2i, args.rounds, args.images_per_round, args.model, size, channels, galot,
-                             dataclasses.replace(TrainConfig(), epochs=args.epochs), args.seed, test, args.out,
-                             shards=shards if shards.num_processes > 1 else None)
+    result = train_from_text(
+        classes,
+        t2i,
+        args.rounds,
+        args.images_per_round,
+        args.model,
+        size,
+        channels,
+        galot,
+        dataclasses.replace(TrainConfig(), epochs=args.epochs),
+        args.seed,
+        test,
+        args.out,
+        shards=shards if shards.num_processes > 1 else None,
+    )
     if shards.state.is_main_process:
         last = result.records[-1]
         accuracy_text = f", accuracy {last['accuracy']:.4f} on {args.eval}" if "accuracy" in last else ""

@@ -22,8 +22,9 @@ REPO = Path(__file__).resolve().parent.parent
 def committed_notebooks() -> list[Path]:
     """The executed notebooks git tracks under results/ (a local run's, gitignored, are not the committed report)."""
     try:
-        listed = subprocess.run(["git", "ls-files", "results/*/notebooks/*.ipynb"], cwd=REPO, capture_output=True,
-                                text=True, check=True).stdout.split()
+        listed = subprocess.run(
+            ["git", "ls-files", "results/*/notebooks/*.ipynb"], cwd=REPO, capture_output=True, text=True, check=True
+        ).stdout.split()
     except (OSError, subprocess.CalledProcessError):  # not a git checkout (an unpacked archive): what is there
         return sorted((REPO / "results").glob("*/notebooks/*.ipynb"))
     return sorted(REPO / name for name in listed)
@@ -45,8 +46,10 @@ def test_the_committed_run_has_notebooks():
 @pytest.mark.parametrize("path", COMMITTED, ids=lambda p: f"{p.parent.parent.name}/{p.name}")
 def test_committed_notebook_is_clean(path):
     if not stamped(path):
-        pytest.skip(f"{path.relative_to(REPO)} was executed before run_all.sh checked notebooks and wrote the report "
-                    "(no metadata.galot): make the run again")
+        pytest.skip(
+            f"{path.relative_to(REPO)} was executed before run_all.sh checked notebooks and wrote the report "
+            "(no metadata.galot): make the run again"
+        )
     problems = notebook_problems(nbformat.read(path, as_version=4))
     assert not problems, problems
 

@@ -7,8 +7,13 @@ import pytest
 import torch
 
 from galot_lib.learning.data import load_dataset
-from galot_lib.learning.fixture_data import (CIFAR10_NAMES, TINY_SHARED_WORD, tiny_imagenet_words, write_cifar,
-                                             write_tiny_imagenet)
+from galot_lib.learning.fixture_data import (
+    CIFAR10_NAMES,
+    TINY_SHARED_WORD,
+    tiny_imagenet_words,
+    write_cifar,
+    write_tiny_imagenet,
+)
 from galot_lib.learning.formats import DataFileError, tiny_imagenet_names
 
 

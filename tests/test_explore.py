@@ -52,8 +52,9 @@ def test_a_control_change_recomputes_only_what_it_must(explorer):
 
 
 def test_controls_are_checked(explorer):
-    assert explorer.controls() == Controls(explorer.class_names[0], explorer.templates[0],
-                                           explorer.profile.galot.eps.end)
+    assert explorer.controls() == Controls(
+        explorer.class_names[0], explorer.templates[0], explorer.profile.galot.eps.end
+    )
     for bad in (dict(class_name="no such class"), dict(direction="sideways"), dict(eps=-1.0), dict(seeds=())):
         with pytest.raises(ValueError):
             explorer.controls(**bad)

@@ -1,14 +1,13 @@
 """GAAL: the GAN trains, its queries sit nearer the decision boundary, the oracle labels them."""
 
 import torch
+from test_loop import tiny_sets
 
 from galot_lib.learning.gaal import GaalConfig, GaalSynthesis, cached_gan
 from galot_lib.learning.loop import ALConfig, run_active_learning
 from galot_lib.learning.models import build_model
 from galot_lib.learning.strategies import acquisition_scores
 from galot_lib.learning.train import TrainConfig, Trained
-
-from test_loop import tiny_sets
 
 CFG = GaalConfig(gan_steps=15, batch_size=16, candidates_per_query=3, search_steps=5, search_lr=0.1)
 
@@ -44,7 +43,13 @@ def test_gaal_runs_in_the_loop(tmp_path):
     pool, test = tiny_sets()
     oracle = build_model("TinyCNN", 3, in_channels=1).eval()
     synth = GaalSynthesis(cached_gan(pool.images, CFG, tmp_path, progress=False), oracle, CFG, 28, 1)
-    config = ALConfig(model="TinyCNN", initial_labeled=9, query_size=6, cycles=2, method="GAAL",
-                      train=TrainConfig(epochs=1, batch_size=16, min_steps=2))
+    config = ALConfig(
+        model="TinyCNN",
+        initial_labeled=9,
+        query_size=6,
+        cycles=2,
+        method="GAAL",
+        train=TrainConfig(epochs=1, batch_size=16, min_steps=2),
+    )
     records = run_active_learning(config, pool, test, seed=0, synthesis=synth, progress=False)
     assert [r["n_labeled"] for r in records] == [9, 15] and records[0]["method"] == "GAAL"

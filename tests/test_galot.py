@@ -6,11 +6,20 @@ import dataclasses
 
 import pytest
 import torch
+from test_loop import tiny_sets
 
 from galot_lib.generation import galot
 from galot_lib.generation.cache import GeneratedCache
-from galot_lib.generation.galot import (EpsSchedule, GalotConfig, embedding_gradient, memory_plan_for,
-                                        objective_scores, optimize_embeddings, project, prompt_margin)
+from galot_lib.generation.galot import (
+    EpsSchedule,
+    GalotConfig,
+    embedding_gradient,
+    memory_plan_for,
+    objective_scores,
+    optimize_embeddings,
+    project,
+    prompt_margin,
+)
 from galot_lib.generation.generator import GalotGenerator
 from galot_lib.generation.heldout import heldout_indices, paired_summary
 from galot_lib.generation.images import generate_images, planned_images, split_evenly
@@ -22,10 +31,15 @@ from galot_lib.learning.loop import ALConfig, run_active_learning
 from galot_lib.learning.models import build_model
 from galot_lib.learning.train import TrainConfig, Trained
 
-from test_loop import tiny_sets
-
-CFG = GalotConfig(template="a photo of a {label}", pgd_steps=3, grad_samples=2, sampling_steps=2, guidance=2.0,
-                  eps=EpsSchedule("linear", 0.1, 0.3, cycles=3), heldout_samples=2)
+CFG = GalotConfig(
+    template="a photo of a {label}",
+    pgd_steps=3,
+    grad_samples=2,
+    sampling_steps=2,
+    guidance=2.0,
+    eps=EpsSchedule("linear", 0.1, 0.3, cycles=3),
+    heldout_samples=2,
+)
 CLASSES = ("bag", "coat", "shirt")
 
 
@@ -93,8 +107,15 @@ class MeanBrightness(torch.nn.Module):
 
 def mean_objective(model, c, seeds, cfg):
     with torch.no_grad():
-        images = sample(model, c.repeat_interleave(len(seeds), 0), seeds * len(c), steps=cfg.sampling_steps,
-                        guidance=cfg.guidance, out_size=8, out_channels=1)
+        images = sample(
+            model,
+            c.repeat_interleave(len(seeds), 0),
+            seeds * len(c),
+            steps=cfg.sampling_steps,
+            guidance=cfg.guidance,
+            out_size=8,
+            out_channels=1,
+        )
         owner = torch.arange(len(c)).repeat_interleave(len(seeds))
         return float(objective_scores(MeanBrightness(), images, owner, cfg, 8, 1).mean())
 
@@ -128,14 +149,18 @@ def test_half_precision_gradients_do_not_flush_to_zero(sd_components):
     classifier = build_model("TinyCNN", 3, in_channels=3).eval()
     cfg = GalotConfig(template="a photo of a {label}", grad_samples=2, sampling_steps=4, guidance=2.0)
     grads = {}
-    for name, dtype, scale in (("fp32", torch.float32, 1.0), ("fp16 unscaled", torch.float16, 1.0),
-                               ("fp16", torch.float16, galot.HALF_PRECISION_SCALE)):
+    for name, dtype, scale in (
+        ("fp32", torch.float32, 1.0),
+        ("fp16 unscaled", torch.float16, 1.0),
+        ("fp16", torch.float16, galot.HALF_PRECISION_SCALE),
+    ):
         model = from_sd_components(**copy.deepcopy(sd_components), device="cpu", dtype=dtype)
         c = model.encode(["a photo of a bag", "a photo of a coat"]).float()
         with pytest.MonkeyPatch.context() as patch:
             patch.setattr(galot, "HALF_PRECISION_SCALE", scale)
-            grads[name], _ = embedding_gradient(model, classifier, c, torch.tensor([0, 0, 1, 1]), [1, 2, 3, 4], cfg,
-                                                16, 3, 4, "last")
+            grads[name], _ = embedding_gradient(
+                model, classifier, c, torch.tensor([0, 0, 1, 1]), [1, 2, 3, 4], cfg, 16, 3, 4, "last"
+            )
     zero_share = {name: float((g[:, 1:] == 0).float().mean()) for name, g in grads.items()}
     assert zero_share["fp32"] == 0 and zero_share["fp16 unscaled"] == 1.0  # the failure this guards against
     assert zero_share["fp16"] == 0
@@ -147,8 +172,9 @@ def test_fidelity_against_the_full_gradient_is_measured(tiny_t2i, classifier):
     cfg = dataclasses.replace(CFG, measure_fidelity=True)
     fidelity = optimize_embeddings(tiny_t2i, classifier, c_y, 0.2, cfg, [0, 1, 2], 28, 1).fidelity
     assert -1 <= fidelity["grad_cosine_full"] <= 1 and 0 <= fidelity["grad_sign_agreement_full"] <= 1
-    exact = optimize_embeddings(tiny_t2i, classifier, c_y, 0.2, dataclasses.replace(cfg, estimator="full"),
-                                [0, 1, 2], 28, 1).fidelity
+    exact = optimize_embeddings(
+        tiny_t2i, classifier, c_y, 0.2, dataclasses.replace(cfg, estimator="full"), [0, 1, 2], 28, 1
+    ).fidelity
     assert exact["grad_cosine_full"] == pytest.approx(1.0) and exact["grad_sign_agreement_full"] == 1.0
 
 
@@ -196,25 +222,28 @@ def test_eps_schedule():
         EpsSchedule("constant", -1, -1)
 
 
-@pytest.mark.parametrize("change, message", [
-    (dict(template="a photo of a cat"), "{label}"),
-    (dict(acquisition="BALD"), "valid"),
-    (dict(pgd_steps=0), "pgd_steps"),
-    (dict(grad_samples=0), "grad_samples"),
-    (dict(heldout_samples=0), "heldout_samples must be an integer >= 1"),
-    (dict(norm="l1"), "valid"),
-    (dict(eta=-1.0), "eta"),
-    (dict(estimator="tweedie"), "unknown gradient estimator 'tweedie'; valid: last, full, x0"),
-    (dict(estimator="x0"), "the x0 estimator needs estimator_step from 0 to 1"),
-    (dict(estimator="x0", estimator_step=2), r"estimator_step from 0 to 1 \(sampling runs 2 steps\)"),
-    (dict(estimator_step=1), "estimator_step is only for the x0 estimator"),
-    (dict(objective="accuracy"), "valid: acquisition, prompt_margin"),
-    (dict(label_filter="judge"), "valid: none, diffusion, clip"),
-    (dict(label_filter="clip"), "needs clip_model"),
-    (dict(keep_rule="best"), "valid: any, informative"),
-    (dict(keep_rule="informative"), "needs oversample > 1"),
-    (dict(per_image=True, optimize=False), "needs optimize=True"),
-])
+@pytest.mark.parametrize(
+    "change, message",
+    [
+        (dict(template="a photo of a cat"), "{label}"),
+        (dict(acquisition="BALD"), "valid"),
+        (dict(pgd_steps=0), "pgd_steps"),
+        (dict(grad_samples=0), "grad_samples"),
+        (dict(heldout_samples=0), "heldout_samples must be an integer >= 1"),
+        (dict(norm="l1"), "valid"),
+        (dict(eta=-1.0), "eta"),
+        (dict(estimator="tweedie"), "unknown gradient estimator 'tweedie'; valid: last, full, x0"),
+        (dict(estimator="x0"), "the x0 estimator needs estimator_step from 0 to 1"),
+        (dict(estimator="x0", estimator_step=2), r"estimator_step from 0 to 1 \(sampling runs 2 steps\)"),
+        (dict(estimator_step=1), "estimator_step is only for the x0 estimator"),
+        (dict(objective="accuracy"), "valid: acquisition, prompt_margin"),
+        (dict(label_filter="judge"), "valid: none, diffusion, clip"),
+        (dict(label_filter="clip"), "needs clip_model"),
+        (dict(keep_rule="best"), "valid: any, informative"),
+        (dict(keep_rule="informative"), "needs oversample > 1"),
+        (dict(per_image=True, optimize=False), "needs optimize=True"),
+    ],
+)
 def test_bad_galot_config_is_rejected(change, message):
     with pytest.raises(ValueError, match=message):
         dataclasses.replace(CFG, **change)
@@ -244,8 +273,11 @@ def test_memory_plan_fits_the_budget_or_says_what_one_image_needs(tiny_t2i, clas
 
 def test_heldout_summary_is_paired():
     labels = torch.tensor([0, 0, 1, 1])
-    scores = dict(plain=torch.tensor([0.0, 1.0, 2.0, 3.0]), optimized=torch.tensor([1.0, 2.0, 2.0, 5.0]),
-                  random=torch.tensor([0.0, 1.0, 2.0, 3.0]))
+    scores = dict(
+        plain=torch.tensor([0.0, 1.0, 2.0, 3.0]),
+        optimized=torch.tensor([1.0, 2.0, 2.0, 5.0]),
+        random=torch.tensor([0.0, 1.0, 2.0, 3.0]),
+    )
     correct = {d: torch.tensor([True, True, False, True]) for d in scores}
     summary, per_class = paired_summary(labels, scores, correct)
     assert summary["heldout_gain"] == pytest.approx(1.0) and summary["heldout_random_gain"] == 0.0
@@ -291,21 +323,37 @@ def test_cache_rejects_a_damaged_entry(tmp_path):
 
 def test_gal_al_and_gal_only_cycles_end_to_end(tiny_t2i, tmp_path):
     pool, test = tiny_sets()
-    config = ALConfig(strategy="MarginSampling", model="TinyCNN", initial_labeled=9, query_size=6, cycles=2,
-                      train=TrainConfig(epochs=1, batch_size=16, min_steps=3))
+    config = ALConfig(
+        strategy="MarginSampling",
+        model="TinyCNN",
+        initial_labeled=9,
+        query_size=6,
+        cycles=2,
+        train=TrainConfig(epochs=1, batch_size=16, min_steps=3),
+    )
     gen = GalotGenerator(tiny_t2i, pool.class_names, CFG, 28, 1, cache=GeneratedCache(tmp_path / "cache"))
-    records = run_active_learning(config, pool, test, seed=0, run_dir=tmp_path / "galal", generation=gen, progress=False)
+    records = run_active_learning(
+        config, pool, test, seed=0, run_dir=tmp_path / "galal", generation=gen, progress=False
+    )
     assert [r["n_labeled"] for r in records] == [9, 15]
     assert [r["n_generated"] for r in records] == [9, 24]
     assert all(r["cache_key"] and r["eps"] > 0 and r["heldout_n"] > 0 for r in records)
-    gal_only = run_active_learning(config, pool, test, seed=0, run_dir=tmp_path / "gal", generation=gen,
-                                   use_pool=False, progress=False)
+    gal_only = run_active_learning(
+        config, pool, test, seed=0, run_dir=tmp_path / "gal", generation=gen, use_pool=False, progress=False
+    )
     assert [r["n_labeled"] for r in gal_only] == [0, 0]
     assert [r["n_generated"] for r in gal_only] == [9, 24]
     assert gal_only[0]["eps"] == 0.0 and "heldout_n" not in gal_only[0]  # nothing to optimise against yet
     assert gal_only[1]["eps"] > 0
-    shorter = run_active_learning(dataclasses.replace(config, cycles=1), pool, test, seed=0,
-                                  run_dir=tmp_path / "galal", generation=gen, progress=False)
+    shorter = run_active_learning(
+        dataclasses.replace(config, cycles=1),
+        pool,
+        test,
+        seed=0,
+        run_dir=tmp_path / "galal",
+        generation=gen,
+        progress=False,
+    )
     assert shorter == records[:1]  # a shorter run is the longer one's prefix, read back, not recomputed
 
 
@@ -324,8 +372,10 @@ def test_the_diffusion_filter_classifies_with_the_bundled_model(tiny_t2i):
     torch.testing.assert_close(check.predict(images), errors.argmin(1))
     labels, rivals = torch.tensor([0, 1, 2, 0]), torch.tensor([1, 0, 0, 2])
     kept = check.keeps(images, labels, rivals)
-    assert kept.dtype == torch.bool and kept.tolist() == (errors[torch.arange(4), labels]
-                                                          <= errors[torch.arange(4), rivals]).tolist()
+    assert (
+        kept.dtype == torch.bool
+        and kept.tolist() == (errors[torch.arange(4), labels] <= errors[torch.arange(4), rivals]).tolist()
+    )
 
 
 def test_unoptimised_arms_share_the_plain_prompts_images_as_prefixes(tiny_t2i, classifier, tmp_path):
@@ -345,12 +395,15 @@ def test_unoptimised_arms_share_the_plain_prompts_images_as_prefixes(tiny_t2i, c
     # selection keeps, per class, the pool's two images of highest margin under the classifier
     from galot_lib.learning.strategies import acquisition_scores
     from galot_lib.learning.train import predict_probs
+
     scores = acquisition_scores("MarginSampling", predict_probs(classifier, pool))
     for c in range(3):
         best = scores[labels == c].topk(2).values.sort().values
         kept = acquisition_scores("MarginSampling", predict_probs(classifier, selected.images[selected.labels == c]))
         assert torch.allclose(kept.sort().values, best, atol=1e-5)
-    assert selected.info["kept_gain"] >= 0 and selected.info["candidate_acquisition"] <= selected.info["kept_acquisition"]
+    assert (
+        selected.info["kept_gain"] >= 0 and selected.info["candidate_acquisition"] <= selected.info["kept_acquisition"]
+    )
     assert plain.info["kept_gain"] == pytest.approx(0.0, abs=1e-6)
 
 
@@ -370,6 +423,7 @@ def test_per_image_prompts_move_every_image_against_its_own_noise(tiny_t2i, clas
 def test_the_filter_is_asked_in_keeping_order_and_keeps_what_a_full_check_keeps(tiny_t2i, classifier):
     """Selection with a filter checks images from the most informative down until each class's share has passed;
     the kept set equals filtering every image first and then keeping the most informative that passed."""
+
     class EveryOtherImage:  # a deterministic stand-in for a zero-shot filter: judges each image on its own
         asked = 0
 
@@ -386,6 +440,7 @@ def test_the_filter_is_asked_in_keeping_order_and_keeps_what_a_full_check_keeps(
     pool = gen.plain_stream(tiny_t2i.encode(prompts(*CLASSES)).float(), labels, seeds, 5, 1)[0]
     from galot_lib.learning.strategies import acquisition_scores
     from galot_lib.learning.train import predict_probs
+
     scores = acquisition_scores("MarginSampling", predict_probs(classifier, pool))
     passes = gen.label_filter.predict(pool) == labels
     expected = []

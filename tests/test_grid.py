@@ -20,8 +20,20 @@ from galot_lib.paper.sections import AFTER_GRID_WORK, SECTIONS, notebooks
 
 REPO = Path(__file__).resolve().parent.parent
 TWO = "('RandomSampling', 'MarginSampling')"
-GRID_SETTINGS = ["--set", "seeds", "(0,)", "--set", "baseline_seeds", "(0,)", "--set", "strategies", TWO,
-                 "--set", "headline_baselines", TWO]
+GRID_SETTINGS = [
+    "--set",
+    "seeds",
+    "(0,)",
+    "--set",
+    "baseline_seeds",
+    "(0,)",
+    "--set",
+    "strategies",
+    TWO,
+    "--set",
+    "headline_baselines",
+    TWO,
+]
 KEY = ["method", "seed", "cycle"]
 SAME = ["config_hash", "n_labeled", "n_generated", "accuracy"]
 
@@ -39,18 +51,38 @@ def test_a_claim_is_exclusive_and_a_dead_holders_claim_is_taken_over(tmp_path):
 
 
 def grid_env(tmp_path) -> dict:
-    return {**os.environ, "GALOT_RUNS_DIR": str(tmp_path / "runs"), "PYTHONPATH": str(REPO),
-            "OMP_NUM_THREADS": "1", "GALOT_CACHE_DIR": os.environ["GALOT_CACHE_DIR"]}
+    return {
+        **os.environ,
+        "GALOT_RUNS_DIR": str(tmp_path / "runs"),
+        "PYTHONPATH": str(REPO),
+        "OMP_NUM_THREADS": "1",
+        "GALOT_CACHE_DIR": os.environ["GALOT_CACHE_DIR"],
+    }
 
 
-GRID = ["-m", "galot_lib.paper.grid", "--profile", "smoke", "--only", "4.1", "--threads", "1", "--no-progress",
-        *GRID_SETTINGS]
+GRID = [
+    "-m",
+    "galot_lib.paper.grid",
+    "--profile",
+    "smoke",
+    "--only",
+    "4.1",
+    "--threads",
+    "1",
+    "--no-progress",
+    *GRID_SETTINGS,
+]
 
 
 def launch(tmp_path) -> subprocess.Popen:
     torchrun = Path(sys.executable).with_name("torchrun")
-    return subprocess.Popen([str(torchrun), "--standalone", "--nproc_per_node", "2", *GRID],
-                            env=grid_env(tmp_path), stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    return subprocess.Popen(
+        [str(torchrun), "--standalone", "--nproc_per_node", "2", *GRID],
+        env=grid_env(tmp_path),
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+    )
 
 
 def grid_records(root: Path) -> pd.DataFrame:
@@ -127,9 +159,21 @@ def test_sharded_generation_equals_unsharded_image_for_image(make_bundled_folder
     script = tmp_path / "shard.py"
     script.write_text(SHARD_SCRIPT)
     torchrun = Path(sys.executable).with_name("torchrun")
-    out = subprocess.run([str(torchrun), "--standalone", "--nproc_per_node", "2", str(script), str(folder),
-                          str(tmp_path / "sharded.pt")], env=grid_env(tmp_path), capture_output=True, text=True,
-                         timeout=300)
+    out = subprocess.run(
+        [
+            str(torchrun),
+            "--standalone",
+            "--nproc_per_node",
+            "2",
+            str(script),
+            str(folder),
+            str(tmp_path / "sharded.pt"),
+        ],
+        env=grid_env(tmp_path),
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
     assert out.returncode == 0, out.stderr[-3000:]
     model = load_t2i(str(folder))
     c = model.encode(["a photo of a bag", "a photo of a coat", "a photo of a shirt"])
@@ -149,19 +193,32 @@ def test_the_plan_counts_without_running(tmp_path, monkeypatch):
     assert table.loc["4.4", "generated"] == len(profile.templates) * len(profile.fig4_eps) * 10 * profile.fig4_per_class
     assert table.loc["total", "gpu_hours"] == pytest.approx(table.gpu_hours.iloc[:-1].sum())
     assert "default" in table.attrs["throughput"]["source"]
-    (tmp_path / planning.THROUGHPUT_FILE).write_text(json.dumps(dict(unet_evals_per_s=1.0, train_images_per_s=1.0,
-                                                                     source="measured")))
+    (tmp_path / planning.THROUGHPUT_FILE).write_text(
+        json.dumps(dict(unet_evals_per_s=1.0, train_images_per_s=1.0, source="measured"))
+    )
     assert planning.plan(profile, ["4.4"]).attrs["throughput"]["source"] == "measured"
 
 
-@pytest.mark.parametrize("args, message", [
-    (["--only", "9.9"], "unknown section '9.9'"), (["--profile", "huge"], "unknown profile 'huge'"),
-    (["--processes", "0"], "--processes must be a positive integer or auto"), (["--processes", "two"], "positive integer"),
-    (["-p", "SEEDS"], "-p needs a name and a value"), (["--bogus"], "unknown argument '--bogus'"),
-    (["--rehearse"], "--rehearse rehearses the paper profile: add --profile paper")])
+@pytest.mark.parametrize(
+    "args, message",
+    [
+        (["--only", "9.9"], "unknown section '9.9'"),
+        (["--profile", "huge"], "unknown profile 'huge'"),
+        (["--processes", "0"], "--processes must be a positive integer or auto"),
+        (["--processes", "two"], "positive integer"),
+        (["-p", "SEEDS"], "-p needs a name and a value"),
+        (["--bogus"], "unknown argument '--bogus'"),
+        (["--rehearse"], "--rehearse rehearses the paper profile: add --profile paper"),
+    ],
+)
 def test_run_all_rejects_bad_arguments_before_any_set_up(args, message):
-    out = subprocess.run([str(REPO / "run_all.sh"), *args], capture_output=True, text=True, timeout=30,
-                         env={**os.environ, "VIRTUAL_ENV": "", "PATH": "/usr/bin:/bin"})
+    out = subprocess.run(
+        [str(REPO / "run_all.sh"), *args],
+        capture_output=True,
+        text=True,
+        timeout=30,
+        env={**os.environ, "VIRTUAL_ENV": "", "PATH": "/usr/bin:/bin"},
+    )
     assert out.returncode == 2 and message in out.stderr and "valid:" in out.stderr
     assert "installing" not in out.stdout and "creating" not in out.stdout
 

@@ -28,8 +28,14 @@ def tiny_sets(n_pool=120, n_test=60, classes=3):
 
 
 def config(**kw):
-    base = dict(strategy="MarginSampling", model="SmallCNN", initial_labeled=12, query_size=9, cycles=3,
-                train=TrainConfig(epochs=2, batch_size=16, min_steps=6))
+    base = dict(
+        strategy="MarginSampling",
+        model="SmallCNN",
+        initial_labeled=12,
+        query_size=9,
+        cycles=3,
+        train=TrainConfig(epochs=2, batch_size=16, min_steps=6),
+    )
     base.update(kw)
     return ALConfig(**base)
 
@@ -108,15 +114,21 @@ def test_runs_of_a_seed_share_the_initial_classifier(tmp_path, monkeypatch):
     """Every pool strategy's first cycle and a generation hook's cycle-0 classifier are the classifier of the
     initial labelled set: with a shared folder it is trained once, and the records are those of separate training."""
     pool, test = tiny_sets()
-    alone = [run_active_learning(config(strategy=s, cycles=2), pool, test, seed=0, progress=False)
-             for s in ("MarginSampling", "EntropySampling")]
+    alone = [
+        run_active_learning(config(strategy=s, cycles=2), pool, test, seed=0, progress=False)
+        for s in ("MarginSampling", "EntropySampling")
+    ]
     import galot_lib.learning.loop as loop
 
     real_fit, fits = loop.fit, []
     monkeypatch.setattr(loop, "fit", lambda *a, **k: fits.append(len(a[1])) or real_fit(*a, **k))
     shared = tmp_path / "shared"
-    together = [run_active_learning(config(strategy=s, cycles=2), pool, test, seed=0, run_dir=tmp_path / s,
-                                    shared_dir=shared, progress=False) for s in ("MarginSampling", "EntropySampling")]
+    together = [
+        run_active_learning(
+            config(strategy=s, cycles=2), pool, test, seed=0, run_dir=tmp_path / s, shared_dir=shared, progress=False
+        )
+        for s in ("MarginSampling", "EntropySampling")
+    ]
     assert [strip(r) for r in together] == [strip(r) for r in alone]
     assert fits == [12, 21, 21]  # the initial set once, then each run's second cycle
     assert len(list(shared.glob("*/classifier.pt"))) == 1
@@ -132,17 +144,21 @@ def test_runs_of_a_seed_share_the_initial_classifier(tmp_path, monkeypatch):
             return Generated(pool.images[:n_labeled], pool.labels[:n_labeled])
 
     fits.clear()
-    run_active_learning(config(cycles=1), pool, test, seed=0, generation=NeedsNoClassifier(), shared_dir=shared,
-                        progress=False)
+    run_active_learning(
+        config(cycles=1), pool, test, seed=0, generation=NeedsNoClassifier(), shared_dir=shared, progress=False
+    )
     assert fits == [24]  # no classifier trained before generation: only the cycle's own, on 12 labels + 12 generated
 
 
-@pytest.mark.parametrize("kwargs, message", [
-    (dict(strategy="Oracle"), "valid names"),
-    (dict(model="ResNet1000"), "valid names"),
-    (dict(cycles=0), "cycles"),
-    (dict(candidates=3), "candidates"),
-])
+@pytest.mark.parametrize(
+    "kwargs, message",
+    [
+        (dict(strategy="Oracle"), "valid names"),
+        (dict(model="ResNet1000"), "valid names"),
+        (dict(cycles=0), "cycles"),
+        (dict(candidates=3), "candidates"),
+    ],
+)
 def test_bad_config_is_rejected(kwargs, message):
     with pytest.raises(ValueError, match=message):
         config(**kwargs)

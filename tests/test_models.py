@@ -17,12 +17,23 @@ BIG_CASES = ((28, 1, 10), (32, 3, 100), (64, 1, 200))
 # Slim nets: the two sizes they are for (Fashion-MNIST and CIFAR), each with both channel counts.
 SLIM_CASES = ((28, 1, 10), (28, 3, 200), (32, 3, 100), (32, 1, 10))
 ALL_CASES = tuple(itertools.product((28, 32, 64), (1, 3), (10, 100, 200)))
-CASES = ([(n, *c) for n in BIG for c in BIG_CASES] + [(n, *c) for n in SLIM for c in SLIM_CASES]
-         + [(n, *c) for n in SMALL for c in ALL_CASES])
+CASES = (
+    [(n, *c) for n in BIG for c in BIG_CASES]
+    + [(n, *c) for n in SLIM for c in SLIM_CASES]
+    + [(n, *c) for n in SMALL for c in ALL_CASES]
+)
 # Parameter counts (10 classes, 3 input channels) of the nets as first written: width 1.0 must
 # keep every one of them.
-FULL_PARAMS = {"ResNet18": 11_173_962, "VGG16": 14_724_042, "DenseNet121": 6_956_298, "MobileNetV2": 2_236_682,
-               "DLA": 15_183_930, "TinyCNN": 25_298, "SmallCNN": 98_970, "DeepCNN": 295_290}
+FULL_PARAMS = {
+    "ResNet18": 11_173_962,
+    "VGG16": 14_724_042,
+    "DenseNet121": 6_956_298,
+    "MobileNetV2": 2_236_682,
+    "DLA": 15_183_930,
+    "TinyCNN": 25_298,
+    "SmallCNN": 98_970,
+    "DeepCNN": 295_290,
+}
 
 
 def n_params(model: nn.Module) -> int:

@@ -27,15 +27,18 @@ def test_a_value_of_the_wrong_kind_names_the_field_and_what_it_accepts(field):
         get_profile("smoke").replace(**{field: object()})
 
 
-@pytest.mark.parametrize("changes, message", [
-    (dict(cycles=-1), r"'cycles' = -1 is not accepted: an integer >= 1"),
-    (dict(cycles="-1"), r"'cycles' = -1 is not accepted: an integer >= 1"),
-    (dict(seeds="[0"), r"'seeds': cannot read the parameter value '\[0'.*accepted: a non-empty tuple of distinct"),
-    (dict(seeds="[0, 0]"), r"'seeds' = \(0, 0\) is not accepted: a non-empty tuple of distinct integers"),
-    (dict(transfer_cycles=0), r"'transfer_cycles' = 0 is not accepted: an integer >= 1"),
-    (dict(fig4_eps="[0.5, 'x']"), r"'fig4_eps' = \(0.5, 'x'\) is not accepted: a non-empty tuple of numbers >= 0"),
-    (dict(templates="['a photo']"), r"'templates' = \('a photo',\) is not accepted: .*'\{label\}' once"),
-])
+@pytest.mark.parametrize(
+    "changes, message",
+    [
+        (dict(cycles=-1), r"'cycles' = -1 is not accepted: an integer >= 1"),
+        (dict(cycles="-1"), r"'cycles' = -1 is not accepted: an integer >= 1"),
+        (dict(seeds="[0"), r"'seeds': cannot read the parameter value '\[0'.*accepted: a non-empty tuple of distinct"),
+        (dict(seeds="[0, 0]"), r"'seeds' = \(0, 0\) is not accepted: a non-empty tuple of distinct integers"),
+        (dict(transfer_cycles=0), r"'transfer_cycles' = 0 is not accepted: an integer >= 1"),
+        (dict(fig4_eps="[0.5, 'x']"), r"'fig4_eps' = \(0.5, 'x'\) is not accepted: a non-empty tuple of numbers >= 0"),
+        (dict(templates="['a photo']"), r"'templates' = \('a photo',\) is not accepted: .*'\{label\}' once"),
+    ],
+)
 def test_notebook_parameters_are_checked_when_the_profile_is_built(changes, message):
     with pytest.raises(ValueError, match=message):
         get_profile("smoke", **changes)

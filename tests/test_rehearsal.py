@@ -15,9 +15,28 @@ from galot_lib.paper import rehearsal
 from galot_lib.paper.profiles import get_profile
 
 # What the rehearsal may change (README, "Rehearsing the paper profile on a CPU"), and nothing else.
-SIZES = {"seeds", "baseline_seeds", "study_seeds", "ablation_seeds", "choice_seeds", "zero_shot_test_images", "cycles", "transfer_cycles", "ablation_cycles",
-         "pool_size", "test_size", "initial_labeled", "query_size", "train", "galot", "estimator_options",
-         "fig4_per_class", "fully_supervised_epochs", "gaal_gan_steps", "gaal_search_steps"}
+SIZES = {
+    "seeds",
+    "baseline_seeds",
+    "study_seeds",
+    "ablation_seeds",
+    "choice_seeds",
+    "zero_shot_test_images",
+    "cycles",
+    "transfer_cycles",
+    "ablation_cycles",
+    "pool_size",
+    "test_size",
+    "initial_labeled",
+    "query_size",
+    "train",
+    "galot",
+    "estimator_options",
+    "fig4_per_class",
+    "fully_supervised_epochs",
+    "gaal_gan_steps",
+    "gaal_search_steps",
+}
 WEIGHTS_AND_PATHS = {"name", "data_dir", "t2i_model", "label_options"}
 
 
@@ -26,12 +45,22 @@ def test_rehearsal_replaces_only_sizes_weights_and_paths(tmp_path):
     rehearsed = rehearsal.rehearse(paper, tmp_path)
     changed = {f.name for f in dataclasses.fields(paper) if getattr(paper, f.name) != getattr(rehearsed, f.name)}
     assert changed <= SIZES | WEIGHTS_AND_PATHS
-    assert {f.name for f in dataclasses.fields(paper.train) if getattr(paper.train, f.name) != getattr(rehearsed.train, f.name)} == {"epochs"}
-    galot_changes = {f.name for f in dataclasses.fields(paper.galot)
-                     if getattr(paper.galot, f.name) != getattr(rehearsed.galot, f.name)}
+    assert {
+        f.name
+        for f in dataclasses.fields(paper.train)
+        if getattr(paper.train, f.name) != getattr(rehearsed.train, f.name)
+    } == {"epochs"}
+    galot_changes = {
+        f.name
+        for f in dataclasses.fields(paper.galot)
+        if getattr(paper.galot, f.name) != getattr(rehearsed.galot, f.name)
+    }
     assert galot_changes <= {"pgd_steps", "grad_samples", "sampling_steps", "heldout_samples", "eps"}
     assert (rehearsed.galot.eps.kind, rehearsed.galot.eps.start, rehearsed.galot.eps.end) == (
-        paper.galot.eps.kind, paper.galot.eps.start, paper.galot.eps.end)  # the schedule, over fewer cycles
+        paper.galot.eps.kind,
+        paper.galot.eps.start,
+        paper.galot.eps.end,
+    )  # the schedule, over fewer cycles
     assert [n for n, _ in rehearsed.label_options] == [n for n, _ in paper.label_options]
     assert dict(rehearsed.label_options[-1][1])["clip_model"] == str(tmp_path / "clip")
 
@@ -52,9 +81,9 @@ def test_tiny_sd_and_clip_folders_load_like_the_real_ones(tmp_path):
     assert (model.kind, model.image_size, model.sample_shape) == ("stable_diffusion", 32, (4, 8, 8))
     longest = fill(PAPER_TEMPLATES[-1], "whooping crane")
     assert len(model.encode([longest])[0]) == 77  # the paper's longest template fits CLIP's 77 tokens
-    images = sample(model, model.encode([longest, "crane"]), [0, 1], steps=2, guidance=7.5, out_size=64,
-                    out_channels=3)
-    clip = ClipZeroShot(str(save_tiny_clip(tmp_path / "clip", words)), ["whooping crane", "crane"],
-                        PAPER_TEMPLATES[0], "cpu")
+    images = sample(model, model.encode([longest, "crane"]), [0, 1], steps=2, guidance=7.5, out_size=64, out_channels=3)
+    clip = ClipZeroShot(
+        str(save_tiny_clip(tmp_path / "clip", words)), ["whooping crane", "crane"], PAPER_TEMPLATES[0], "cpu"
+    )
     predicted = clip.predict(images.mul(255).to(torch.uint8))
     assert predicted.shape == (2,) and set(predicted.tolist()) <= {0, 1}

@@ -122,8 +122,17 @@ KNOWN_ANSWERS = {
 
 def test_registry_holds_exactly_the_eleven_strategies():
     assert set(STRATEGIES) == {
-        "RandomSampling", "EntropySampling", "MarginSampling", "LeastConfidence", "BALD",
-        "BADGE", "MeanSTD", "VarRatio", "KMeans", "CoreSet", "LossPrediction",
+        "RandomSampling",
+        "EntropySampling",
+        "MarginSampling",
+        "LeastConfidence",
+        "BALD",
+        "BADGE",
+        "MeanSTD",
+        "VarRatio",
+        "KMeans",
+        "CoreSet",
+        "LossPrediction",
     }
     for name, cls in STRATEGIES.items():
         assert cls.name == name
@@ -171,9 +180,7 @@ def test_n_out_of_range_raises(name, n):
         get_strategy(name).select(random_view(), n, gen(0))
 
 
-@pytest.mark.parametrize(
-    "name, field", [(name, field) for name in NAMES for field in sorted(STRATEGIES[name].needs)]
-)
+@pytest.mark.parametrize("name, field", [(name, field) for name in NAMES for field in sorted(STRATEGIES[name].needs)])
 def test_missing_needed_field_raises_naming_it(name, field):
     view = dataclasses.replace(random_view(), **{field: None})
     with pytest.raises(ValueError, match=rf"{name} needs .*{field}"):

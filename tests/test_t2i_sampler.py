@@ -57,12 +57,24 @@ def test_latent_path_matches_stable_diffusion_pipeline(sd_components, scheduler)
     cond, uncond = embeddings((2, 77, TEXT_WIDTH), 0), embeddings((77, TEXT_WIDTH), 1)
     ours = sample(model, cond, SEEDS, steps=3, guidance=4.0, uncond=uncond)
 
-    pipe = StableDiffusionPipeline(**{**sd_components, "scheduler": DDIMScheduler.from_config(model.scheduler.config)},
-                                   safety_checker=None, feature_extractor=None, requires_safety_checker=False)
+    pipe = StableDiffusionPipeline(
+        **{**sd_components, "scheduler": DDIMScheduler.from_config(model.scheduler.config)},
+        safety_checker=None,
+        feature_extractor=None,
+        requires_safety_checker=False,
+    )
     pipe.set_progress_bar_config(disable=True)
-    expected = pipe(prompt_embeds=cond, negative_prompt_embeds=uncond.expand(2, -1, -1), num_inference_steps=3,
-                    guidance_scale=4.0, eta=0.0, height=16, width=16, output_type="pt",
-                    generator=[torch.Generator().manual_seed(s) for s in SEEDS]).images
+    expected = pipe(
+        prompt_embeds=cond,
+        negative_prompt_embeds=uncond.expand(2, -1, -1),
+        num_inference_steps=3,
+        guidance_scale=4.0,
+        eta=0.0,
+        height=16,
+        width=16,
+        output_type="pt",
+        generator=[torch.Generator().manual_seed(s) for s in SEEDS],
+    ).images
     assert ours.shape == (2, 3, 16, 16)
     torch.testing.assert_close(ours, expected, atol=1e-4, rtol=0)
     if scheduler == "pndm":
@@ -109,12 +121,17 @@ def test_bundled_model_encodes_with_minilm(make_bundled_folder):
 
 
 def test_sd_folder_round_trip(sd_components, tmp_path):
-    pipe = StableDiffusionPipeline(**sd_components, safety_checker=None, feature_extractor=None,
-                                   requires_safety_checker=False)
+    pipe = StableDiffusionPipeline(
+        **sd_components, safety_checker=None, feature_extractor=None, requires_safety_checker=False
+    )
     pipe.save_pretrained(tmp_path / "sd")
     model = load_t2i(str(tmp_path / "sd"), device="cpu")
     assert (model.kind, model.image_size, model.sample_shape, model.embedding_shape) == (
-        "stable_diffusion", 16, (4, 8, 8), (77, TEXT_WIDTH))
+        "stable_diffusion",
+        16,
+        (4, 8, 8),
+        (77, TEXT_WIDTH),
+    )
     assert model.fingerprint.startswith("sha256:")
     emb = model.encode(["a photo of a cat", ""])
     assert emb.shape == (2, 77, TEXT_WIDTH) and emb.dtype == torch.float32
@@ -138,19 +155,23 @@ def grad_of(images, cond):
     return torch.autograd.grad(loss_of(images), cond)[0]
 
 
-@pytest.mark.parametrize("grad, first_tracked, grad_step", [("last", 2, None), ("full", 0, None), ("x0", 1, 1),
-                                                             ("x0", 0, 0)])
+@pytest.mark.parametrize(
+    "grad, first_tracked, grad_step", [("last", 2, None), ("full", 0, None), ("x0", 1, 1), ("x0", 0, 0)]
+)
 def test_gradient_matches_independent_autograd(sd_components, grad, first_tracked, grad_step):
     """``last`` = autograd through the final step, decode and resize only; ``full`` = through every step;
     ``x0`` = through the clean-image estimate of step ``grad_step`` (the scheduler's pred_original_sample)."""
     model = sd_model(sd_components)
     cond, uncond = embeddings((2, 77, TEXT_WIDTH), 0).requires_grad_(), embeddings((77, TEXT_WIDTH), 1)
-    ours = grad_of(sample(model, cond, SEEDS, steps=3, guidance=2.0, uncond=uncond, grad=grad, grad_step=grad_step,
-                          out_size=8), cond)
+    ours = grad_of(
+        sample(model, cond, SEEDS, steps=3, guidance=2.0, uncond=uncond, grad=grad, grad_step=grad_step, out_size=8),
+        cond,
+    )
 
-    latents = reference_loop(model, cond, uncond, SEEDS, steps=3, guidance=2.0, first_tracked=first_tracked,
-                             stop_at=grad_step)
-    images = (sd_components["vae"].decode(latents / sd_components["vae"].config.scaling_factor).sample / 2 + 0.5)
+    latents = reference_loop(
+        model, cond, uncond, SEEDS, steps=3, guidance=2.0, first_tracked=first_tracked, stop_at=grad_step
+    )
+    images = sd_components["vae"].decode(latents / sd_components["vae"].config.scaling_factor).sample / 2 + 0.5
     images = F.interpolate(images.clamp(0, 1), size=(8, 8), mode="bilinear", antialias=True)
     torch.testing.assert_close(ours, grad_of(images, cond), atol=1e-6, rtol=1e-4)
     assert torch.isfinite(ours).all() and ours.abs().sum() > 0
@@ -177,7 +198,9 @@ def test_text_keys_and_values_once_per_distinct_prompt(sd_components):
 def test_every_estimator_runs_on_the_bundled_kind_too(make_bundled_folder, grad):
     model = load_t2i(str(make_bundled_folder()), device="cpu")
     cond = embeddings((2, BUNDLED_TOKENS, BUNDLED_WIDTH), 0).requires_grad_()
-    g = grad_of(sample(model, cond, SEEDS, steps=3, guidance=3.0, grad=grad, grad_step=1 if grad == "x0" else None), cond)
+    g = grad_of(
+        sample(model, cond, SEEDS, steps=3, guidance=3.0, grad=grad, grad_step=1 if grad == "x0" else None), cond
+    )
     assert torch.isfinite(g).all() and g.abs().sum() > 0
 
 
@@ -215,26 +238,30 @@ def test_seeds_reproduce_and_regenerate_alone(sd_components):
 # --- errors ------------------------------------------------------------------------------------------------
 
 
-@pytest.mark.parametrize("change, message", [
-    (dict(grad="some"), r"grad must be one of \('none', 'last', 'full', 'x0'\)"),
-    (dict(grad="x0"), "the x0 estimator needs a step index from 0 to 1"),
-    (dict(grad="x0", grad_step=2), "the x0 estimator needs a step index from 0 to 1"),
-    (dict(grad="last", grad_step=0), "grad_step is only for grad='x0'"),
-    (dict(steps=0), "steps must be an integer from 1 to 1000"),
-    (dict(steps=2.0), "steps must be an integer"),
-    (dict(guidance=-1.0), "guidance must be a finite number >= 0"),
-    (dict(guidance=float("nan")), "guidance must be a finite number >= 0"),
-    (dict(seeds=[1, 2, 3]), "2 embeddings for 3 seeds"),
-    (dict(seeds=[]), "seeds is empty"),
-    (dict(cond=torch.zeros(2, 77, TEXT_WIDTH + 1)), rf"cond must be \[B, 77, {TEXT_WIDTH}\]"),
-    (dict(cond=torch.zeros(2, 76, TEXT_WIDTH)), rf"cond must be \[B, 77, {TEXT_WIDTH}\]"),
-    (dict(uncond=torch.zeros(3, 77, TEXT_WIDTH)), "uncond has 3 embeddings for 2 seeds"),
-    (dict(out_size=0), "out_size must be a positive integer"),
-    (dict(out_channels=2), "out_channels must be 1, 3 or None"),
-])
+@pytest.mark.parametrize(
+    "change, message",
+    [
+        (dict(grad="some"), r"grad must be one of \('none', 'last', 'full', 'x0'\)"),
+        (dict(grad="x0"), "the x0 estimator needs a step index from 0 to 1"),
+        (dict(grad="x0", grad_step=2), "the x0 estimator needs a step index from 0 to 1"),
+        (dict(grad="last", grad_step=0), "grad_step is only for grad='x0'"),
+        (dict(steps=0), "steps must be an integer from 1 to 1000"),
+        (dict(steps=2.0), "steps must be an integer"),
+        (dict(guidance=-1.0), "guidance must be a finite number >= 0"),
+        (dict(guidance=float("nan")), "guidance must be a finite number >= 0"),
+        (dict(seeds=[1, 2, 3]), "2 embeddings for 3 seeds"),
+        (dict(seeds=[]), "seeds is empty"),
+        (dict(cond=torch.zeros(2, 77, TEXT_WIDTH + 1)), rf"cond must be \[B, 77, {TEXT_WIDTH}\]"),
+        (dict(cond=torch.zeros(2, 76, TEXT_WIDTH)), rf"cond must be \[B, 77, {TEXT_WIDTH}\]"),
+        (dict(uncond=torch.zeros(3, 77, TEXT_WIDTH)), "uncond has 3 embeddings for 2 seeds"),
+        (dict(out_size=0), "out_size must be a positive integer"),
+        (dict(out_channels=2), "out_channels must be 1, 3 or None"),
+    ],
+)
 def test_bad_input_is_rejected(sd_components, change, message):
-    args = dict(cond=torch.zeros(2, 77, TEXT_WIDTH), seeds=SEEDS, steps=2, guidance=2.0,
-                uncond=torch.zeros(77, TEXT_WIDTH))
+    args = dict(
+        cond=torch.zeros(2, 77, TEXT_WIDTH), seeds=SEEDS, steps=2, guidance=2.0, uncond=torch.zeros(77, TEXT_WIDTH)
+    )
     args.update(change)
     model = sd_model(sd_components)
     model.unet.forward = None  # any UNet call would fail: rejection happens before work
@@ -276,11 +303,16 @@ def test_folders_that_are_not_t2i_models(tmp_path, make_bundled_folder):
         load_t2i(str(tmp_path / "no" / "such" / "folder"))
 
 
-@pytest.mark.parametrize("model_id, extra", [
-    ("galot-test/no-such-model", ""),
-    ("stabilityai/stable-diffusion-2-1-base", "was removed from the hub by its owner in November 2025; its weights "
-                                              f"live on as '{PAPER_MODEL_ID}'"),
-])
+@pytest.mark.parametrize(
+    "model_id, extra",
+    [
+        ("galot-test/no-such-model", ""),
+        (
+            "stabilityai/stable-diffusion-2-1-base",
+            f"was removed from the hub by its owner in November 2025; its weights live on as '{PAPER_MODEL_ID}'",
+        ),
+    ],
+)
 def test_unavailable_hub_id_names_alternatives(monkeypatch, tmp_path, model_id, extra):
     monkeypatch.setenv("HF_HUB_OFFLINE", "1")
     monkeypatch.setattr(huggingface_hub.constants, "HF_HUB_OFFLINE", True)
@@ -301,7 +333,8 @@ def test_to_classifier_input():
     rgb.sum().backward()
     assert grey.grad is not None and grey.grad.abs().sum() > 0
     colour = torch.rand(1, 3, 4, 4)
-    torch.testing.assert_close(to_classifier_input(colour, 4, 1)[:, 0],
-                               0.299 * colour[:, 0] + 0.587 * colour[:, 1] + 0.114 * colour[:, 2])
+    torch.testing.assert_close(
+        to_classifier_input(colour, 4, 1)[:, 0], 0.299 * colour[:, 0] + 0.587 * colour[:, 1] + 0.114 * colour[:, 2]
+    )
     with pytest.raises(ValueError, match="channels 1 or 3"):
         to_classifier_input(colour, 4, 2)

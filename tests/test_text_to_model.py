@@ -11,14 +11,13 @@ import pandas as pd
 import pytest
 import torch
 from PIL import Image
+from test_loop import tiny_sets
 
 from galot_lib.generation.galot import EpsSchedule, GalotConfig
 from galot_lib.generation.t2i import load_t2i
 from galot_lib.learning.data import load_dataset
 from galot_lib.learning.train import TrainConfig
 from galot_lib.text_to_model import main, train_from_text
-
-from test_loop import tiny_sets
 
 REPO = Path(__file__).resolve().parent.parent
 CLASSES = ["trouser", "bag", "sneaker"]
@@ -27,10 +26,26 @@ CLASSES = ["trouser", "bag", "sneaker"]
 def test_rounds_grow_the_generated_set_train_and_resume(make_bundled_folder, tmp_path):
     t2i = load_t2i(str(make_bundled_folder(image_size=8)))
     _, test = tiny_sets()
-    cfg = GalotConfig(pgd_steps=1, grad_samples=2, sampling_steps=2, guidance=2.0, heldout_samples=1,
-                      eps=EpsSchedule("linear", 0.1, 0.2, cycles=2))
-    args = dict(t2i=t2i, images_per_round=6, model="TinyCNN", size=28, channels=1, galot=cfg,
-                train=TrainConfig(epochs=1, batch_size=8, min_steps=2), test=test, out=tmp_path, progress=False)
+    cfg = GalotConfig(
+        pgd_steps=1,
+        grad_samples=2,
+        sampling_steps=2,
+        guidance=2.0,
+        heldout_samples=1,
+        eps=EpsSchedule("linear", 0.1, 0.2, cycles=2),
+    )
+    args = dict(
+        t2i=t2i,
+        images_per_round=6,
+        model="TinyCNN",
+        size=28,
+        channels=1,
+        galot=cfg,
+        train=TrainConfig(epochs=1, batch_size=8, min_steps=2),
+        test=test,
+        out=tmp_path,
+        progress=False,
+    )
     first = train_from_text(["bag", "coat", "shirt"], rounds=1, **args)
     with pytest.raises(ValueError, match="other settings"):  # the folder holds a 1-round run
         train_from_text(["bag", "coat", "shirt"], rounds=2, **args)
@@ -46,8 +61,14 @@ def test_rounds_grow_the_generated_set_train_and_resume(make_bundled_folder, tmp
         assert (tmp_path / "two" / name).exists()
 
 
-@pytest.mark.parametrize("names, message", [(["bag"], "at least two class names"), (["bag", " "], "must not be empty"),
-                                            (["bag", "coat", "bag"], "repeated: \\['bag'\\]")])
+@pytest.mark.parametrize(
+    "names, message",
+    [
+        (["bag"], "at least two class names"),
+        (["bag", " "], "must not be empty"),
+        (["bag", "coat", "bag"], "repeated: \\['bag'\\]"),
+    ],
+)
 def test_bad_class_names_are_rejected(names, message):
     with pytest.raises(ValueError, match=message):
         train_from_text(names, "unused")
@@ -68,10 +89,30 @@ def export_folder(root: Path, per_class: int = 15) -> Path:
 def test_the_command_line_trains_from_three_class_names_on_the_bundled_model(tmp_path):
     out = tmp_path / "out"
     result = subprocess.run(
-        [sys.executable, "-m", "galot_lib.text_to_model", "--classes", *CLASSES, "--rounds", "2",
-         "--images-per-round", "24", "--epochs", "1", "--eps", "linear:0.05:0.25", "--eval",
-         str(export_folder(tmp_path / "eval")), "--out", str(out)],
-        capture_output=True, text=True, timeout=600, env={**os.environ, "PYTHONPATH": str(REPO)})
+        [
+            sys.executable,
+            "-m",
+            "galot_lib.text_to_model",
+            "--classes",
+            *CLASSES,
+            "--rounds",
+            "2",
+            "--images-per-round",
+            "24",
+            "--epochs",
+            "1",
+            "--eps",
+            "linear:0.05:0.25",
+            "--eval",
+            str(export_folder(tmp_path / "eval")),
+            "--out",
+            str(out),
+        ],
+        capture_output=True,
+        text=True,
+        timeout=600,
+        env={**os.environ, "PYTHONPATH": str(REPO)},
+    )
     assert result.returncode == 0, result.stderr[-3000:]
     config = json.loads((out / "classifier.json").read_text())
     assert config["class_names"] == CLASSES and config["model"] == "SmallCNN"
@@ -81,11 +122,16 @@ def test_the_command_line_trains_from_three_class_names_on_the_bundled_model(tmp
     assert "accuracy" in result.stdout and "outputs in" in result.stdout
 
 
-@pytest.mark.parametrize("args, message", [
-    (["--classes", "bag", "bag"], "repeated"), (["--classes", "bag"], "at least two class names"),
-    (["--classes", "bag", "coat", "--t2i", "no/such/model/here"], "neither a model folder nor a hub id"),
-    (["--classes", "bag", "coat", "--eps", "cosine:1"], "linear:START:END or constant:EPS"),
-    (["--classes", "bag", "coat", "--out", "/proc/galot-cannot-write"], "cannot be written")])
+@pytest.mark.parametrize(
+    "args, message",
+    [
+        (["--classes", "bag", "bag"], "repeated"),
+        (["--classes", "bag"], "at least two class names"),
+        (["--classes", "bag", "coat", "--t2i", "no/such/model/here"], "neither a model folder nor a hub id"),
+        (["--classes", "bag", "coat", "--eps", "cosine:1"], "linear:START:END or constant:EPS"),
+        (["--classes", "bag", "coat", "--out", "/proc/galot-cannot-write"], "cannot be written"),
+    ],
+)
 def test_bad_command_lines_stop_before_any_work(args, message, tmp_path):
     argv = args if "--out" in args else [*args, "--out", str(tmp_path / "out")]
     with pytest.raises(SystemExit, match=message):

@@ -39,7 +39,10 @@ def test_min_steps_extends_training_of_tiny_sets():
     images, labels = separable_problem(16)
     few = fit("SmallCNN", images, labels, 2, TrainConfig(epochs=1, batch_size=16, min_steps=0), seed=0)
     many = fit("SmallCNN", images, labels, 2, TrainConfig(epochs=1, batch_size=16, min_steps=20), seed=0)
-    diff = sum((few.model.state_dict()[k].float() - many.model.state_dict()[k].float()).abs().sum() for k in few.model.state_dict())
+    diff = sum(
+        (few.model.state_dict()[k].float() - many.model.state_dict()[k].float()).abs().sum()
+        for k in few.model.state_dict()
+    )
     assert diff > 0
 
 
@@ -96,8 +99,16 @@ def test_weight_averaging_returns_the_average_of_the_chosen_steps():
     images, labels = separable_problem(64)
     last = state(fit("SmallCNN", images, labels, 2, FAST, seed=0))
     # an average over the last step alone is the last weights (FAST trains 100 steps here: a window of 1)
-    one = state(fit("SmallCNN", images, labels, 2, TrainConfig(**{**FAST.__dict__, "averaging": "tail",
-                                                                  "average_window": 0.01}), seed=0))
+    one = state(
+        fit(
+            "SmallCNN",
+            images,
+            labels,
+            2,
+            TrainConfig(**{**FAST.__dict__, "averaging": "tail", "average_window": 0.01}),
+            seed=0,
+        )
+    )
     assert all(torch.allclose(last[k], one[k]) for k in last)
     for averaging in ("tail", "ema"):
         config = TrainConfig(**{**FAST.__dict__, "averaging": averaging, "average_window": 0.5})
@@ -108,8 +119,18 @@ def test_weight_averaging_returns_the_average_of_the_chosen_steps():
         assert accuracy(trained.model, *separable_problem(seed=1)) >= 0.9
 
 
-@pytest.mark.parametrize("kwargs", [dict(optimizer="lbfgs"), dict(epochs=0), dict(lr=0.0), dict(schedule="step"),
-                                    dict(warmup=1.0), dict(averaging="swa"), dict(average_window=0.0)])
+@pytest.mark.parametrize(
+    "kwargs",
+    [
+        dict(optimizer="lbfgs"),
+        dict(epochs=0),
+        dict(lr=0.0),
+        dict(schedule="step"),
+        dict(warmup=1.0),
+        dict(averaging="swa"),
+        dict(average_window=0.0),
+    ],
+)
 def test_bad_train_config_is_rejected(kwargs):
     with pytest.raises(ValueError, match=next(iter(kwargs))):
         TrainConfig(**kwargs)

@@ -27,14 +27,27 @@ def test_it_reruns_exactly_the_runs_the_headline_compares():
 
 def finished_run(root, threads):
     """The tables a finished run leaves that the check reads (no runs behind them)."""
-    row = dict(comparison="GALOT - BADGE", summary="final", seeds=len(SMOKE.seeds), difference=0.03, ci_low=0.01,
-               ci_high=0.05, verdict="GALOT better", dataset="fashion_mnist")
-    for section, table in (("4.1", "paired_differences.csv"), ("4.2", "paired_differences.csv"),
-                           ("4.5", "label_objectives_paired.csv")):
+    row = dict(
+        comparison="GALOT - BADGE",
+        summary="final",
+        seeds=len(SMOKE.seeds),
+        difference=0.03,
+        ci_low=0.01,
+        ci_high=0.05,
+        verdict="GALOT better",
+        dataset="fashion_mnist",
+    )
+    for section, table in (
+        ("4.1", "paired_differences.csv"),
+        ("4.2", "paired_differences.csv"),
+        ("4.5", "label_objectives_paired.csv"),
+    ):
         (root / "smoke" / section).mkdir(parents=True)
         (root / "smoke" / section / "config.json").write_text(json.dumps(SMOKE.as_dict()))
         pd.DataFrame([row]).to_csv(root / "smoke" / section / table, index=False)
-    pd.DataFrame([dict(method="GALOT", seed=0, cycle=0, threads=threads)]).to_csv(root / "smoke" / "4.1" / "records.csv")
+    pd.DataFrame([dict(method="GALOT", seed=0, cycle=0, threads=threads)]).to_csv(
+        root / "smoke" / "4.1" / "records.csv"
+    )
 
 
 def test_it_refuses_a_missing_run_and_the_runs_own_thread_count(tmp_path, monkeypatch):
@@ -51,8 +64,20 @@ def test_it_refuses_a_missing_run_and_the_runs_own_thread_count(tmp_path, monkey
 
 
 def test_each_line_says_whether_the_verdict_held():
-    original = pd.DataFrame([dict(comparison="A - B", summary="average", seeds=5, difference=0.02, ci_low=0.01,
-                                  ci_high=0.03, verdict="A better")] * 2).assign(summary=["average", "final"])
+    original = pd.DataFrame(
+        [
+            dict(
+                comparison="A - B",
+                summary="average",
+                seeds=5,
+                difference=0.02,
+                ci_low=0.01,
+                ci_high=0.03,
+                verdict="A better",
+            )
+        ]
+        * 2
+    ).assign(summary=["average", "final"])
     rerun = original.assign(ci_low=[0.011, -0.01], verdict=["A better", "not distinguishable"])
     lines = vc.describe(an.verdict_held(original, rerun))
     assert lines[0].endswith("| held") and lines[1].endswith("| FLIPPED")

@@ -7,7 +7,7 @@ Diffusion. ``held_out_overlap`` checks that no training caption equals a held-ou
 
 from __future__ import annotations
 
-from ..generation.prompts import PAPER_TEMPLATES, PAPER_TEMPLATE_VARIANTS
+from ..generation.prompts import PAPER_TEMPLATE_VARIANTS, PAPER_TEMPLATES
 
 TRAIN_TEMPLATES = (
     "a picture of a {label}",

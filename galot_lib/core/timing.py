@@ -35,4 +35,6 @@ def breakdown() -> list[dict]:
     wall = time.perf_counter() - _started
     seconds = {p: _seconds[p] for p in PHASES[:-1]}
     seconds["other"] = max(wall - sum(seconds.values()), 0.0)
-    return [dict(phase=p, seconds=round(s, 2), share=round(s / wall, 4) if wall > 0 else 0.0) for p, s in seconds.items()]
+    return [
+        dict(phase=p, seconds=round(s, 2), share=round(s / wall, 4) if wall > 0 else 0.0) for p, s in seconds.items()
+    ]

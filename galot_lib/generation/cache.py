@@ -52,8 +52,12 @@ class GeneratedCache:
 
     def put(self, key: str, entry: Generated) -> Path:
         """Stores ``entry`` (its ``info`` as the set's metadata; its embeddings, if any, in fp16)."""
-        blob = dict(images=entry.images.contiguous(), labels=entry.labels.contiguous(),
-                    meta=json.dumps(entry.info, default=str), checksum=tensor_digest(entry.images, entry.labels))
+        blob = dict(
+            images=entry.images.contiguous(),
+            labels=entry.labels.contiguous(),
+            meta=json.dumps(entry.info, default=str),
+            checksum=tensor_digest(entry.images, entry.labels),
+        )
         if entry.embeddings is not None:
             blob["embeddings"] = entry.embeddings.detach().to(torch.float16).cpu()
         return save_torch(blob, self.path(key))

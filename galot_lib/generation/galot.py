@@ -24,8 +24,8 @@ import torch
 from ..core.checks import check_finite
 from ..learning.strategies import DIFFERENTIABLE_ACQUISITIONS, acquisition_scores
 from .memory import MAX_MICRO_BATCH, MemoryPlan, cached_plan, chunks, measure_path, memory_budget
-from .prompts import GALOT_TEMPLATE, check_template
 from .pixels import to_classifier_input
+from .prompts import GALOT_TEMPLATE, check_template
 from .sampler import sample
 from .t2i import T2IModel
 
@@ -38,8 +38,21 @@ LABEL_FILTERS = ("none", "diffusion", "clip")
 KEEP_RULES = ("any", "informative")  # which of the oversampled images are kept
 HALF_PRECISION_SCALE = 2.0**15  # first loss scale of an fp16 backward (divided by 16 on overflow)
 # GalotConfig fields that only shape PGD (irrelevant to the images of an unoptimised configuration)
-PGD_FIELDS = ("acquisition", "eps", "pgd_steps", "grad_samples", "eta", "norm", "fix_first_token", "estimator",
-              "estimator_step", "objective", "heldout_samples", "measure_fidelity", "per_image")
+PGD_FIELDS = (
+    "acquisition",
+    "eps",
+    "pgd_steps",
+    "grad_samples",
+    "eta",
+    "norm",
+    "fix_first_token",
+    "estimator",
+    "estimator_step",
+    "objective",
+    "heldout_samples",
+    "measure_fidelity",
+    "per_image",
+)
 
 
 @dataclass(frozen=True)
@@ -88,7 +101,9 @@ class GalotConfig:
     sampling_steps: int = 3  # T of the sampler (DDIM)
     guidance: float = 3.0
     factor: float = 1.0  # n_GAL = factor x |L|
-    oversample: float = 1.0  # generate oversample x n_GAL, keep n_GAL (Table 6: 2; with a label filter, the passing ones)
+    oversample: float = (
+        1.0  # generate oversample x n_GAL, keep n_GAL (Table 6: 2; with a label filter, the passing ones)
+    )
     keep_rule: str = "any"  # which oversampled images stay: "any" (random; the first that pass a filter) or
     # "informative" (the highest A_GAL under the current classifier: selection instead of optimisation)
     optimize: bool = True  # False: GALOT (basic), prompts as they are
@@ -105,11 +120,17 @@ class GalotConfig:
     def __post_init__(self):
         check_template(self.template)
         if self.acquisition not in GAL_ACQUISITIONS:
-            raise ValueError(f"unknown acquisition {self.acquisition!r} for generation; valid: {', '.join(GAL_ACQUISITIONS)}")
+            raise ValueError(
+                f"unknown acquisition {self.acquisition!r} for generation; valid: {', '.join(GAL_ACQUISITIONS)}"
+            )
         if self.norm not in NORMS:
             raise ValueError(f"unknown norm {self.norm!r}; valid: {', '.join(NORMS)}")
         for name in ("pgd_steps", "grad_samples", "sampling_steps", "heldout_samples"):
-            if isinstance(getattr(self, name), bool) or not isinstance(getattr(self, name), int) or getattr(self, name) < 1:
+            if (
+                isinstance(getattr(self, name), bool)
+                or not isinstance(getattr(self, name), int)
+                or getattr(self, name) < 1
+            ):
                 raise ValueError(f"{name} must be an integer >= 1, got {getattr(self, name)!r}")
         if self.eta is not None and self.eta < 0:
             raise ValueError(f"eta must be >= 0 or None, got {self.eta}")
@@ -122,8 +143,10 @@ class GalotConfig:
         if self.estimator == "x0":
             step = self.estimator_step
             if isinstance(step, bool) or not isinstance(step, int) or not 0 <= step < self.sampling_steps:
-                raise ValueError(f"the x0 estimator needs estimator_step from 0 to {self.sampling_steps - 1} (sampling "
-                                 f"runs {self.sampling_steps} steps), got {step!r}")
+                raise ValueError(
+                    f"the x0 estimator needs estimator_step from 0 to {self.sampling_steps - 1} (sampling "
+                    f"runs {self.sampling_steps} steps), got {step!r}"
+                )
         elif self.estimator_step is not None:
             raise ValueError(f"estimator_step is only for the x0 estimator (estimator={self.estimator!r})")
         if self.objective not in OBJECTIVES:
@@ -133,13 +156,17 @@ class GalotConfig:
         if self.keep_rule not in KEEP_RULES:
             raise ValueError(f"unknown keep_rule {self.keep_rule!r}; valid: {', '.join(KEEP_RULES)}")
         if self.keep_rule == "informative" and self.oversample <= 1:
-            raise ValueError("keep_rule='informative' selects among oversampled images: it needs oversample > 1 "
-                             f"(for example 4: keep the most informative quarter), got oversample={self.oversample}")
+            raise ValueError(
+                "keep_rule='informative' selects among oversampled images: it needs oversample > 1 "
+                f"(for example 4: keep the most informative quarter), got oversample={self.oversample}"
+            )
         if self.per_image and not self.optimize:
             raise ValueError("per_image=True optimises one prompt per image: it needs optimize=True")
         if (self.label_filter == "clip") != (self.clip_model is not None):
-            raise ValueError("label_filter='clip' needs clip_model (a CLIP hub id or folder), and clip_model is only "
-                             f"for that filter; got label_filter={self.label_filter!r}, clip_model={self.clip_model!r}")
+            raise ValueError(
+                "label_filter='clip' needs clip_model (a CLIP hub id or folder), and clip_model is only "
+                f"for that filter; got label_filter={self.label_filter!r}, clip_model={self.clip_model!r}"
+            )
 
     def as_dict(self) -> dict:
         return dataclasses.asdict(self)
@@ -175,7 +202,9 @@ def project(c: torch.Tensor, c_y: torch.Tensor, eps: float, norm: str, fix_first
     return c_y + delta
 
 
-def classifier_scores(classifier: torch.nn.Module, images: torch.Tensor, acquisition: str, size: int, channels: int) -> torch.Tensor:
+def classifier_scores(
+    classifier: torch.nn.Module, images: torch.Tensor, acquisition: str, size: int, channels: int
+) -> torch.Tensor:
     """A(f_theta, x) per image, differentiable w.r.t. the images."""
     probs = classifier(to_classifier_input(images, size, channels)).softmax(-1)
     return acquisition_scores(acquisition, probs)
@@ -189,8 +218,14 @@ def prompt_margin(probs: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
     return -(p_y - rival).abs()
 
 
-def objective_scores(classifier: torch.nn.Module, images: torch.Tensor, labels: torch.Tensor, config: GalotConfig,
-                     size: int, channels: int) -> torch.Tensor:
+def objective_scores(
+    classifier: torch.nn.Module,
+    images: torch.Tensor,
+    labels: torch.Tensor,
+    config: GalotConfig,
+    size: int,
+    channels: int,
+) -> torch.Tensor:
     """What PGD maximises, per image (``labels``: the class each image's prompt names)."""
     if config.objective == "prompt_margin":
         probs = classifier(to_classifier_input(images, size, channels)).softmax(-1)
@@ -207,10 +242,19 @@ class PGDResult:
     fidelity: dict | None = None  # cosine and sign agreement with the full gradient at the first step
 
 
-def optimize_embeddings(model: T2IModel, classifier: torch.nn.Module | None, c_y: torch.Tensor, eps: float,
-                        config: GalotConfig, seeds: list[int], size: int, channels: int,
-                        plan: MemoryPlan | None = None, noise_seeds: list[int] | None = None,
-                        classes_of_rows: torch.Tensor | None = None) -> PGDResult:
+def optimize_embeddings(
+    model: T2IModel,
+    classifier: torch.nn.Module | None,
+    c_y: torch.Tensor,
+    eps: float,
+    config: GalotConfig,
+    seeds: list[int],
+    size: int,
+    channels: int,
+    plan: MemoryPlan | None = None,
+    noise_seeds: list[int] | None = None,
+    classes_of_rows: torch.Tensor | None = None,
+) -> PGDResult:
     """PGD from every class embedding c_y[i] ([C, L, D]) inside its eps-ball, all classes at once.
 
     Per-image prompts: ``c_y`` holds one row per image (its class's embedding), ``noise_seeds`` each row's own
@@ -246,16 +290,31 @@ def optimize_embeddings(model: T2IModel, classifier: torch.nn.Module | None, c_y
             direction = torch.stack([torch.randn(c.shape[1:], generator=g).sign() for g in gens])
         else:
             owner = torch.arange(classes).repeat_interleave(n)
-            image_seeds = (list(noise_seeds) if noise_seeds is not None
-                           else [int(s) for r in rngs for s in r.integers(0, 2**31, size=n)])
-            grad, scores = embedding_gradient(model, classifier, c, owner, image_seeds, config, size, channels, micro,
-                                              config.estimator, classes_of_rows)
+            image_seeds = (
+                list(noise_seeds)
+                if noise_seeds is not None
+                else [int(s) for r in rngs for s in r.integers(0, 2**31, size=n)]
+            )
+            grad, scores = embedding_gradient(
+                model,
+                classifier,
+                c,
+                owner,
+                image_seeds,
+                config,
+                size,
+                channels,
+                micro,
+                config.estimator,
+                classes_of_rows,
+            )
             check_finite(grad, f"the PGD gradient at step {k}")
             if k == 0:
                 before = scores.view(classes, n).mean(1)
                 if config.measure_fidelity:
-                    fidelity = gradient_fidelity(grad, model, classifier, c, owner, image_seeds, config, size, channels,
-                                                 micro, movable)
+                    fidelity = gradient_fidelity(
+                        grad, model, classifier, c, owner, image_seeds, config, size, channels, micro, movable
+                    )
             zero_share.append(float((grad[:, movable] == 0).float().mean()))
             direction = grad.sign()
         c = project(c + eta * direction.to(c.device, c.dtype), c_y, eps, config.norm, config.fix_first_token)
@@ -263,9 +322,19 @@ def optimize_embeddings(model: T2IModel, classifier: torch.nn.Module | None, c_y
     return PGDResult(c.detach(), before, zero_share, time.perf_counter() - start, fidelity)
 
 
-def embedding_gradient(model: T2IModel, classifier, c: torch.Tensor, owner: torch.Tensor, image_seeds: list[int],
-                       config: GalotConfig, size: int, channels: int, micro_batch: int,
-                       estimator: str, classes_of_rows: torch.Tensor | None = None) -> tuple[torch.Tensor, torch.Tensor]:
+def embedding_gradient(
+    model: T2IModel,
+    classifier,
+    c: torch.Tensor,
+    owner: torch.Tensor,
+    image_seeds: list[int],
+    config: GalotConfig,
+    size: int,
+    channels: int,
+    micro_batch: int,
+    estimator: str,
+    classes_of_rows: torch.Tensor | None = None,
+) -> tuple[torch.Tensor, torch.Tensor]:
     """d/dc of sum_row mean_image objective, [C, L, D], and every image's objective score.
 
     Image i comes from row ``owner[i]`` of ``c`` (whose prompt names class ``classes_of_rows[owner[i]]``; by
@@ -282,8 +351,15 @@ def embedding_gradient(model: T2IModel, classifier, c: torch.Tensor, owner: torc
         scale = HALF_PRECISION_SCALE if model.dtype == torch.float16 else 1.0
         while True:
             leaf = c[who].clone().requires_grad_(True)
-            images = sample(model, leaf, image_seeds[part], steps=config.sampling_steps, guidance=config.guidance,
-                            grad=estimator, grad_step=config.estimator_step if estimator == "x0" else None)
+            images = sample(
+                model,
+                leaf,
+                image_seeds[part],
+                steps=config.sampling_steps,
+                guidance=config.guidance,
+                grad=estimator,
+                grad_step=config.estimator_step if estimator == "x0" else None,
+            )
             score = objective_scores(classifier, images, labels[part].to(images.device), config, size, channels)
             (g,) = torch.autograd.grad(score.sum() * (scale / n), leaf)
             if torch.isfinite(g).all() or scale <= 1.0:
@@ -294,18 +370,33 @@ def embedding_gradient(model: T2IModel, classifier, c: torch.Tensor, owner: torc
     return grad, scores
 
 
-def gradient_fidelity(grad: torch.Tensor, model: T2IModel, classifier, c: torch.Tensor, owner: torch.Tensor,
-                      image_seeds: list[int], config: GalotConfig, size: int, channels: int, micro_batch: int,
-                      movable: slice, classes_of_rows: torch.Tensor | None = None) -> dict:
+def gradient_fidelity(
+    grad: torch.Tensor,
+    model: T2IModel,
+    classifier,
+    c: torch.Tensor,
+    owner: torch.Tensor,
+    image_seeds: list[int],
+    config: GalotConfig,
+    size: int,
+    channels: int,
+    micro_batch: int,
+    movable: slice,
+    classes_of_rows: torch.Tensor | None = None,
+) -> dict:
     """How well ``grad`` (the run's estimator) agrees with the exact full-chain gradient on the same images:
     cosine and sign agreement (the share of coordinates whose signs match: what a sign step uses),
     averaged over classes, and the seconds each took."""
     t0 = time.perf_counter()
-    exact, _ = embedding_gradient(model, classifier, c, owner, image_seeds, config, size, channels, micro_batch, "full",
-                                  classes_of_rows)
+    exact, _ = embedding_gradient(
+        model, classifier, c, owner, image_seeds, config, size, channels, micro_batch, "full", classes_of_rows
+    )
     cosine, signs = gradient_agreement(grad[:, movable], exact[:, movable])
-    return dict(grad_cosine_full=float(cosine.mean()), grad_sign_agreement_full=float(signs.mean()),
-                full_gradient_s=time.perf_counter() - t0)
+    return dict(
+        grad_cosine_full=float(cosine.mean()),
+        grad_sign_agreement_full=float(signs.mean()),
+        full_gradient_s=time.perf_counter() - t0,
+    )
 
 
 def gradient_agreement(grad: torch.Tensor, exact: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
@@ -315,31 +406,76 @@ def gradient_agreement(grad: torch.Tensor, exact: torch.Tensor) -> tuple[torch.T
     return torch.nn.functional.cosine_similarity(a, b, dim=1), (a.sign() == b.sign()).float().mean(1)
 
 
-def memory_plan_for(model: T2IModel, classifier: torch.nn.Module | None, config: GalotConfig, size: int,
-                    channels: int, budget_gb: float | None, max_batch: int = MAX_MICRO_BATCH) -> MemoryPlan:
+def memory_plan_for(
+    model: T2IModel,
+    classifier: torch.nn.Module | None,
+    config: GalotConfig,
+    size: int,
+    channels: int,
+    budget_gb: float | None,
+    max_batch: int = MAX_MICRO_BATCH,
+) -> MemoryPlan:
     """The memory plan of generation and (given a classifier) of PGD's gradient with the configured estimator,
     on ``model``'s device, measured once per process for each setting (see ``memory``)."""
     budget, source = memory_budget(model.device, budget_gb)
-    architecture = None if classifier is None else (type(classifier).__name__, sum(p.numel() for p in classifier.parameters()))
-    key = (model.fingerprint, str(model.device), str(model.dtype), config.estimator, config.estimator_step,
-           config.sampling_steps, config.guidance, config.objective, size, channels, budget, max_batch, architecture)
+    architecture = (
+        None if classifier is None else (type(classifier).__name__, sum(p.numel() for p in classifier.parameters()))
+    )
+    key = (
+        model.fingerprint,
+        str(model.device),
+        str(model.dtype),
+        config.estimator,
+        config.estimator_step,
+        config.sampling_steps,
+        config.guidance,
+        config.objective,
+        size,
+        channels,
+        budget,
+        max_batch,
+        architecture,
+    )
 
     def build() -> MemoryPlan:
         c = model.empty_embedding()[None].float()
 
         def generation(n: int):
             with torch.no_grad():
-                sample(model, c[0], list(range(n)), steps=config.sampling_steps, guidance=config.guidance,
-                       out_size=size, out_channels=channels)
+                sample(
+                    model,
+                    c[0],
+                    list(range(n)),
+                    steps=config.sampling_steps,
+                    guidance=config.guidance,
+                    out_size=size,
+                    out_channels=channels,
+                )
 
         def gradient(n: int):
-            embedding_gradient(model, classifier, c, torch.zeros(n, dtype=torch.long), list(range(n)), config, size,
-                               channels, n, config.estimator)
+            embedding_gradient(
+                model,
+                classifier,
+                c,
+                torch.zeros(n, dtype=torch.long),
+                list(range(n)),
+                config,
+                size,
+                channels,
+                n,
+                config.estimator,
+            )
 
         sample_cost = measure_path(generation, model.device)
         grad_cost = measure_path(gradient, model.device) if classifier is not None else None
-        return MemoryPlan(str(model.device), budget, source, sample_cost,
-                          min(max_batch, sample_cost.fitting(budget, "generation")), grad_cost,
-                          None if grad_cost is None else min(max_batch, grad_cost.fitting(budget, "PGD's gradient")))
+        return MemoryPlan(
+            str(model.device),
+            budget,
+            source,
+            sample_cost,
+            min(max_batch, sample_cost.fitting(budget, "generation")),
+            grad_cost,
+            None if grad_cost is None else min(max_batch, grad_cost.fitting(budget, "PGD's gradient")),
+        )
 
     return cached_plan(key, build)

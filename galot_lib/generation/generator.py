@@ -41,9 +41,19 @@ class GalotGenerator:
     generated or differentiated at once whatever the budget allows; ``shards``: split generation over the
     processes of a launch (``shards.Shards``)."""
 
-    def __init__(self, model: T2IModel, class_names: tuple[str, ...], config: GalotConfig, image_size: int,
-                 image_channels: int, cache: GeneratedCache | None = None, judge: torch.nn.Module | None = None,
-                 memory_budget_gb: float | None = None, max_batch: int = MAX_MICRO_BATCH, shards=None):
+    def __init__(
+        self,
+        model: T2IModel,
+        class_names: tuple[str, ...],
+        config: GalotConfig,
+        image_size: int,
+        image_channels: int,
+        cache: GeneratedCache | None = None,
+        judge: torch.nn.Module | None = None,
+        memory_budget_gb: float | None = None,
+        max_batch: int = MAX_MICRO_BATCH,
+        shards=None,
+    ):
         self.model, self.class_names, self.config = model, tuple(class_names), config
         self.size, self.channels, self.cache, self.judge = image_size, image_channels, cache, judge
         self.shards = shards  # split generation over the processes of a launch (None: this process only)
@@ -54,8 +64,13 @@ class GalotGenerator:
 
     def describe(self) -> dict:
         """What decides the generated sets (the judge and the plan only measure or batch, so are left out)."""
-        return dict(t2i=self.model.fingerprint, classes=self.class_names, galot=self.config.image_settings(),
-                    size=self.size, channels=self.channels)
+        return dict(
+            t2i=self.model.fingerprint,
+            classes=self.class_names,
+            galot=self.config.image_settings(),
+            size=self.size,
+            channels=self.channels,
+        )
 
     def class_embeddings(self) -> torch.Tensor:
         """c_y for every class: the template filled with the class word, encoded."""
@@ -67,9 +82,16 @@ class GalotGenerator:
         n_make = int(round(cfg.oversample * n_keep))
         classifier = trained.model if trained is not None else None
         eps = self.eps_at(cycle) if classifier is not None else 0.0  # nothing to optimise against yet
-        key = make_key(**self.describe(), eps=eps, cycle=cycle, seed=seed, n=n_make, keep=n_keep,
-                       classifier=state_fingerprint(classifier) if self.needs_classifier(eps) else None,
-                       judge=state_fingerprint(self.judge) if self.judge is not None else None)
+        key = make_key(
+            **self.describe(),
+            eps=eps,
+            cycle=cycle,
+            seed=seed,
+            n=n_make,
+            keep=n_keep,
+            classifier=state_fingerprint(classifier) if self.needs_classifier(eps) else None,
+            judge=state_fingerprint(self.judge) if self.judge is not None else None,
+        )
         entry, hit = cached(self.cache, key, lambda: self.make(cycle, classifier, eps, n_make, n_keep, seed))
         return Generated(entry.images, entry.labels, dict(entry.info, cache_key=key, cache_hit=hit))
 
@@ -86,8 +108,9 @@ class GalotGenerator:
         """The memory plan (measured once per setting and process, and logged then; again once a classifier
         exists to plan the gradient through)."""
         if self.plan is None or (self.plan.gradient is None and classifier is not None):
-            self.plan = memory_plan_for(self.model, classifier, self.config, self.size, self.channels,
-                                        self.memory_budget_gb, self.max_batch)
+            self.plan = memory_plan_for(
+                self.model, classifier, self.config, self.size, self.channels, self.memory_budget_gb, self.max_batch
+            )
         return self.plan
 
     def make(self, cycle: int, classifier, eps: float, n_make: int, n_keep: int, seed: int) -> Generated:
@@ -98,12 +121,32 @@ class GalotGenerator:
         per_image = cfg.per_image and eps > 0
         if per_image:  # every image its own prompt, moved against its own noise
             start = c_y[labels]
-            pgd = optimize_embeddings(self.model, classifier, start, eps, cfg, seeds, self.size, self.channels,
-                                      self.plan, noise_seeds=seeds, classes_of_rows=labels)
+            pgd = optimize_embeddings(
+                self.model,
+                classifier,
+                start,
+                eps,
+                cfg,
+                seeds,
+                self.size,
+                self.channels,
+                self.plan,
+                noise_seeds=seeds,
+                classes_of_rows=labels,
+            )
         else:
             start = c_y
-            pgd = optimize_embeddings(self.model, classifier, c_y, eps, cfg, class_seeds(seed, cycle, classes),
-                                      self.size, self.channels, self.plan)
+            pgd = optimize_embeddings(
+                self.model,
+                classifier,
+                c_y,
+                eps,
+                cfg,
+                class_seeds(seed, cycle, classes),
+                self.size,
+                self.channels,
+                self.plan,
+            )
         if self.shards is not None:  # every process renders from the main process's embeddings
             pgd.embeddings = self.shards.same(pgd.embeddings.cpu()).to(c_y.device)
         t0 = time.perf_counter()
@@ -113,13 +156,19 @@ class GalotGenerator:
             images = self.render(pgd.embeddings, torch.arange(len(labels)) if per_image else labels, seeds)
             rendered_now = len(labels)
         generation_s = time.perf_counter() - t0
-        info = dict(eps=eps, pgd_s=round(pgd.seconds, 3), generation_s=round(generation_s, 3), rendered=len(labels),
-                    rendered_now=rendered_now, grad_micro_batch=self.plan.grad_micro_batch,
-                    sample_micro_batch=self.plan.sample_micro_batch,
-                    pgd_objective_start=_nanmean(pgd.objective_before),
-                    embedding_shift_linf=float((pgd.embeddings - start).flatten(1).abs().max(1).values.mean()),
-                    pgd_zero_gradient_share=float(np.mean(pgd.zero_share)) if pgd.zero_share else float("nan"),
-                    **(pgd.fidelity or {}))
+        info = dict(
+            eps=eps,
+            pgd_s=round(pgd.seconds, 3),
+            generation_s=round(generation_s, 3),
+            rendered=len(labels),
+            rendered_now=rendered_now,
+            grad_micro_batch=self.plan.grad_micro_batch,
+            sample_micro_batch=self.plan.sample_micro_batch,
+            pgd_objective_start=_nanmean(pgd.objective_before),
+            embedding_shift_linf=float((pgd.embeddings - start).flatten(1).abs().max(1).values.mean()),
+            pgd_zero_gradient_share=float(np.mean(pgd.zero_share)) if pgd.zero_share else float("nan"),
+            **(pgd.fidelity or {}),
+        )
         t1 = time.perf_counter()  # measurements against the plain prompt (judging, not generating)
         plain = None
         if classifier is not None:  # the plain prompt's images at the kept count: what every arm is measured against
@@ -141,11 +190,13 @@ class GalotGenerator:
 
     def render(self, embeddings: torch.Tensor, labels: torch.Tensor, seeds: list[int]) -> torch.Tensor:
         batch = self.plan.sample_micro_batch if self.plan is not None else self.max_batch
-        return generate_images(self.model, embeddings, labels, seeds, self.config, self.size, self.channels, batch,
-                               self.shards)
+        return generate_images(
+            self.model, embeddings, labels, seeds, self.config, self.size, self.channels, batch, self.shards
+        )
 
-    def plain_stream(self, c_y: torch.Tensor, labels: torch.Tensor, seeds: list[int], seed: int,
-                     cycle: int) -> tuple[torch.Tensor, int]:
+    def plain_stream(
+        self, c_y: torch.Tensor, labels: torch.Tensor, seeds: list[int], seed: int, cycle: int
+    ) -> tuple[torch.Tensor, int]:
         """The plain prompt's images at the planned seeds, from a per-class store that only grows: a class's
         seeds of a cycle are one stream (``images.image_seeds``), so every unoptimised arm (eps 0, oversampled
         for a filter, the selection pools) and every measurement against the plain prompt renders each image
@@ -153,13 +204,25 @@ class GalotGenerator:
         streams = {}  # class -> (store key, images stored, images needed)
         for c in torch.unique(labels).tolist():
             need = int((labels == c).sum())
-            key = make_key(kind="plain-class-stream", t2i=self.model.fingerprint, seed=seed, cycle=cycle, label=c,
-                           embedding=tensor_digest(c_y[c].float().cpu()), steps=self.config.sampling_steps,
-                           guidance=self.config.guidance, size=self.size, channels=self.channels)
+            key = make_key(
+                kind="plain-class-stream",
+                t2i=self.model.fingerprint,
+                seed=seed,
+                cycle=cycle,
+                label=c,
+                embedding=tensor_digest(c_y[c].float().cpu()),
+                steps=self.config.sampling_steps,
+                guidance=self.config.guidance,
+                size=self.size,
+                channels=self.channels,
+            )
             have = self.cache.get(key) if self.cache is not None else None
             streams[c] = key, (have.images if have is not None else None), need
-        missing = [(c, s) for c, (_, have, need) in streams.items()
-                   for s in image_seeds(seed, cycle, c, need)[0 if have is None else len(have):]]
+        missing = [
+            (c, s)
+            for c, (_, have, need) in streams.items()
+            for s in image_seeds(seed, cycle, c, need)[0 if have is None else len(have) :]
+        ]
         if missing:  # one render for every class's missing images (batches may mix classes)
             rendered = self.render(c_y, torch.tensor([c for c, _ in missing]), [s for _, s in missing])
         out = torch.empty(len(labels), self.channels, self.size, self.size, dtype=torch.uint8)
@@ -197,7 +260,9 @@ class GalotGenerator:
             passed = self.filtered_in_order(images, labels, orders, quota, classifier, info)
         return torch.sort(torch.cat([order[passed[order]][: int(q)] for order, q in zip(orders, quota)])).values
 
-    def filtered_in_order(self, images, labels, orders: list[torch.Tensor], quota, classifier, info: dict) -> torch.Tensor:
+    def filtered_in_order(
+        self, images, labels, orders: list[torch.Tensor], quota, classifier, info: dict
+    ) -> torch.Tensor:
         """The label filter's verdicts, asked in each class's keeping order only until the class's quota has passed
         (the filter judges every image on its own, so the images kept are those a check of all would keep, for a
         fraction of its cost); images never checked count as not passed."""
@@ -215,8 +280,11 @@ class GalotGenerator:
                 break
             passed[ask] = self.passes_filter(images[ask], labels[ask], classifier)
             checked[ask] = True
-        info.update(label_filter_pass=float(passed[checked].float().mean()) if checked.any() else float("nan"),
-                    filter_checked=int(checked.sum()), filter_s=round(time.perf_counter() - t0, 3))
+        info.update(
+            label_filter_pass=float(passed[checked].float().mean()) if checked.any() else float("nan"),
+            filter_checked=int(checked.sum()),
+            filter_s=round(time.perf_counter() - t0, 3),
+        )
         return passed
 
     def kept_against_plain(self, classifier, images, labels, plain_images, plain_labels) -> dict:
@@ -226,12 +294,17 @@ class GalotGenerator:
         both, kept = torch.cat([images, plain_images]), slice(0, len(images))
         plain = slice(len(images), None)
         scores = acquisition_scores(self.config.heldout_acquisition, predict_probs(classifier, both)).float()
-        row = dict(kept_acquisition=float(scores[kept].mean()), plain_acquisition=float(scores[plain].mean()),
-                   kept_gain=float(scores[kept].mean() - scores[plain].mean()))
+        row = dict(
+            kept_acquisition=float(scores[kept].mean()),
+            plain_acquisition=float(scores[plain].mean()),
+            kept_gain=float(scores[kept].mean() - scores[plain].mean()),
+        )
         if self.judge is not None:
             right = predict_probs(self.judge, both).argmax(1) == torch.cat([labels, plain_labels])
-            row.update(kept_label_correct=float(right[kept].float().mean()),
-                       plain_label_correct=float(right[plain].float().mean()))
+            row.update(
+                kept_label_correct=float(right[kept].float().mean()),
+                plain_label_correct=float(right[plain].float().mean()),
+            )
         return row
 
     def passes_filter(self, images: torch.Tensor, labels: torch.Tensor, classifier) -> torch.Tensor:
@@ -243,8 +316,18 @@ class GalotGenerator:
             return self.label_filter.keeps(images, labels, rivals)
         return self.label_filter.predict(images) == labels
 
-    def heldout(self, classifier, c_y: torch.Tensor, plain, images: torch.Tensor, labels: torch.Tensor,
-                seeds: list[int], eps: float, seed: int, cycle: int) -> tuple[dict, list[dict]]:
+    def heldout(
+        self,
+        classifier,
+        c_y: torch.Tensor,
+        plain,
+        images: torch.Tensor,
+        labels: torch.Tensor,
+        seeds: list[int],
+        eps: float,
+        seed: int,
+        cycle: int,
+    ) -> tuple[dict, list[dict]]:
         """The paired held-out measurement (see ``heldout``) on the first images of each class of this set, against
         the plain prompt's images at the same seeds (``plain``: its labels, images and seeds at the kept count).
         Per-image prompts were moved against these very seeds: their gain is on their own noise, not held out."""
@@ -258,21 +341,37 @@ class GalotGenerator:
         if hl_seeds != [plain_seeds[i] for i in plain_idx.tolist()]:
             raise ValueError("the held-out images and the plain prompt's are not rendered at the same seeds")
         random_cfg = dataclasses.replace(cfg, acquisition="RandomSampling")
-        c_random = optimize_embeddings(self.model, None, c_y, eps, random_cfg, class_seeds(seed, cycle, len(c_y)),
-                                       self.size, self.channels).embeddings
-        rendered = {"optimized": images[idx], "plain": plain_images[plain_idx],
-                    "random": self.cached_render("random", c_random, hl_labels, hl_seeds)}
-        return measure_directions(classifier, self.judge, rendered, hl_labels, cfg.heldout_acquisition, self.size,
-                                  self.channels)
+        c_random = optimize_embeddings(
+            self.model, None, c_y, eps, random_cfg, class_seeds(seed, cycle, len(c_y)), self.size, self.channels
+        ).embeddings
+        rendered = {
+            "optimized": images[idx],
+            "plain": plain_images[plain_idx],
+            "random": self.cached_render("random", c_random, hl_labels, hl_seeds),
+        }
+        return measure_directions(
+            classifier, self.judge, rendered, hl_labels, cfg.heldout_acquisition, self.size, self.channels
+        )
 
-    def cached_render(self, kind: str, embeddings: torch.Tensor, labels: torch.Tensor, seeds: list[int]) -> torch.Tensor:
+    def cached_render(
+        self, kind: str, embeddings: torch.Tensor, labels: torch.Tensor, seeds: list[int]
+    ) -> torch.Tensor:
         """Images of ``embeddings`` at ``seeds``, looked up by what they are (so every run that needs the same
         random-direction images renders them once)."""
-        key = make_key(kind=kind, t2i=self.model.fingerprint, embeddings=tensor_digest(embeddings.float().cpu()),
-                       labels=labels.tolist(), seeds=seeds, steps=self.config.sampling_steps,
-                       guidance=self.config.guidance, size=self.size, channels=self.channels)
-        entry, _ = cached(self.cache, key,
-                          lambda: Generated(self.render(embeddings, labels, seeds), labels.clone(), {"kind": kind}))
+        key = make_key(
+            kind=kind,
+            t2i=self.model.fingerprint,
+            embeddings=tensor_digest(embeddings.float().cpu()),
+            labels=labels.tolist(),
+            seeds=seeds,
+            steps=self.config.sampling_steps,
+            guidance=self.config.guidance,
+            size=self.size,
+            channels=self.channels,
+        )
+        entry, _ = cached(
+            self.cache, key, lambda: Generated(self.render(embeddings, labels, seeds), labels.clone(), {"kind": kind})
+        )
         return entry.images
 
 

@@ -38,8 +38,9 @@ def _mean_se(values: np.ndarray) -> tuple[float, float]:
     return float(values.mean()), se
 
 
-def paired_summary(labels: torch.Tensor, scores: dict[str, torch.Tensor],
-                   correct: dict[str, torch.Tensor] | None = None) -> tuple[dict, list[dict]]:
+def paired_summary(
+    labels: torch.Tensor, scores: dict[str, torch.Tensor], correct: dict[str, torch.Tensor] | None = None
+) -> tuple[dict, list[dict]]:
     """Per-class and overall statistics of held-out images rendered from the three embeddings.
 
     ``scores[d]`` / ``correct[d]``: the acquisition of image i and whether the judge sees its class, for
@@ -52,9 +53,14 @@ def paired_summary(labels: torch.Tensor, scores: dict[str, torch.Tensor],
     def stats(mask) -> dict:
         gain, gain_se = _mean_se(s["optimized"][mask] - s["plain"][mask])
         rgain, rgain_se = _mean_se(s["random"][mask] - s["plain"][mask])
-        row = dict(heldout_n=int(mask.sum()), heldout_gain=gain, heldout_gain_se=gain_se,
-                   heldout_random_gain=rgain, heldout_random_gain_se=rgain_se,
-                   **{f"heldout_acquisition_{d}": float(s[d][mask].mean()) for d in DIRECTIONS})
+        row = dict(
+            heldout_n=int(mask.sum()),
+            heldout_gain=gain,
+            heldout_gain_se=gain_se,
+            heldout_random_gain=rgain,
+            heldout_random_gain_se=rgain_se,
+            **{f"heldout_acquisition_{d}": float(s[d][mask].mean()) for d in DIRECTIONS},
+        )
         if ok is not None:
             row.update({f"label_correct_{d}": float(ok[d][mask].mean()) for d in DIRECTIONS})
         return row
@@ -63,14 +69,23 @@ def paired_summary(labels: torch.Tensor, scores: dict[str, torch.Tensor],
     return stats(np.ones(len(labels), dtype=bool)), per_class
 
 
-def measure_directions(classifier: torch.nn.Module, judge: torch.nn.Module | None, rendered: dict[str, torch.Tensor],
-                       labels: torch.Tensor, acquisition: str, size: int, channels: int) -> tuple[dict, list[dict]]:
+def measure_directions(
+    classifier: torch.nn.Module,
+    judge: torch.nn.Module | None,
+    rendered: dict[str, torch.Tensor],
+    labels: torch.Tensor,
+    acquisition: str,
+    size: int,
+    channels: int,
+) -> tuple[dict, list[dict]]:
     """The paired measurement of images rendered from each direction of DIRECTIONS at the same seeds (uint8): the
     classifier's acquisition of every image and, given a judge, whether it still shows its prompt's class."""
     device = device_of(classifier)
     with torch.no_grad():
-        scores = {d: classifier_scores(classifier.eval(), rendered[d].to(device).float() / 255, acquisition, size,
-                                       channels) for d in DIRECTIONS}
+        scores = {
+            d: classifier_scores(classifier.eval(), rendered[d].to(device).float() / 255, acquisition, size, channels)
+            for d in DIRECTIONS
+        }
     correct = None
     if judge is not None:
         correct = {d: predict_probs(judge, rendered[d]).argmax(1) == torch.as_tensor(labels) for d in DIRECTIONS}

@@ -44,8 +44,17 @@ def planned_images(counts, seed: int, cycle: int) -> tuple[torch.Tensor, list[in
 
 
 @torch.no_grad()
-def generate_images(model: T2IModel, embeddings: torch.Tensor, labels, seeds: list[int], config: GalotConfig,
-                    size: int, channels: int, batch_size: int = 128, shards=None) -> torch.Tensor:
+def generate_images(
+    model: T2IModel,
+    embeddings: torch.Tensor,
+    labels,
+    seeds: list[int],
+    config: GalotConfig,
+    size: int,
+    channels: int,
+    batch_size: int = 128,
+    shards=None,
+) -> torch.Tensor:
     """uint8 images [n, channels, size, size]; image i from ``embeddings[labels[i]]`` ([C, L, D])
     and noise seed ``seeds[i]``, in batches that may mix classes. ``shards`` (a ``shards.Shards``) splits the
     batches over the processes of a launch; every process gets the whole set."""
@@ -53,8 +62,15 @@ def generate_images(model: T2IModel, embeddings: torch.Tensor, labels, seeds: li
 
     def render(j: int) -> torch.Tensor:
         chunk = slice(j * batch_size, (j + 1) * batch_size)
-        images = sample(model, embeddings[labels[chunk]], seeds[chunk], steps=config.sampling_steps,
-                        guidance=config.guidance, out_size=size, out_channels=channels)
+        images = sample(
+            model,
+            embeddings[labels[chunk]],
+            seeds[chunk],
+            steps=config.sampling_steps,
+            guidance=config.guidance,
+            out_size=size,
+            out_channels=channels,
+        )
         return images.mul(255).round().clamp(0, 255).to(torch.uint8).cpu()
 
     batches = -(-len(seeds) // batch_size)
@@ -71,7 +87,8 @@ def images_per_second(model, steps: int, guidance: float, batch: int = 100, repe
     best = float("inf")
     for r in range(repeats):
         t0 = time.perf_counter()
-        generate_images(model, cond, [0] * batch, list(range(r * batch, (r + 1) * batch)), cfg, size, channels,
-                        batch_size=batch)
+        generate_images(
+            model, cond, [0] * batch, list(range(r * batch, (r + 1) * batch)), cfg, size, channels, batch_size=batch
+        )
         best = min(best, time.perf_counter() - t0)
     return batch / best

@@ -28,8 +28,14 @@ DIFFUSION_TIMESTEPS = (300, 500, 700)  # noise levels at which the class prompts
 class DiffusionZeroShot:
     """The text-to-image model as a zero-shot classifier over ``class_embeddings`` ([C, L, D])."""
 
-    def __init__(self, model: T2IModel, class_embeddings: torch.Tensor, timesteps=DIFFUSION_TIMESTEPS,
-                 seed: int = 0, batch_size: int = 64):
+    def __init__(
+        self,
+        model: T2IModel,
+        class_embeddings: torch.Tensor,
+        timesteps=DIFFUSION_TIMESTEPS,
+        seed: int = 0,
+        batch_size: int = 64,
+    ):
         self.model, self.cond = model, class_embeddings.to(model.device, model.dtype)
         self.timesteps, self.seed, self.batch_size = tuple(int(t) for t in timesteps), seed, batch_size
         from diffusers import DDIMScheduler
@@ -46,8 +52,8 @@ class DiffusionZeroShot:
         ``candidates[i, j]`` (the same noise for every candidate, so the comparison is paired)."""
         out = []
         for start in range(0, len(images), self.batch_size):
-            x0 = self.model.to_model_space(images[start:start + self.batch_size])
-            out.append(self._errors(x0, candidates[start:start + self.batch_size].to(x0.device)).cpu())
+            x0 = self.model.to_model_space(images[start : start + self.batch_size])
+            out.append(self._errors(x0, candidates[start : start + self.batch_size].to(x0.device)).cpu())
         return torch.cat(out)
 
     def _errors(self, x0: torch.Tensor, candidates: torch.Tensor) -> torch.Tensor:
@@ -59,8 +65,13 @@ class DiffusionZeroShot:
             noise = torch.randn(x0.shape[1:], generator=gen).to(x0.device, x0.dtype).expand_as(x0)
             a = float(self.alphas[t])
             x_in = (a**0.5 * x0 + (1 - a) ** 0.5 * noise).repeat_interleave(k, 0)
-            out = self.model.unet(x_in, torch.tensor(t, device=x0.device), encoder_hidden_states=self.cond,
-                                  cross_attention_kwargs=rows, return_dict=False)[0]
+            out = self.model.unet(
+                x_in,
+                torch.tensor(t, device=x0.device),
+                encoder_hidden_states=self.cond,
+                cross_attention_kwargs=rows,
+                return_dict=False,
+            )[0]
             out = clean_and_noise(x_in, out, a, self.prediction_type)[1]  # the noise each prompt predicts
             target = noise.repeat_interleave(k, 0)
             error += (out.float() - target.float()).square().flatten(1).mean(1).view(n, k)
@@ -92,8 +103,10 @@ class ClipZeroShot:
             tokenizer = AutoTokenizer.from_pretrained(clip_model)
             processor = CLIPImageProcessor.from_pretrained(clip_model)
         except OSError as err:
-            raise OSError(f"cannot load the CLIP model {clip_model!r} for the label filter ({err}); give a hub id "
-                          "such as 'openai/clip-vit-base-patch32' or a folder saved with save_pretrained") from err
+            raise OSError(
+                f"cannot load the CLIP model {clip_model!r} for the label filter ({err}); give a hub id "
+                "such as 'openai/clip-vit-base-patch32' or a folder saved with save_pretrained"
+            ) from err
         size = processor.crop_size if isinstance(processor.crop_size, int) else processor.crop_size["height"]
         self.size = size
         self.mean = torch.tensor(processor.image_mean, device=self.device).view(1, -1, 1, 1)
@@ -107,12 +120,13 @@ class ClipZeroShot:
     def predict(self, images: torch.Tensor, batch_size: int = 256) -> torch.Tensor:
         out = []
         for start in range(0, len(images), batch_size):
-            x = images[start:start + batch_size].to(self.device).float() / 255
+            x = images[start : start + batch_size].to(self.device).float() / 255
             if x.shape[1] == 1:
                 x = x.repeat(1, 3, 1, 1)
             x = F.interpolate(x, size=(self.size, self.size), mode="bicubic", align_corners=False).clamp(0, 1)
-            features = F.normalize(_projected(self.clip.get_image_features(pixel_values=(x - self.mean) / self.std)),
-                                   dim=-1)
+            features = F.normalize(
+                _projected(self.clip.get_image_features(pixel_values=(x - self.mean) / self.std)), dim=-1
+            )
             out.append((features @ self.text.T).argmax(1).cpu())
         return torch.cat(out)
 

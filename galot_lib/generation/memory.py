@@ -45,10 +45,12 @@ class PathCost:
     def fitting(self, budget: int, what: str) -> int:
         """The most images whose peak fits ``budget``; an error naming the need when not even one does."""
         if self.peak(1) > budget:
-            raise MemoryError(f"the memory budget of {budget / GIB:.2f} GiB is too small for {what}: one image needs "
-                              f"{self.peak(1) / GIB:.2f} GiB ({self.fixed / GIB:.2f} GiB fixed + "
-                              f"{self.per_image / GIB:.2f} GiB per image); free memory, lower the image size, or "
-                              "raise the budget (the profile's memory_budget_gb off a GPU)")
+            raise MemoryError(
+                f"the memory budget of {budget / GIB:.2f} GiB is too small for {what}: one image needs "
+                f"{self.peak(1) / GIB:.2f} GiB ({self.fixed / GIB:.2f} GiB fixed + "
+                f"{self.per_image / GIB:.2f} GiB per image); free memory, lower the image size, or "
+                "raise the budget (the profile's memory_budget_gb off a GPU)"
+            )
         return max(1, min(MAX_MICRO_BATCH, (budget - self.fixed) // max(self.per_image, 1)))
 
 
@@ -67,13 +69,17 @@ class MemoryPlan:
 
     def summary(self) -> str:
         def part(name, cost, micro):
-            return (f"{name} {cost.per_image / 2**20:.1f} MiB/image + {cost.fixed / 2**20:.1f} MiB -> {micro} images "
-                    f"at once (predicted peak {cost.peak(micro) / GIB:.2f} GiB)")
+            return (
+                f"{name} {cost.per_image / 2**20:.1f} MiB/image + {cost.fixed / 2**20:.1f} MiB -> {micro} images "
+                f"at once (predicted peak {cost.peak(micro) / GIB:.2f} GiB)"
+            )
 
         parts = [part("generation", self.generation, self.sample_micro_batch)]
         if self.gradient is not None:
             parts.append(part("PGD gradient", self.gradient, self.grad_micro_batch))
-        return f"memory plan on {self.device}, budget {self.budget / GIB:.2f} GiB ({self.budget_source}): " + "; ".join(parts)
+        return f"memory plan on {self.device}, budget {self.budget / GIB:.2f} GiB ({self.budget_source}): " + "; ".join(
+            parts
+        )
 
 
 def memory_budget(device: torch.device, budget_gb: float | None) -> tuple[int, str]:
@@ -111,8 +117,10 @@ def peak_bytes(run: Callable[[], None], device: torch.device) -> int:
 def _child_peak_rss(run: Callable[[], None], timeout_s: float = 1800) -> int:
     """Peak resident memory a forked child adds while running ``run()`` (Linux; one thread in the child)."""
     if "fork" not in multiprocessing.get_all_start_methods():
-        raise RuntimeError("measuring CPU memory needs fork (Linux); give the profile's memory_budget_gb and run on "
-                           "Linux, or plan on a GPU")
+        raise RuntimeError(
+            "measuring CPU memory needs fork (Linux); give the profile's memory_budget_gb and run on "
+            "Linux, or plan on a GPU"
+        )
     ctx = multiprocessing.get_context("fork")
     receive, send = ctx.Pipe(duplex=False)
     child = ctx.Process(target=_measure_in_child, args=(run, send), daemon=True)

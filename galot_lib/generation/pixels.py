@@ -14,15 +14,17 @@ def to_classifier_input(images: torch.Tensor, size: int, channels: int) -> torch
     (a plain bilinear shrink aliases, and the classifier's gradient would see the aliasing); grey -> RGB
     repeats the channel, RGB -> grey takes BT.601 luma."""
     if images.ndim != 4 or images.shape[1] not in (1, 3) or channels not in (1, 3):
-        raise ValueError(f"expected [B, 1 or 3, H, W] images and channels 1 or 3, got {list(images.shape)} and "
-                         f"{channels!r}")
+        raise ValueError(
+            f"expected [B, 1 or 3, H, W] images and channels 1 or 3, got {list(images.shape)} and {channels!r}"
+        )
     if images.shape[1] == 3 and channels == 1:
         weights = torch.tensor(LUMA, device=images.device, dtype=images.dtype).view(1, 3, 1, 1)
         images = (images * weights).sum(dim=1, keepdim=True)
     height, width = images.shape[-2:]
     if (height, width) != (size, size):
-        images = F.interpolate(images, size=(size, size), mode="bilinear", align_corners=False,
-                               antialias=size < max(height, width))
+        images = F.interpolate(
+            images, size=(size, size), mode="bilinear", align_corners=False, antialias=size < max(height, width)
+        )
     if images.shape[1] == 1 and channels == 3:
         images = images.repeat(1, 3, 1, 1)
     return images

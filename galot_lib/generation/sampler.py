@@ -74,8 +74,9 @@ def ddim_schedule(scheduler_config, steps: int) -> DDIMSchedule:
     return DDIMSchedule(schedule, cfg.prediction_type, cfg.clip_sample_range if cfg.clip_sample else None)
 
 
-def clean_and_noise(x: torch.Tensor, model_output: torch.Tensor, alpha: float,
-                    prediction_type: str) -> tuple[torch.Tensor, torch.Tensor]:
+def clean_and_noise(
+    x: torch.Tensor, model_output: torch.Tensor, alpha: float, prediction_type: str
+) -> tuple[torch.Tensor, torch.Tensor]:
     """(x0, eps) that a model output at noise level ``alpha`` (alphas_cumprod) implies, as ``DDIMScheduler.step``
     derives them for each prediction type (the sampler's steps and the diffusion label filter use it)."""
     a = alpha
@@ -86,8 +87,9 @@ def clean_and_noise(x: torch.Tensor, model_output: torch.Tensor, alpha: float,
     return model_output, (x - a**0.5 * model_output) / (1 - a) ** 0.5  # "sample"
 
 
-def clean_estimate(x: torch.Tensor, model_output: torch.Tensor, step: DDIMStep,
-                   schedule: DDIMSchedule) -> tuple[torch.Tensor, torch.Tensor]:
+def clean_estimate(
+    x: torch.Tensor, model_output: torch.Tensor, step: DDIMStep, schedule: DDIMSchedule
+) -> tuple[torch.Tensor, torch.Tensor]:
     """(x0, eps): the closed-form clean-sample estimate and the noise it implies at ``step`` (x0 clamped when the
     config clips; eps then not re-derived)."""
     x0, eps = clean_and_noise(x, model_output, step.alpha, schedule.prediction_type)
@@ -105,14 +107,28 @@ def ddim_update(x: torch.Tensor, model_output: torch.Tensor, step: DDIMStep, sch
 def initial_noise(model: T2IModel, seeds: Sequence[int]) -> torch.Tensor:
     """``[len(seeds), *sample_shape]`` noise, one CPU generator per image (as diffusers' ``randn_tensor`` with a
     list of generators): image i depends on seeds[i] alone, so it can be regenerated without its batch."""
-    noise = [torch.randn((1, *model.sample_shape), generator=torch.Generator("cpu").manual_seed(operator.index(s)),
-                         dtype=model.dtype) for s in seeds]
+    noise = [
+        torch.randn(
+            (1, *model.sample_shape), generator=torch.Generator("cpu").manual_seed(operator.index(s)), dtype=model.dtype
+        )
+        for s in seeds
+    ]
     return torch.cat(noise).to(model.device)
 
 
-def sample(model: T2IModel, cond: torch.Tensor, seeds: Sequence[int], *, steps: int, guidance: float,
-           grad: str = "none", grad_step: int | None = None, uncond: torch.Tensor | None = None,
-           out_size: int | None = None, out_channels: int | None = None) -> torch.Tensor:
+def sample(
+    model: T2IModel,
+    cond: torch.Tensor,
+    seeds: Sequence[int],
+    *,
+    steps: int,
+    guidance: float,
+    grad: str = "none",
+    grad_step: int | None = None,
+    uncond: torch.Tensor | None = None,
+    out_size: int | None = None,
+    out_channels: int | None = None,
+) -> torch.Tensor:
     """Images ``[B, C, H, W]`` in [0, 1] generated from embeddings ``cond`` ([B, L, D], or [L, D] for all seeds).
 
     Classifier-free guidance ``u + guidance * (c - u)`` on the UNet output (``uncond`` defaults to the
@@ -171,8 +187,10 @@ def check_sampling(model: T2IModel, steps: int, guidance: float, grad: str = "no
         raise ValueError(f"guidance must be a finite number >= 0 (1 = no guidance), got {guidance!r}")
     if grad == "x0":
         if isinstance(grad_step, bool) or not isinstance(grad_step, int) or not 0 <= grad_step < steps:
-            raise ValueError(f"the x0 estimator needs a step index from 0 to {steps - 1} (the model samples in "
-                             f"{steps} steps), got {grad_step!r}")
+            raise ValueError(
+                f"the x0 estimator needs a step index from 0 to {steps - 1} (the model samples in "
+                f"{steps} steps), got {grad_step!r}"
+            )
     elif grad_step is not None:
         raise ValueError(f"grad_step is only for grad='x0', got grad={grad!r} with grad_step={grad_step!r}")
 
@@ -181,16 +199,21 @@ def _batched(model: T2IModel, emb, batch: int, what: str, where: str) -> torch.T
     """Validate an embedding against the model and broadcast [L, D] to [batch, L, D]."""
     length, width = model.embedding_shape
     if not isinstance(emb, torch.Tensor):
-        raise TypeError(f"{what} must be a tensor [B, {length}, {width}] or [{length}, {width}], "
-                        f"got {type(emb).__name__}")
+        raise TypeError(
+            f"{what} must be a tensor [B, {length}, {width}] or [{length}, {width}], got {type(emb).__name__}"
+        )
     if emb.ndim == 2:
         emb = emb.expand(batch, -1, -1)
     if emb.ndim != 3 or tuple(emb.shape[1:]) != (length, width):
-        raise ValueError(f"{what} must be [B, {length}, {width}] or [{length}, {width}] (tokens, width) for "
-                         f"{model.name}, got {list(emb.shape)}")
+        raise ValueError(
+            f"{what} must be [B, {length}, {width}] or [{length}, {width}] (tokens, width) for "
+            f"{model.name}, got {list(emb.shape)}"
+        )
     if emb.shape[0] != batch:
-        raise ValueError(f"{what} has {emb.shape[0]} embeddings for {batch} seeds: give one per seed, or one "
-                         f"[{length}, {width}] embedding for all")
+        raise ValueError(
+            f"{what} has {emb.shape[0]} embeddings for {batch} seeds: give one per seed, or one "
+            f"[{length}, {width}] embedding for all"
+        )
     check_finite(emb, f"{what}, which would enter {where}")
     return emb
 
@@ -202,8 +225,9 @@ def _guided_output(model: T2IModel, x, t, text, text_rows, guidance: float, chec
         x = torch.cat([x, x])
 
     def unet(x_in, emb):
-        return model.unet(x_in, t, encoder_hidden_states=emb, cross_attention_kwargs={"text_rows": text_rows},
-                          return_dict=False)[0]
+        return model.unet(
+            x_in, t, encoder_hidden_states=emb, cross_attention_kwargs={"text_rows": text_rows}, return_dict=False
+        )[0]
 
     output = checkpoint(unet, x, text, use_reentrant=False) if checkpointed else unet(x, text)
     if guidance == 1:

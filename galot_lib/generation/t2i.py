@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Callable
 
 import torch
+
 from ..bundled_model import WEIGHTS_DIR
 from ..bundled_model.space import from_model_space, to_model_space
 from ..core.device import resolve_device
@@ -32,12 +33,16 @@ SD_COMPONENTS = ("unet", "vae", "text_encoder", "tokenizer", "scheduler")
 # Hub ids taken down by their owners, and the community mirrors that keep the same weights.
 REMOVED_IDS = {
     "stabilityai/stable-diffusion-2-1-base": ("was removed from the hub by its owner in November 2025", PAPER_MODEL_ID),
-    "runwayml/stable-diffusion-v1-5": ("was removed from the hub by its owner in 2024",
-                                       "stable-diffusion-v1-5/stable-diffusion-v1-5"),
+    "runwayml/stable-diffusion-v1-5": (
+        "was removed from the hub by its owner in 2024",
+        "stable-diffusion-v1-5/stable-diffusion-v1-5",
+    ),
 }
-ALTERNATIVES = (f"'{PAPER_MODEL_ID}' (the paper's model), another Stable-Diffusion-family id such as "
-                "'stable-diffusion-v1-5/stable-diffusion-v1-5', a local folder holding model_index.json, "
-                "or 'bundled' (the small offline Fashion-MNIST model)")
+ALTERNATIVES = (
+    f"'{PAPER_MODEL_ID}' (the paper's model), another Stable-Diffusion-family id such as "
+    "'stable-diffusion-v1-5/stable-diffusion-v1-5', a local folder holding model_index.json, "
+    "or 'bundled' (the small offline Fashion-MNIST model)"
+)
 SD_DEFAULT_STEPS, SD_DEFAULT_GUIDANCE = 50, 7.5  # StableDiffusionPipeline's defaults
 BUNDLED_DEFAULT_STEPS, BUNDLED_DEFAULT_GUIDANCE = 20, 3.0  # used while galot_bundled.json's "sampling" is empty
 
@@ -95,8 +100,10 @@ def load_t2i(model: str = "bundled", device=None, dtype=None, image_size: int | 
     """Load ``"bundled"``, a bundled-model folder, a diffusers Stable Diffusion folder, or a hub id."""
     if model == "bundled":
         if not (WEIGHTS_DIR / "galot_bundled.json").is_file():
-            raise FileNotFoundError(f"the bundled model's weights are not in {WEIGHTS_DIR}: train them with "
-                                    "`python -m galot_lib.bundled.train`, or choose " + ALTERNATIVES)
+            raise FileNotFoundError(
+                f"the bundled model's weights are not in {WEIGHTS_DIR}: train them with "
+                "`python -m galot_lib.bundled.train`, or choose " + ALTERNATIVES
+            )
         return from_bundled_folder(WEIGHTS_DIR, device=device, dtype=dtype, image_size=image_size)
     path = Path(model).expanduser()
     if path.is_dir():
@@ -110,14 +117,26 @@ def load_t2i(model: str = "bundled", device=None, dtype=None, image_size: int | 
     return _from_sd_folder(folder, model, f"{model}@{folder.name}", device, dtype, image_size)
 
 
-def from_sd_components(*, unet, vae, text_encoder, tokenizer, scheduler, name: str = "components",
-                       fingerprint: str | None = None, device=None, dtype=None,
-                       image_size: int | None = None) -> T2IModel:
+def from_sd_components(
+    *,
+    unet,
+    vae,
+    text_encoder,
+    tokenizer,
+    scheduler,
+    name: str = "components",
+    fingerprint: str | None = None,
+    device=None,
+    dtype=None,
+    image_size: int | None = None,
+) -> T2IModel:
     """Wrap Stable Diffusion components (already built or loaded); moves them to ``device``/``dtype``, frozen."""
     image_size, sample_shape = _sd_geometry(unet.config, vae.config, image_size)
     if text_encoder.config.hidden_size != unet.config.cross_attention_dim:
-        raise ValueError(f"text encoder width {text_encoder.config.hidden_size} != the UNet's cross_attention_dim "
-                         f"{unet.config.cross_attention_dim}: the components do not belong together")
+        raise ValueError(
+            f"text encoder width {text_encoder.config.hidden_size} != the UNet's cross_attention_dim "
+            f"{unet.config.cross_attention_dim}: the components do not belong together"
+        )
     device = resolve_device(device)
     dtype = dtype or (torch.float16 if device.type == "cuda" else torch.float32)
     # Default: a content hash of the weights, so equal components give equal cache keys.
@@ -154,11 +173,25 @@ def from_sd_components(*, unet, vae, text_encoder, tokenizer, scheduler, name: s
     def to_latents(images):
         return vae.encode((images * 2 - 1).to(vae.dtype)).latent_dist.mean * vae.config.scaling_factor
 
-    return T2IModel(kind="stable_diffusion", name=name, fingerprint=fingerprint, unet=unet, scheduler=scheduler,
-                    image_size=image_size, image_channels=vae.config.out_channels, sample_shape=sample_shape,
-                    embedding_shape=(max_length, unet.config.cross_attention_dim), device=device, dtype=dtype,
-                    default_steps=SD_DEFAULT_STEPS, default_guidance=SD_DEFAULT_GUIDANCE,
-                    encode_fn=encode, decode_fn=decode, model_space_fn=to_latents, vae=vae)
+    return T2IModel(
+        kind="stable_diffusion",
+        name=name,
+        fingerprint=fingerprint,
+        unet=unet,
+        scheduler=scheduler,
+        image_size=image_size,
+        image_channels=vae.config.out_channels,
+        sample_shape=sample_shape,
+        embedding_shape=(max_length, unet.config.cross_attention_dim),
+        device=device,
+        dtype=dtype,
+        default_steps=SD_DEFAULT_STEPS,
+        default_guidance=SD_DEFAULT_GUIDANCE,
+        encode_fn=encode,
+        decode_fn=decode,
+        model_space_fn=to_latents,
+        vae=vae,
+    )
 
 
 def from_bundled_folder(path, device=None, dtype=None, image_size: int | None = None) -> T2IModel:
@@ -171,23 +204,32 @@ def from_bundled_folder(path, device=None, dtype=None, image_size: int | None = 
         raise ValueError(f"{path / 'galot_bundled.json'} has kind {meta.get('kind')!r}, expected {BUNDLED_KIND!r}")
     size, channels, s2d = meta["image_size"], meta["image_channels"], meta["space_to_depth"]
     if image_size is not None and image_size != size:
-        raise ValueError(f"the bundled model at {path} makes {size}x{size} images only: accepted image_size: {size} "
-                         "(or None); resize its images with sample(..., out_size=...)")
+        raise ValueError(
+            f"the bundled model at {path} makes {size}x{size} images only: accepted image_size: {size} "
+            "(or None); resize its images with sample(..., out_size=...)"
+        )
     missing = [c for c in ("unet", "scheduler") if not (path / c).is_dir()]
     if missing:
         raise ValueError(f"bundled-model folder {path} lacks {', '.join(f'{c}/' for c in missing)}")
     unet_cfg = _read_json(path / "unet" / "config.json")
     text = meta["text_encoder"]
-    expected = dict(in_channels=channels * s2d**2, out_channels=channels * s2d**2, sample_size=size // s2d,
-                    cross_attention_dim=text["hidden_size"])
+    expected = dict(
+        in_channels=channels * s2d**2,
+        out_channels=channels * s2d**2,
+        sample_size=size // s2d,
+        cross_attention_dim=text["hidden_size"],
+    )
     wrong = {k: unet_cfg.get(k) for k, v in expected.items() if unet_cfg.get(k) != v}
     if wrong or size % s2d:
-        raise ValueError(f"galot_bundled.json (image {channels}x{size}x{size}, space_to_depth {s2d}, text width "
-                         f"{text['hidden_size']}) does not fit unet/config.json: expected {expected}, found {wrong}")
+        raise ValueError(
+            f"galot_bundled.json (image {channels}x{size}x{size}, space_to_depth {s2d}, text width "
+            f"{text['hidden_size']}) does not fit unet/config.json: expected {expected}, found {wrong}"
+        )
     device = resolve_device(device)
     dtype = dtype or torch.float32
-    fingerprint = files_digest(path, ("unet", "scheduler"), {k: v for k, v in meta.items()
-                                                            if k not in ("sampling", "training")})
+    fingerprint = files_digest(
+        path, ("unet", "scheduler"), {k: v for k, v in meta.items() if k not in ("sampling", "training")}
+    )
     from diffusers import DDIMScheduler, UNet2DConditionModel
 
     unet = UNet2DConditionModel.from_pretrained(path / "unet", torch_dtype=dtype)
@@ -204,14 +246,24 @@ def from_bundled_folder(path, device=None, dtype=None, image_size: int | None = 
     def to_pixels(images):
         return to_model_space(images, (low, high), s2d).to(dtype)
 
-    return T2IModel(kind="bundled", name=str(path), fingerprint=fingerprint, unet=unet, scheduler=scheduler,
-                    image_size=size, image_channels=channels,
-                    sample_shape=(channels * s2d**2, size // s2d, size // s2d),
-                    embedding_shape=(text["max_tokens"], text["hidden_size"]), device=device, dtype=dtype,
-                    default_steps=int(sampling.get("steps", BUNDLED_DEFAULT_STEPS)),
-                    default_guidance=float(sampling.get("guidance", BUNDLED_DEFAULT_GUIDANCE)),
-                    encode_fn=lambda prompts: minilm_encode(prompts, text["max_tokens"]), decode_fn=decode,
-                    model_space_fn=to_pixels)
+    return T2IModel(
+        kind="bundled",
+        name=str(path),
+        fingerprint=fingerprint,
+        unet=unet,
+        scheduler=scheduler,
+        image_size=size,
+        image_channels=channels,
+        sample_shape=(channels * s2d**2, size // s2d, size // s2d),
+        embedding_shape=(text["max_tokens"], text["hidden_size"]),
+        device=device,
+        dtype=dtype,
+        default_steps=int(sampling.get("steps", BUNDLED_DEFAULT_STEPS)),
+        default_guidance=float(sampling.get("guidance", BUNDLED_DEFAULT_GUIDANCE)),
+        encode_fn=lambda prompts: minilm_encode(prompts, text["max_tokens"]),
+        decode_fn=decode,
+        model_space_fn=to_pixels,
+    )
 
 
 def _from_sd_folder(folder: Path, name: str, fingerprint: str | None, device, dtype, image_size) -> T2IModel:
@@ -219,20 +271,32 @@ def _from_sd_folder(folder: Path, name: str, fingerprint: str | None, device, dt
     missing = [f"{c}/" for c in SD_COMPONENTS if not (folder / c).is_dir()]
     missing += [] if (folder / "model_index.json").is_file() else ["model_index.json"]
     if missing:
-        raise ValueError(f"{name} is not a text-to-image diffusion model: it lacks {', '.join(missing)} (expected a "
-                         f"diffusers Stable Diffusion folder with model_index.json and {', '.join(SD_COMPONENTS)}, "
-                         "or a bundled-model folder with galot_bundled.json)")
+        raise ValueError(
+            f"{name} is not a text-to-image diffusion model: it lacks {', '.join(missing)} (expected a "
+            f"diffusers Stable Diffusion folder with model_index.json and {', '.join(SD_COMPONENTS)}, "
+            "or a bundled-model folder with galot_bundled.json)"
+        )
     # Check the configs before loading gigabytes of weights.
     _sd_geometry(_read_json(folder / "unet" / "config.json"), _read_json(folder / "vae" / "config.json"), image_size)
     from diffusers import DiffusionPipeline
 
     fingerprint = fingerprint or files_digest(folder, SD_COMPONENTS)
     # Loaded as stored; from_sd_components casts (the dtype keyword of from_pretrained is renamed across versions).
-    pipe = DiffusionPipeline.from_pretrained(folder, safety_checker=None, feature_extractor=None,
-                                             requires_safety_checker=False)
-    return from_sd_components(unet=pipe.unet, vae=pipe.vae, text_encoder=pipe.text_encoder, tokenizer=pipe.tokenizer,
-                              scheduler=pipe.scheduler, name=name, fingerprint=fingerprint, device=device,
-                              dtype=dtype, image_size=image_size)
+    pipe = DiffusionPipeline.from_pretrained(
+        folder, safety_checker=None, feature_extractor=None, requires_safety_checker=False
+    )
+    return from_sd_components(
+        unet=pipe.unet,
+        vae=pipe.vae,
+        text_encoder=pipe.text_encoder,
+        tokenizer=pipe.tokenizer,
+        scheduler=pipe.scheduler,
+        name=name,
+        fingerprint=fingerprint,
+        device=device,
+        dtype=dtype,
+        image_size=image_size,
+    )
 
 
 def _download(model_id: str) -> Path:
@@ -252,12 +316,17 @@ def _download(model_id: str) -> Path:
 
 def _sd_geometry(unet_cfg, vae_cfg, image_size: int | None) -> tuple[int, tuple[int, int, int]]:
     """Validate a plain text-to-image latent UNet and the image size; return (image_size, latent shape)."""
-    extras = {k: unet_cfg.get(k) for k in ("addition_embed_type", "class_embed_type", "time_cond_proj_dim")
-              if unet_cfg.get(k) is not None}
+    extras = {
+        k: unet_cfg.get(k)
+        for k in ("addition_embed_type", "class_embed_type", "time_cond_proj_dim")
+        if unet_cfg.get(k) is not None
+    }
     if extras or unet_cfg["in_channels"] != vae_cfg["latent_channels"]:
-        raise ValueError(f"unsupported UNet: the sampler drives plain text-to-image UNets (latent channels in, no "
-                         f"extra conditioning such as SDXL's or LCM's), found in_channels={unet_cfg['in_channels']} "
-                         f"for {vae_cfg['latent_channels']} latent channels and {extras or 'no extras'}")
+        raise ValueError(
+            f"unsupported UNet: the sampler drives plain text-to-image UNets (latent channels in, no "
+            f"extra conditioning such as SDXL's or LCM's), found in_channels={unet_cfg['in_channels']} "
+            f"for {vae_cfg['latent_channels']} latent channels and {extras or 'no extras'}"
+        )
     vae_scale = 2 ** (len(vae_cfg["block_out_channels"]) - 1)
     native = unet_cfg["sample_size"]
     native = (native if isinstance(native, int) else native[0]) * vae_scale
@@ -266,8 +335,10 @@ def _sd_geometry(unet_cfg, vae_cfg, image_size: int | None) -> tuple[int, tuple[
     if image_size is None:
         image_size = native
     elif isinstance(image_size, bool) or not isinstance(image_size, int) or image_size <= 0 or image_size % vae_scale:
-        raise ValueError(f"image_size {image_size!r} is not possible: this model makes square images whose side is a "
-                         f"positive multiple of {vae_scale} (its VAE's downscaling factor); native size {native}")
+        raise ValueError(
+            f"image_size {image_size!r} is not possible: this model makes square images whose side is a "
+            f"positive multiple of {vae_scale} (its VAE's downscaling factor); native size {native}"
+        )
     return image_size, (unet_cfg["in_channels"], image_size // vae_scale, image_size // vae_scale)
 
 

@@ -36,8 +36,15 @@ class SharedTextAttention:
 
         self.standard = AttnProcessor2_0()
 
-    def __call__(self, attn, hidden_states, encoder_hidden_states=None, attention_mask=None, temb=None,
-                 text_rows: torch.Tensor | None = None):
+    def __call__(
+        self,
+        attn,
+        hidden_states,
+        encoder_hidden_states=None,
+        attention_mask=None,
+        temb=None,
+        text_rows: torch.Tensor | None = None,
+    ):
         if text_rows is None or encoder_hidden_states is None:
             return self.standard(attn, hidden_states, encoder_hidden_states, attention_mask, temb)
         if not _plain_cross_attention(attn, hidden_states, attention_mask):
@@ -55,6 +62,14 @@ class SharedTextAttention:
 def _plain_cross_attention(attn, hidden_states, attention_mask) -> bool:
     """A transformer block's cross-attention as Stable Diffusion and the bundled model use it: tokens in, no mask,
     no extra norms, no residual or rescaling inside the attention (anything else takes the standard path)."""
-    return (hidden_states.ndim == 3 and attention_mask is None and attn.spatial_norm is None
-            and attn.group_norm is None and not attn.norm_cross and attn.norm_q is None and attn.norm_k is None
-            and not attn.residual_connection and attn.rescale_output_factor == 1.0)
+    return (
+        hidden_states.ndim == 3
+        and attention_mask is None
+        and attn.spatial_norm is None
+        and attn.group_norm is None
+        and not attn.norm_cross
+        and attn.norm_q is None
+        and attn.norm_k is None
+        and not attn.residual_connection
+        and attn.rescale_output_factor == 1.0
+    )

@@ -33,8 +33,16 @@ FASHION_MNIST_FILES = (
 )
 # Prompt words for the ten Fashion-MNIST classes, in label order ("ankle boot", not "9").
 FASHION_MNIST_CLASSES = (
-    "t-shirt", "trouser", "pullover", "dress", "coat",
-    "sandal", "shirt", "sneaker", "bag", "ankle boot",
+    "t-shirt",
+    "trouser",
+    "pullover",
+    "dress",
+    "coat",
+    "sandal",
+    "shirt",
+    "sneaker",
+    "bag",
+    "ankle boot",
 )
 # Half of Fashion-MNIST's training set, stratified, is reserved for the generator.
 GENERATOR_FRACTION = 0.5
@@ -126,8 +134,11 @@ def prepare_fashion_mnist(root: str | Path | None = None, download: bool = False
     if all((DEBIAN_FASHION_MNIST / f"{f}.gz").exists() for f in missing):
         raw.mkdir(parents=True, exist_ok=True)
         for f in missing:
-            with atomic_path(raw / f) as tmp, gzip.open(DEBIAN_FASHION_MNIST / f"{f}.gz", "rb") as src, \
-                    open(tmp, "wb") as dst:
+            with (
+                atomic_path(raw / f) as tmp,
+                gzip.open(DEBIAN_FASHION_MNIST / f"{f}.gz", "rb") as src,
+                open(tmp, "wb") as dst,
+            ):
                 shutil.copyfileobj(src, dst)
         return raw
     if download:
@@ -180,8 +191,10 @@ def load_image_folder(root: str | Path, class_names, size: int, channels: int) -
         raise FileNotFoundError(f"{root} is not a folder of labelled images (one subfolder per class)")
     missing = [n for n in class_names if not (root / n).is_dir()]
     if missing:
-        raise FileNotFoundError(f"{root} lacks subfolders for the classes {missing} (found "
-                                f"{sorted(p.name for p in root.iterdir() if p.is_dir())})")
+        raise FileNotFoundError(
+            f"{root} lacks subfolders for the classes {missing} (found "
+            f"{sorted(p.name for p in root.iterdir() if p.is_dir())})"
+        )
     mode = "L" if channels == 1 else "RGB"
     images, labels = [], []
     for label, name in enumerate(class_names):

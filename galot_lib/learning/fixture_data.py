@@ -45,8 +45,11 @@ def write_cifar(root: Path, num_classes: int, train_per_class: int = 2, test_per
         images = class_images(labels, 32, num_classes, np.random.default_rng([seed, num_classes, 1]))
         parts = np.array_split(np.arange(len(labels)), len(files[split]))
         for name, idx in zip(files[split], parts):
-            batch = {b"batch_label": f"{name} of the rehearsal".encode(), b"data": images[idx].reshape(len(idx), -1),
-                     b"filenames": [f"image_{i}.png".encode() for i in idx]}
+            batch = {
+                b"batch_label": f"{name} of the rehearsal".encode(),
+                b"data": images[idx].reshape(len(idx), -1),
+                b"filenames": [f"image_{i}.png".encode() for i in idx],
+            }
             if num_classes == 10:
                 batch[b"labels"] = labels[idx].tolist()
             else:
@@ -54,11 +57,16 @@ def write_cifar(root: Path, num_classes: int, train_per_class: int = 2, test_per
                 batch[b"coarse_labels"] = (labels[idx] // 5).tolist()
             _pickle(batch, folder / name)
     if num_classes == 10:
-        meta = {b"label_names": [n.encode() for n in CIFAR10_NAMES], b"num_cases_per_batch": 10_000,
-                b"num_vis": 32 * 32 * 3}
+        meta = {
+            b"label_names": [n.encode() for n in CIFAR10_NAMES],
+            b"num_cases_per_batch": 10_000,
+            b"num_vis": 32 * 32 * 3,
+        }
     else:
-        meta = {b"fine_label_names": [n.encode() for n in CIFAR100_NAMES],
-                b"coarse_label_names": [f"superclass_{i}".encode() for i in range(20)]}
+        meta = {
+            b"fine_label_names": [n.encode() for n in CIFAR100_NAMES],
+            b"coarse_label_names": [f"superclass_{i}".encode() for i in range(20)],
+        }
     _pickle(meta, folder / files["meta"])
     return folder
 
@@ -72,8 +80,14 @@ def tiny_imagenet_words(num_classes: int = 200) -> tuple[list[str], dict[str, st
     return wnids, words
 
 
-def write_tiny_imagenet(root: Path, num_classes: int = 200, train_per_class: int = 2, val_per_class: int = 1,
-                        test_images: int = 4, seed: int = 0) -> Path:
+def write_tiny_imagenet(
+    root: Path,
+    num_classes: int = 200,
+    train_per_class: int = 2,
+    val_per_class: int = 1,
+    test_images: int = 4,
+    seed: int = 0,
+) -> Path:
     """``root/tiny-imagenet-200`` in the official layout (64 x 64 JPEGs)."""
     from PIL import Image
 
@@ -97,7 +111,9 @@ def write_tiny_imagenet(root: Path, num_classes: int = 200, train_per_class: int
         names = [f"{wnid}_{k}.JPEG" for k in range(train_per_class)]
         for k, name in enumerate(names):
             save(train[c * train_per_class + k], folder / "images" / name)
-        (folder / f"{wnid}_boxes.txt").write_text("".join(f"{n}\t0\t0\t{TINY_SIZE - 1}\t{TINY_SIZE - 1}\n" for n in names))
+        (folder / f"{wnid}_boxes.txt").write_text(
+            "".join(f"{n}\t0\t0\t{TINY_SIZE - 1}\t{TINY_SIZE - 1}\n" for n in names)
+        )
     val_labels = rng.permutation(np.repeat(np.arange(num_classes), val_per_class))
     val = class_images(val_labels, TINY_SIZE, num_classes, np.random.default_rng([seed, 200]))
     lines = []

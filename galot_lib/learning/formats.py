@@ -16,12 +16,16 @@ from pathlib import Path
 
 import numpy as np
 
-CIFAR_URLS = {10: "https://www.cs.toronto.edu/~kriz/cifar-10-python.tar.gz",
-              100: "https://www.cs.toronto.edu/~kriz/cifar-100-python.tar.gz"}
+CIFAR_URLS = {
+    10: "https://www.cs.toronto.edu/~kriz/cifar-10-python.tar.gz",
+    100: "https://www.cs.toronto.edu/~kriz/cifar-100-python.tar.gz",
+}
 TINY_IMAGENET_URL = "http://cs231n.stanford.edu/tiny-imagenet-200.zip"
 CIFAR_FOLDERS = {10: "cifar-10-batches-py", 100: "cifar-100-python"}
-CIFAR_FILES = {10: {"pool": [f"data_batch_{i}" for i in range(1, 6)], "test": ["test_batch"], "meta": "batches.meta"},
-               100: {"pool": ["train"], "test": ["test"], "meta": "meta"}}
+CIFAR_FILES = {
+    10: {"pool": [f"data_batch_{i}" for i in range(1, 6)], "test": ["test_batch"], "meta": "batches.meta"},
+    100: {"pool": ["train"], "test": ["test"], "meta": "meta"},
+}
 CIFAR_OFFICIAL_ROWS = {"data_batch": 10_000, "test_batch": 10_000, "train": 50_000, "test": 10_000}
 CIFAR_PIXELS = 3 * 32 * 32
 
@@ -31,8 +35,10 @@ class DataFileError(ValueError):
 
 
 def cifar_how_to_get(num_classes: int, root: Path) -> str:
-    return (f"get it from {CIFAR_URLS[num_classes]} and extract it into {root} (it creates "
-            f"{CIFAR_FOLDERS[num_classes]}/), or load with download=True (needs internet), or set GALOT_DATA_DIR")
+    return (
+        f"get it from {CIFAR_URLS[num_classes]} and extract it into {root} (it creates "
+        f"{CIFAR_FOLDERS[num_classes]}/), or load with download=True (needs internet), or set GALOT_DATA_DIR"
+    )
 
 
 def read_cifar(root: Path, num_classes: int, split: str) -> tuple[np.ndarray, np.ndarray, tuple[str, ...]]:
@@ -45,19 +51,25 @@ def read_cifar(root: Path, num_classes: int, split: str) -> tuple[np.ndarray, np
     meta = _cifar_pickle(folder / files["meta"], num_classes, root, (names_key,))
     names = tuple(_text(n) for n in meta[names_key])
     if len(names) != num_classes:
-        raise DataFileError(f"{folder / files['meta']} lists {len(names)} {names_key}, CIFAR-{num_classes} has "
-                            f"{num_classes}; {cifar_how_to_get(num_classes, root)}")
+        raise DataFileError(
+            f"{folder / files['meta']} lists {len(names)} {names_key}, CIFAR-{num_classes} has "
+            f"{num_classes}; {cifar_how_to_get(num_classes, root)}"
+        )
     images, labels = [], []
     for name in files[split]:
         path = folder / name
         batch = _cifar_pickle(path, num_classes, root, ("data", label_key))
         data, targets = np.asarray(batch["data"], dtype=np.uint8), np.asarray(batch[label_key], dtype=np.int64)
         if data.ndim != 2 or data.shape[1] != CIFAR_PIXELS or len(data) != len(targets):
-            raise DataFileError(f"{path} holds data of shape {data.shape} and {len(targets)} labels; the format is "
-                                f"[N, {CIFAR_PIXELS}] uint8 rows (R, G, B planes of 32 x 32) with N labels; "
-                                + cifar_how_to_get(num_classes, root))
+            raise DataFileError(
+                f"{path} holds data of shape {data.shape} and {len(targets)} labels; the format is "
+                f"[N, {CIFAR_PIXELS}] uint8 rows (R, G, B planes of 32 x 32) with N labels; "
+                + cifar_how_to_get(num_classes, root)
+            )
         if len(targets) and (targets.min() < 0 or targets.max() >= num_classes):
-            raise DataFileError(f"{path} has labels outside 0..{num_classes - 1}; {cifar_how_to_get(num_classes, root)}")
+            raise DataFileError(
+                f"{path} has labels outside 0..{num_classes - 1}; {cifar_how_to_get(num_classes, root)}"
+            )
         _warn_if_damaged(path, len(data), num_classes)
         images.append(data.reshape(-1, 3, 32, 32))
         labels.append(targets)
@@ -72,16 +84,20 @@ def _cifar_pickle(path: Path, num_classes: int, root: Path, keys: tuple[str, ...
         with open(path, "rb") as f:
             raw = pickle.load(f, encoding="bytes")
     except (EOFError, pickle.UnpicklingError, ValueError, TypeError, AttributeError, IndexError) as err:
-        raise DataFileError(f"CIFAR-{num_classes} file {path} cannot be read ({type(err).__name__}: {err}): "
-                            f"truncated or not a pickled batch; " + cifar_how_to_get(num_classes, root)) from err
+        raise DataFileError(
+            f"CIFAR-{num_classes} file {path} cannot be read ({type(err).__name__}: {err}): "
+            f"truncated or not a pickled batch; " + cifar_how_to_get(num_classes, root)
+        ) from err
     if not isinstance(raw, dict):
-        raise DataFileError(f"{path} holds a {type(raw).__name__}, not the documented dict; "
-                            + cifar_how_to_get(num_classes, root))
+        raise DataFileError(
+            f"{path} holds a {type(raw).__name__}, not the documented dict; " + cifar_how_to_get(num_classes, root)
+        )
     batch = {_text(k): v for k, v in raw.items()}
     missing = [k for k in keys if k not in batch]
     if missing:
-        raise DataFileError(f"{path} lacks the field(s) {missing} (found {sorted(batch)}); "
-                            + cifar_how_to_get(num_classes, root))
+        raise DataFileError(
+            f"{path} lacks the field(s) {missing} (found {sorted(batch)}); " + cifar_how_to_get(num_classes, root)
+        )
     return batch
 
 
@@ -93,8 +109,11 @@ def _warn_if_damaged(path: Path, rows: int, num_classes: int) -> None:
         return  # a subset or a fixture: the structure was checked, there is no sum to compare with
     digest = hashlib.md5(path.read_bytes()).hexdigest()
     if digest != official:
-        warnings.warn(f"{path} has the official size but md5 {digest}, not the official {official}: the download "
-                      f"may be damaged ({CIFAR_URLS[num_classes]})", stacklevel=3)
+        warnings.warn(
+            f"{path} has the official size but md5 {digest}, not the official {official}: the download "
+            f"may be damaged ({CIFAR_URLS[num_classes]})",
+            stacklevel=3,
+        )
 
 
 def _official_md5(num_classes: int) -> dict[str, str]:
@@ -115,8 +134,10 @@ TINY_SIZE = 64
 
 
 def tiny_how_to_get(root: Path) -> str:
-    return (f"download {TINY_IMAGENET_URL} and extract it into {root} (it creates {TINY_FOLDER}/), "
-            "or set GALOT_DATA_DIR to a folder holding it (download=True is not supported for TinyImageNet)")
+    return (
+        f"download {TINY_IMAGENET_URL} and extract it into {root} (it creates {TINY_FOLDER}/), "
+        "or set GALOT_DATA_DIR to a folder holding it (download=True is not supported for TinyImageNet)"
+    )
 
 
 def tiny_imagenet_names(wnids: list[str], words: dict[str, str]) -> tuple[str, ...]:
@@ -129,8 +150,7 @@ def tiny_imagenet_names(wnids: list[str], words: dict[str, str]) -> tuple[str, .
     names = []
     for wnid, name in zip(wnids, first):
         if counts[name] > 1:
-            name = next((s for s in synonyms[wnid][1:] if s not in taken and first.count(s) == 0),
-                        f"{name} ({wnid})")
+            name = next((s for s in synonyms[wnid][1:] if s not in taken and first.count(s) == 0), f"{name} ({wnid})")
             taken.add(name)
         names.append(name)
     return tuple(names)
@@ -160,8 +180,10 @@ def read_tiny_imagenet(root: Path, split: str) -> tuple[np.ndarray, np.ndarray, 
         for number, line in enumerate(_read_text(annotations, root).splitlines(), 1):
             parts = line.split("\t")
             if len(parts) < 2 or parts[1] not in index:
-                raise DataFileError(f"{annotations} line {number} ({line[:60]!r}) does not name an image and a wnid "
-                                    f"of wnids.txt; " + tiny_how_to_get(root))
+                raise DataFileError(
+                    f"{annotations} line {number} ({line[:60]!r}) does not name an image and a wnid "
+                    f"of wnids.txt; " + tiny_how_to_get(root)
+                )
             files.append((base / "val" / "images" / parts[0], index[parts[1]]))
     images = np.stack([_read_jpeg(path, root) for path, _ in files])
     labels = np.asarray([c for _, c in files], dtype=np.int64)
@@ -183,9 +205,12 @@ def _read_jpeg(path: Path, root: Path) -> np.ndarray:
         with Image.open(path) as image:
             pixels = np.asarray(image.convert("RGB"), dtype=np.uint8)  # some TinyImageNet JPEGs are greyscale
     except OSError as err:
-        raise DataFileError(f"TinyImageNet image {path} cannot be read ({err}): truncated or not a JPEG; "
-                            + tiny_how_to_get(root)) from err
+        raise DataFileError(
+            f"TinyImageNet image {path} cannot be read ({err}): truncated or not a JPEG; " + tiny_how_to_get(root)
+        ) from err
     if pixels.shape[:2] != (TINY_SIZE, TINY_SIZE):
-        raise DataFileError(f"TinyImageNet image {path} is {pixels.shape[1]}x{pixels.shape[0]}, the data set's images "
-                            f"are {TINY_SIZE}x{TINY_SIZE}; " + tiny_how_to_get(root))
+        raise DataFileError(
+            f"TinyImageNet image {path} is {pixels.shape[1]}x{pixels.shape[0]}, the data set's images "
+            f"are {TINY_SIZE}x{TINY_SIZE}; " + tiny_how_to_get(root)
+        )
     return pixels

@@ -47,10 +47,15 @@ class Generator(nn.Module):
         super().__init__()
         self.base = (size + 3) // 4
         self.size = size
-        self.fc = nn.Sequential(nn.Linear(latent_dim, 128 * self.base**2), nn.BatchNorm1d(128 * self.base**2), nn.ReLU())
+        self.fc = nn.Sequential(
+            nn.Linear(latent_dim, 128 * self.base**2), nn.BatchNorm1d(128 * self.base**2), nn.ReLU()
+        )
         self.net = nn.Sequential(
-            nn.ConvTranspose2d(128, 64, 4, 2, 1), nn.BatchNorm2d(64), nn.ReLU(),
-            nn.ConvTranspose2d(64, channels, 4, 2, 1), nn.Sigmoid(),
+            nn.ConvTranspose2d(128, 64, 4, 2, 1),
+            nn.BatchNorm2d(64),
+            nn.ReLU(),
+            nn.ConvTranspose2d(64, channels, 4, 2, 1),
+            nn.Sigmoid(),
         )
 
     def forward(self, z):
@@ -62,9 +67,14 @@ class Discriminator(nn.Module):
     def __init__(self, channels: int, size: int):
         super().__init__()
         self.net = nn.Sequential(
-            nn.Conv2d(channels, 64, 4, 2, 1), nn.LeakyReLU(0.2),
-            nn.Conv2d(64, 128, 4, 2, 1), nn.BatchNorm2d(128), nn.LeakyReLU(0.2),
-            nn.AdaptiveAvgPool2d(4), nn.Flatten(), nn.Linear(128 * 16, 1),
+            nn.Conv2d(channels, 64, 4, 2, 1),
+            nn.LeakyReLU(0.2),
+            nn.Conv2d(64, 128, 4, 2, 1),
+            nn.BatchNorm2d(128),
+            nn.LeakyReLU(0.2),
+            nn.AdaptiveAvgPool2d(4),
+            nn.Flatten(),
+            nn.Linear(128 * 16, 1),
         )
 
     def forward(self, x):

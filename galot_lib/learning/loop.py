@@ -111,8 +111,16 @@ def run_identity(config: ALConfig, pool: ImageSet, generation=None, synthesis=No
     fewer cycles is the prefix of a longer one): runs with the same identity are the same run, so
     different notebooks share its cycles instead of recomputing them."""
     settings = {k: v for k, v in config.as_dict().items() if k not in ("method", "cycles")}
-    return stable_hash([settings, generation.describe() if generation else None,
-                        synthesis.describe() if synthesis else None, use_pool, pool.name, len(pool)])
+    return stable_hash(
+        [
+            settings,
+            generation.describe() if generation else None,
+            synthesis.describe() if synthesis else None,
+            use_pool,
+            pool.name,
+            len(pool),
+        ]
+    )
 
 
 def check_budget(config: ALConfig, pool_size: int):
@@ -129,8 +137,15 @@ def initial_indices(pool_size: int, n: int, seed: int) -> np.ndarray:
     return np.sort(rng.choice(pool_size, size=n, replace=False))
 
 
-def pool_view(trained: Trained, images: torch.Tensor, labeled_images: torch.Tensor, needs: frozenset[str],
-              mc_passes: int, seed: int, mixed_precision: bool = True) -> PoolView:
+def pool_view(
+    trained: Trained,
+    images: torch.Tensor,
+    labeled_images: torch.Tensor,
+    needs: frozenset[str],
+    mc_passes: int,
+    seed: int,
+    mixed_precision: bool = True,
+) -> PoolView:
     """Compute exactly what the strategy needs from the classifier (one pass, plus MC if asked)."""
     view = PoolView(num_candidates=len(images))
     if needs & {"probs", "embeddings", "predicted_loss"}:
@@ -163,8 +178,10 @@ class RunState:
             return False
         state = torch.load(self.path, weights_only=False, map_location="cpu")
         if state["config_hash"] != expected_hash:
-            raise ValueError(f"{self.path} belongs to another configuration ({state['config_hash']} != {expected_hash}); "
-                             "delete it or choose another run directory")
+            raise ValueError(
+                f"{self.path} belongs to another configuration ({state['config_hash']} != {expected_hash}); "
+                "delete it or choose another run directory"
+            )
         self.records, self.labeled = state["records"], state["labeled"]
         self.gen_images, self.gen_labels = state["gen_images"], state["gen_labels"]
         self.synth_images, self.synth_labels = state["synth_images"], state["synth_labels"]
@@ -178,10 +195,20 @@ class RunState:
     def save(self, config_hash_: str):
         if self.path is None:
             return
-        save_torch(dict(config_hash=config_hash_, records=self.records, labeled=self.labeled,
-                        gen_images=self.gen_images, gen_labels=self.gen_labels,
-                        synth_images=self.synth_images, synth_labels=self.synth_labels,
-                        model_state=self.model_state, loss_head_state=self.loss_head_state), self.path)
+        save_torch(
+            dict(
+                config_hash=config_hash_,
+                records=self.records,
+                labeled=self.labeled,
+                gen_images=self.gen_images,
+                gen_labels=self.gen_labels,
+                synth_images=self.synth_images,
+                synth_labels=self.synth_labels,
+                model_state=self.model_state,
+                loss_head_state=self.loss_head_state,
+            ),
+            self.path,
+        )
         write_json(self.path.with_name("records.json"), self.records)
 
 
@@ -217,8 +244,10 @@ def run_active_learning(
     strategy = get_strategy(config.strategy)
     check_budget(config, len(pool))
     if pool.image_shape != test.image_shape or pool.num_classes != test.num_classes:
-        raise ValueError(f"pool {pool.image_shape}/{pool.num_classes} classes and test {test.image_shape}/"
-                         f"{test.num_classes} classes differ")
+        raise ValueError(
+            f"pool {pool.image_shape}/{pool.num_classes} classes and test {test.image_shape}/"
+            f"{test.num_classes} classes differ"
+        )
     if not use_pool and generation is None:
         raise ValueError("use_pool=False needs a generation hook: there would be nothing to train on")
     chash = run_identity(config, pool, generation, synthesis, use_pool)
@@ -230,10 +259,22 @@ def run_active_learning(
     trained: Trained | None = None
     if resumed and state.records:
         trained = restore(_untrained(config, pool, needs_loss_head), state.model_state, state.loss_head_state)
-    base = dict(method=config.label, seed=seed, dataset=pool.dataset, model=config.model,
-                strategy=config.strategy if use_pool and synthesis is None else None, config_hash=chash, **(extra_record or {}))
-    bar = tqdm(range(config.cycles), desc=f"{config.label} seed {seed}", disable=not progress, leave=False,
-               initial=min(len(state.records), config.cycles))
+    base = dict(
+        method=config.label,
+        seed=seed,
+        dataset=pool.dataset,
+        model=config.model,
+        strategy=config.strategy if use_pool and synthesis is None else None,
+        config_hash=chash,
+        **(extra_record or {}),
+    )
+    bar = tqdm(
+        range(config.cycles),
+        desc=f"{config.label} seed {seed}",
+        disable=not progress,
+        leave=False,
+        initial=min(len(state.records), config.cycles),
+    )
     for cycle in range(len(state.records), config.cycles):  # Alg. 1, one cycle
         computed_at = datetime.now(timezone.utc).isoformat(timespec="seconds")  # with computed_by: who, and when
         clock = CycleClock()
@@ -257,9 +298,20 @@ def run_active_learning(
         with clock.step("eval", "evaluation"):
             acc = accuracy(trained.model, test.images, test.labels, mixed_precision=config.train.mixed_precision)
         n_gen = sum(len(l) for l in state.gen_labels)
-        state.records.append(dict(base, cycle=cycle, n_labeled=state.n_labeled, n_generated=n_gen, accuracy=acc,
-                                  **clock.record_fields(), computed_at=computed_at, computed_by=holder(),
-                                  threads=torch.get_num_threads(), **info))
+        state.records.append(
+            dict(
+                base,
+                cycle=cycle,
+                n_labeled=state.n_labeled,
+                n_generated=n_gen,
+                accuracy=acc,
+                **clock.record_fields(),
+                computed_at=computed_at,
+                computed_by=holder(),
+                threads=torch.get_num_threads(),
+                **info,
+            )
+        )
         state.model_state = trained.model.state_dict()
         state.loss_head_state = trained.loss_head.state_dict() if trained.loss_head is not None else None
         state.save(chash)
@@ -297,8 +349,9 @@ class CycleClock:
         return {f"{field}_s": round(seconds, 3) for field, seconds in self.seconds.items()}
 
 
-def annotate(config: ALConfig, strategy, synthesis, trained: Trained, pool: ImageSet, state: RunState, seed: int,
-             cycle: int):
+def annotate(
+    config: ALConfig, strategy, synthesis, trained: Trained, pool: ImageSet, state: RunState, seed: int, cycle: int
+):
     """Alg. 1's query and annotation: the strategy's picks from the pool get their true labels, or, with a
     synthesis hook (GAAL), ``query_size`` synthesised images are labelled by its oracle."""
     if synthesis is not None:
@@ -317,20 +370,35 @@ def _untrained(config: ALConfig, pool: ImageSet, loss_head: bool) -> Trained:
     return Trained(model, LossPredictionHead(model.stage_channels) if loss_head else None)
 
 
-def train_on(config: ALConfig, pool: ImageSet, state: RunState, seed: int, cycle: int, loss_head: bool,
-             shared_dir: str | Path | None = None) -> Trained:
+def train_on(
+    config: ALConfig,
+    pool: ImageSet,
+    state: RunState,
+    seed: int,
+    cycle: int,
+    loss_head: bool,
+    shared_dir: str | Path | None = None,
+) -> Trained:
     """Train from scratch on the labelled pool images plus everything generated or synthesised so far (the
     initial labelled set alone: the shared :func:`initial_classifier`)."""
     if cycle == 0 and not state.gen_images and not state.synth_images and len(state.labeled):
         return initial_classifier(config, pool, seed, loss_head, shared_dir)
     images = [pool.images[torch.as_tensor(state.labeled, dtype=torch.long)]] + state.synth_images + state.gen_images
     labels = [pool.labels[torch.as_tensor(state.labeled, dtype=torch.long)]] + state.synth_labels + state.gen_labels
-    return fit(config.model, torch.cat(images), torch.cat(labels), pool.num_classes, config.train,
-               seed=training_seed(seed, cycle), loss_prediction=loss_head)
+    return fit(
+        config.model,
+        torch.cat(images),
+        torch.cat(labels),
+        pool.num_classes,
+        config.train,
+        seed=training_seed(seed, cycle),
+        loss_prediction=loss_head,
+    )
 
 
-def initial_classifier(config: ALConfig, pool: ImageSet, seed: int, loss_head: bool = False,
-                       shared_dir: str | Path | None = None) -> Trained:
+def initial_classifier(
+    config: ALConfig, pool: ImageSet, seed: int, loss_head: bool = False, shared_dir: str | Path | None = None
+) -> Trained:
     """The classifier trained on a seed's initial labelled set alone. Every run of the seed that trains the same
     model the same way starts from this one (every pool strategy's first cycle, the classifier GALOT's cycle-0
     PGD optimises against, GAAL's first cycle), so with ``shared_dir`` it is trained once, by whichever run
@@ -340,13 +408,31 @@ def initial_classifier(config: ALConfig, pool: ImageSet, seed: int, loss_head: b
     idx = torch.as_tensor(labeled, dtype=torch.long)
 
     def train() -> Trained:
-        return fit(config.model, pool.images[idx], pool.labels[idx], pool.num_classes, config.train,
-                   seed=training_seed(seed, 0), loss_prediction=loss_head)
+        return fit(
+            config.model,
+            pool.images[idx],
+            pool.labels[idx],
+            pool.num_classes,
+            config.train,
+            seed=training_seed(seed, 0),
+            loss_prediction=loss_head,
+        )
 
     if shared_dir is None:
         return train()
-    key = stable_hash([config.model, dataclasses.asdict(config.train), pool.name, len(pool), labeled.tolist(),
-                       seed, loss_head, torch.get_num_threads(), str(default_device())])
+    key = stable_hash(
+        [
+            config.model,
+            dataclasses.asdict(config.train),
+            pool.name,
+            len(pool),
+            labeled.tolist(),
+            seed,
+            loss_head,
+            torch.get_num_threads(),
+            str(default_device()),
+        ]
+    )
     folder = Path(shared_dir) / key
     path = folder / "classifier.pt"
     with claimed(folder):
@@ -354,8 +440,13 @@ def initial_classifier(config: ALConfig, pool: ImageSet, seed: int, loss_head: b
             saved = torch.load(path, weights_only=True, map_location="cpu")
             return restore(_untrained(config, pool, loss_head), saved["model"], saved["loss_head"])
         trained = train()
-        save_torch(dict(model=trained.model.state_dict(),
-                        loss_head=trained.loss_head.state_dict() if trained.loss_head is not None else None), path)
+        save_torch(
+            dict(
+                model=trained.model.state_dict(),
+                loss_head=trained.loss_head.state_dict() if trained.loss_head is not None else None,
+            ),
+            path,
+        )
         return trained
 
 
@@ -365,7 +456,9 @@ def training_seed(seed: int, cycle: int) -> int:
     return seed_for(seed, cycle, Purpose.TRAINING, 0)
 
 
-def query(strategy, config: ALConfig, trained: Trained, pool: ImageSet, labeled: np.ndarray, seed: int, cycle: int) -> np.ndarray:
+def query(
+    strategy, config: ALConfig, trained: Trained, pool: ImageSet, labeled: np.ndarray, seed: int, cycle: int
+) -> np.ndarray:
     """Indices (into the pool) of the images the strategy asks to be annotated."""
     unlabeled = np.setdiff1d(np.arange(len(pool)), labeled)
     rng = np.random.default_rng(seed_for(seed, cycle, Purpose.QUERY))
@@ -374,7 +467,14 @@ def query(strategy, config: ALConfig, trained: Trained, pool: ImageSet, labeled:
     n = min(config.query_size, len(unlabeled))
     cand_images = pool.images[torch.as_tensor(unlabeled, dtype=torch.long)]
     lab_images = pool.images[torch.as_tensor(labeled, dtype=torch.long)]
-    view = pool_view(trained, cand_images, lab_images, strategy.needs, config.mc_passes, seed_for(seed, cycle, Purpose.MC_DROPOUT),
-                     config.train.mixed_precision)
+    view = pool_view(
+        trained,
+        cand_images,
+        lab_images,
+        strategy.needs,
+        config.mc_passes,
+        seed_for(seed, cycle, Purpose.MC_DROPOUT),
+        config.train.mixed_precision,
+    )
     picks = strategy.select(view, n, torch.Generator().manual_seed(seed_for(seed, cycle, Purpose.QUERY, 1)))
     return unlabeled[np.asarray(picks)]

@@ -51,7 +51,9 @@ def _channel_scaler(width: float) -> Callable[[int], int]:
     return scale
 
 
-def _conv_bn(cin: int, cout: int, kernel: int = 3, stride: int = 1, groups: int = 1, relu: bool = True) -> nn.Sequential:
+def _conv_bn(
+    cin: int, cout: int, kernel: int = 3, stride: int = 1, groups: int = 1, relu: bool = True
+) -> nn.Sequential:
     """Conv -> BN (-> ReLU); the conv has no bias because BN re-centres anyway."""
     layers: list[nn.Module] = [
         nn.Conv2d(cin, cout, kernel, stride, kernel // 2, groups=groups, bias=False),
@@ -64,7 +66,9 @@ def _conv_bn(cin: int, cout: int, kernel: int = 3, stride: int = 1, groups: int 
 
 def _bn_relu_conv(cin: int, cout: int, kernel: int) -> nn.Sequential:
     """Pre-activation unit (BN -> ReLU -> conv), the ordering DenseNet is built from."""
-    return nn.Sequential(nn.BatchNorm2d(cin), nn.ReLU(inplace=True), nn.Conv2d(cin, cout, kernel, padding=kernel // 2, bias=False))
+    return nn.Sequential(
+        nn.BatchNorm2d(cin), nn.ReLU(inplace=True), nn.Conv2d(cin, cout, kernel, padding=kernel // 2, bias=False)
+    )
 
 
 class Classifier(nn.Module):
@@ -145,8 +149,11 @@ class ResNet18(Classifier):
         cin = ch(64)
         self.stem = _conv_bn(in_channels, cin)
         for i, w in enumerate(widths):
-            self.blocks.append(nn.Sequential(_BasicBlock(cin, w, 1 if i == 0 else 2, project=i > 0),
-                                             _BasicBlock(w, w, 1, project=False)))
+            self.blocks.append(
+                nn.Sequential(
+                    _BasicBlock(cin, w, 1 if i == 0 else 2, project=i > 0), _BasicBlock(w, w, 1, project=False)
+                )
+            )
             cin = w
         self._init_weights()
 
@@ -163,8 +170,9 @@ class VGG16(Classifier):
 
     def __init__(self, num_classes: int, in_channels: int = 3, dropout: float = 0.2, width: float = 1.0):
         ch = _channel_scaler(width)
-        groups = tuple(tuple(ch(c) for c in g) for g in
-                       ((64, 64), (128, 128), (256, 256, 256), (512, 512, 512), (512, 512, 512)))
+        groups = tuple(
+            tuple(ch(c) for c in g) for g in ((64, 64), (128, 128), (256, 256, 256), (512, 512, 512), (512, 512, 512))
+        )
         super().__init__(num_classes, in_channels, [g[-1] for g in groups[1:]], dropout)
         cin = in_channels
         made = []
@@ -203,8 +211,9 @@ class DenseNet121(Classifier):
     input) are tied to it, so they scale with it.
     """
 
-    def __init__(self, num_classes: int, in_channels: int = 3, dropout: float = 0.2, growth: int = 32,
-                 width: float = 1.0):
+    def __init__(
+        self, num_classes: int, in_channels: int = 3, dropout: float = 0.2, growth: int = 32, width: float = 1.0
+    ):
         growth = _channel_scaler(width)(growth)
         depths = (6, 12, 24, 16)
         channels, c = [], 2 * growth
@@ -271,8 +280,9 @@ class MobileNetV2(Classifier):
         ch = _channel_scaler(width)
         last = ch(1280) if width > 1.0 else 1280
         super().__init__(num_classes, in_channels, (ch(24), ch(32), ch(96), last), dropout)
-        self.stem = nn.Sequential(_conv_bn(in_channels, ch(32)),
-                                  _InvertedResidual(ch(32), ch(16), 1, 1, residual=False))
+        self.stem = nn.Sequential(
+            _conv_bn(in_channels, ch(32)), _InvertedResidual(ch(32), ch(16), 1, 1, residual=False)
+        )
         cin = ch(16)
         for i, groups in enumerate(self.STAGES):
             layers: list[nn.Module] = []
@@ -354,8 +364,15 @@ class SmallCNN(Classifier):
     ``width`` scales ``widths`` like every other net's channels.
     """
 
-    def __init__(self, num_classes: int, in_channels: int = 3, dropout: float = 0.2,
-                 widths: Sequence[int] = (16, 32, 64, 128), depth: int = 1, width: float = 1.0):
+    def __init__(
+        self,
+        num_classes: int,
+        in_channels: int = 3,
+        dropout: float = 0.2,
+        widths: Sequence[int] = (16, 32, 64, 128),
+        depth: int = 1,
+        width: float = 1.0,
+    ):
         ch = _channel_scaler(width)
         widths = tuple(ch(c) for c in widths)
         super().__init__(num_classes, in_channels, widths, dropout)
@@ -400,15 +417,18 @@ def _at_width(cls: Callable[..., Classifier], factor: float) -> Callable[..., Cl
 
 
 _BIG: dict[str, Callable[..., Classifier]] = {
-    "ResNet18": ResNet18, "VGG16": VGG16, "DenseNet121": DenseNet121, "MobileNetV2": MobileNetV2, "DLA": DLA,
+    "ResNet18": ResNet18,
+    "VGG16": VGG16,
+    "DenseNet121": DenseNet121,
+    "MobileNetV2": MobileNetV2,
+    "DLA": DLA,
 }
 # Width of each "<name>-slim", one for all so that Sec. 4.3 compares the architectures at the same
 # relative size. One forward+backward of 128 Fashion-MNIST images (bf16 autocast, channels-last,
 # one AVX512-BF16 core; bench/bench_models.py --threads 1 --bf16 --channels-last) then takes
 # 0.1-0.4 s, and 0.6 s for DenseNet121, whose growth rate is down to the 8-channel minimum and
 # whose cost is the memory traffic of its concatenations and BatchNorms over them.
-SLIM_WIDTHS: dict[str, float] = {"ResNet18": 0.25, "VGG16": 0.25, "DenseNet121": 0.25, "MobileNetV2": 0.25,
-                                 "DLA": 0.25}
+SLIM_WIDTHS: dict[str, float] = {"ResNet18": 0.25, "VGG16": 0.25, "DenseNet121": 0.25, "MobileNetV2": 0.25, "DLA": 0.25}
 
 MODELS: dict[str, Callable[..., Classifier]] = {
     **_BIG,
@@ -419,8 +439,9 @@ MODELS: dict[str, Callable[..., Classifier]] = {
 }
 
 
-def build_model(name: str, num_classes: int, in_channels: int = 3, dropout: float = 0.2,
-                width: float = 1.0) -> Classifier:
+def build_model(
+    name: str, num_classes: int, in_channels: int = 3, dropout: float = 0.2, width: float = 1.0
+) -> Classifier:
     """The classifier registered as ``name`` (see :data:`MODELS`), its channel counts scaled by
     ``width`` (> 0; relative to the registered net, so a slim net at 2.0 is twice as wide)."""
     if name not in MODELS:

@@ -67,9 +67,7 @@ def _pool_size(view: PoolView) -> int:
     if probs is not None and mc is not None and probs.shape[1] != mc.shape[2]:
         raise ValueError(f"PoolView.probs has {probs.shape[1]} classes, mc_probs {mc.shape[2]}")
     if emb is not None and lab is not None and emb.shape[1] != lab.shape[1]:
-        raise ValueError(
-            f"PoolView.embeddings are {emb.shape[1]}-d but labeled_embeddings {lab.shape[1]}-d"
-        )
+        raise ValueError(f"PoolView.embeddings are {emb.shape[1]}-d but labeled_embeddings {lab.shape[1]}-d")
     return next(iter(sizes.values()))
 
 
@@ -92,9 +90,7 @@ class Strategy:
         for f in self.needs:
             if not all_finite(getattr(view, f)):
                 raise ValueError(f"PoolView.{f} contains non-finite values")
-        view = dataclasses.replace(
-            view, **{f: getattr(view, f).detach().float() for f in self.needs}
-        )
+        view = dataclasses.replace(view, **{f: getattr(view, f).detach().float() for f in self.needs})
         with torch.no_grad():
             picks = self._select(view, n, generator)
         return picks.cpu().numpy().astype(np.int64)
@@ -142,9 +138,7 @@ _SCORES: dict[str, Callable[[torch.Tensor], torch.Tensor]] = {
 def acquisition_scores(name: str, probs: torch.Tensor) -> torch.Tensor:
     """Per-sample scores ``[N]`` of ``probs [N, C]``, higher = more informative, differentiable."""
     if name not in _SCORES:
-        raise ValueError(
-            f"no differentiable acquisition {name!r}; choose one of {DIFFERENTIABLE_ACQUISITIONS}"
-        )
+        raise ValueError(f"no differentiable acquisition {name!r}; choose one of {DIFFERENTIABLE_ACQUISITIONS}")
     if probs.dim() != 2:
         raise ValueError(f"probs must be [N, C], got shape {tuple(probs.shape)}")
     return _SCORES[name](probs)

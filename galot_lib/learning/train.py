@@ -154,7 +154,9 @@ def ranking_loss(predicted: torch.Tensor, target: torch.Tensor, margin: float = 
     return F.relu(-sign * (p_i - p_j) + margin).mean()
 
 
-def weight_average(module: torch.nn.Module, config: TrainConfig, total_steps: int) -> torch.optim.swa_utils.AveragedModel:
+def weight_average(
+    module: torch.nn.Module, config: TrainConfig, total_steps: int
+) -> torch.optim.swa_utils.AveragedModel:
     """The running average of ``module``'s weights that ``config.averaging`` asks for. BatchNorm statistics are
     not averaged: they are measured afresh for the averaged weights (:func:`recalibrate_batch_norm`)."""
     window = max(1.0, config.average_window * total_steps)
@@ -208,7 +210,9 @@ def fit(
     model = model.to(device, memory_format=torch.channels_last)
     head = LossPredictionHead(model.stage_channels).to(device) if loss_prediction else None
     params = list(model.parameters()) + (list(head.parameters()) if head is not None else [])
-    steps_per_epoch = len(x_all) // config.batch_size + (len(x_all) % config.batch_size >= 2)  # a lone image is no batch
+    steps_per_epoch = len(x_all) // config.batch_size + (
+        len(x_all) % config.batch_size >= 2
+    )  # a lone image is no batch
     epochs = max(config.epochs, math.ceil(config.min_steps / steps_per_epoch))
     total_steps = epochs * steps_per_epoch
     if config.optimizer == "adam":
@@ -216,8 +220,11 @@ def fit(
     else:
         optim = torch.optim.SGD(params, lr=config.lr, momentum=0.9, weight_decay=config.weight_decay, nesterov=True)
     schedule = torch.optim.lr_scheduler.LambdaLR(optim, lambda step: config.lr_factor(step, total_steps))
-    averaged = ([weight_average(m, config, total_steps) for m in (model, head) if m is not None]
-                if config.averaging != "none" else [])
+    averaged = (
+        [weight_average(m, config, total_steps) for m in (model, head) if m is not None]
+        if config.averaging != "none"
+        else []
+    )
     average_from = 0 if config.averaging == "ema" else total_steps - max(1, round(config.average_window * total_steps))
     model.train()
     if head is not None:
@@ -241,7 +248,9 @@ def fit(
                     if step >= detach_step:
                         stages = [s.detach() for s in stages]
                     predicted = head(stages).float()
-                    loss = per_sample.mean() + config.loss_prediction_weight * ranking_loss(predicted, per_sample.detach())
+                    loss = per_sample.mean() + config.loss_prediction_weight * ranking_loss(
+                        predicted, per_sample.detach()
+                    )
             optim.zero_grad(set_to_none=True)
             loss.backward()
             optim.step()
@@ -266,8 +275,9 @@ def inference_batch_size(device: torch.device | str) -> int:
     return 128 if torch.device(device).type == "cpu" else 1024
 
 
-def batched_features(model: Classifier, images: torch.Tensor, batch_size: int | None = None,
-                     mixed_precision: bool = True):
+def batched_features(
+    model: Classifier, images: torch.Tensor, batch_size: int | None = None, mixed_precision: bool = True
+):
     """The one eval-mode inference loop: ``(start, (logits, embeddings, stages))`` per batch of ``images``, in
     cache-sized batches on the model's device, the features computed under autocast (call under inference mode)."""
     model.eval()
@@ -281,7 +291,9 @@ def batched_features(model: Classifier, images: torch.Tensor, batch_size: int | 
 
 
 @torch.inference_mode()
-def infer(trained: Trained, images: torch.Tensor, batch_size: int | None = None, mixed_precision: bool = True) -> dict[str, torch.Tensor]:
+def infer(
+    trained: Trained, images: torch.Tensor, batch_size: int | None = None, mixed_precision: bool = True
+) -> dict[str, torch.Tensor]:
     """One eval-mode pass: ``probs`` [N, C], ``embeddings`` [N, D] and, with a loss head,
     ``predicted_loss`` [N]."""
     device = device_of(trained.model)
@@ -299,8 +311,14 @@ def infer(trained: Trained, images: torch.Tensor, batch_size: int | None = None,
 
 
 @torch.inference_mode()
-def mc_dropout_probs(model: Classifier, images: torch.Tensor, passes: int, seed: int, batch_size: int | None = None,
-                     mixed_precision: bool = True) -> torch.Tensor:
+def mc_dropout_probs(
+    model: Classifier,
+    images: torch.Tensor,
+    passes: int,
+    seed: int,
+    batch_size: int | None = None,
+    mixed_precision: bool = True,
+) -> torch.Tensor:
     """``[passes, N, C]`` probabilities with dropout active and BatchNorm in eval mode.
 
     Every classifier here has its only dropout right before the head, so the trunk is
@@ -323,12 +341,23 @@ def mc_dropout_probs(model: Classifier, images: torch.Tensor, passes: int, seed:
 
 
 @torch.inference_mode()
-def predict_probs(model: Classifier, images: torch.Tensor, batch_size: int | None = None, mixed_precision: bool = True) -> torch.Tensor:
-    return torch.cat([logits.float().softmax(1).cpu()
-                      for _, (logits, _, _) in batched_features(model, images, batch_size, mixed_precision)])
+def predict_probs(
+    model: Classifier, images: torch.Tensor, batch_size: int | None = None, mixed_precision: bool = True
+) -> torch.Tensor:
+    return torch.cat(
+        [
+            logits.float().softmax(1).cpu()
+            for _, (logits, _, _) in batched_features(model, images, batch_size, mixed_precision)
+        ]
+    )
 
 
-def accuracy(model: Classifier, images: torch.Tensor, labels: torch.Tensor, batch_size: int | None = None,
-             mixed_precision: bool = True) -> float:
+def accuracy(
+    model: Classifier,
+    images: torch.Tensor,
+    labels: torch.Tensor,
+    batch_size: int | None = None,
+    mixed_precision: bool = True,
+) -> float:
     preds = predict_probs(model, images, batch_size, mixed_precision).argmax(1)
     return float((preds == labels).float().mean())

@@ -46,8 +46,9 @@ def verdict(low: float, high: float, ours: str = "GALOT") -> str:
     return "not distinguishable"
 
 
-def paired_differences(df: pd.DataFrame, ours: str, comparators, summary: str = "average",
-                       index: str = "method") -> pd.DataFrame:
+def paired_differences(
+    df: pd.DataFrame, ours: str, comparators, summary: str = "average", index: str = "method"
+) -> pd.DataFrame:
     """``ours`` minus each comparator, paired by seed (the same seed shares the initial labels and query
     stream): the mean difference, its 95% t interval over seeds and a verdict. Seeds missing on either side
     are left out of that pair."""
@@ -60,8 +61,17 @@ def paired_differences(df: pd.DataFrame, ours: str, comparators, summary: str = 
         seeds = a.index.intersection(b.index)
         diff = (a.loc[seeds] - b.loc[seeds]).to_numpy()
         mean, low, high = mean_ci(diff)
-        rows.append(dict(comparison=f"{ours} - {other}", summary=summary, seeds=len(seeds), difference=mean,
-                         ci_low=low, ci_high=high, verdict=verdict(low, high, ours)))
+        rows.append(
+            dict(
+                comparison=f"{ours} - {other}",
+                summary=summary,
+                seeds=len(seeds),
+                difference=mean,
+                ci_low=low,
+                ci_high=high,
+                verdict=verdict(low, high, ours),
+            )
+        )
     return pd.DataFrame(rows)
 
 
@@ -73,8 +83,9 @@ def power(sd: float, difference: float, seeds: int, confidence: float = CONFIDEN
     return float(stats.nct.sf(critical, seeds - 1, shift) + stats.nct.cdf(-critical, seeds - 1, shift))
 
 
-def seeds_needed(sd: float, smallest: float, confidence: float = CONFIDENCE, power_wanted: float = 0.8,
-                 most: int = 100) -> int:
+def seeds_needed(
+    sd: float, smallest: float, confidence: float = CONFIDENCE, power_wanted: float = 0.8, most: int = 100
+) -> int:
     """Paired seeds a comparison needs so that a true difference of ``smallest`` is told from none with
     probability ``power_wanted``: fixed before a run, from the trainer's spread, instead of adding seeds until an
     interval excludes zero (which would bias the verdicts). ``most`` + 1 means "more than ``most``"."""
@@ -96,14 +107,18 @@ def describe_differences(table: pd.DataFrame) -> str:
     """The paired differences as sentences for the report."""
     lines = []
     for r in table.itertuples():
-        lines.append(f"- {r.comparison} ({r.summary} accuracy, {r.seeds} seeds): {r.difference * 100:+.1f} points, "
-                     f"95% CI [{r.ci_low * 100:+.1f}, {r.ci_high * 100:+.1f}]: **{r.verdict}**.")
+        lines.append(
+            f"- {r.comparison} ({r.summary} accuracy, {r.seeds} seeds): {r.difference * 100:+.1f} points, "
+            f"95% CI [{r.ci_low * 100:+.1f}, {r.ci_high * 100:+.1f}]: **{r.verdict}**."
+        )
     return "\n".join(lines)
 
 
 def compare(df: pd.DataFrame, comparisons, index: str = "method", summaries=("average", "final")) -> pd.DataFrame:
     """Every (ours, comparators) pair of a comparison plan, paired by seed, for each summary."""
-    tables = [paired_differences(df, ours, others, summary, index) for summary in summaries for ours, others in comparisons]
+    tables = [
+        paired_differences(df, ours, others, summary, index) for summary in summaries for ours, others in comparisons
+    ]
     return pd.concat(tables, ignore_index=True)
 
 
@@ -112,8 +127,10 @@ def compare(df: pd.DataFrame, comparisons, index: str = "method", summaries=("av
 def table1_comparisons(profile) -> list[tuple[str, list[str]]]:
     """Sec. 4.1: the template's step, the optimisation's step, and GALOT against the pool baselines the profile
     names in advance (``headline_baselines``, run on every seed)."""
-    return [("GALOT template, eps 0", ["GALOT (basic)"]),
-            ("GALOT", ["GALOT template, eps 0", *profile.headline_baselines])]
+    return [
+        ("GALOT template, eps 0", ["GALOT (basic)"]),
+        ("GALOT", ["GALOT template, eps 0", *profile.headline_baselines]),
+    ]
 
 
 FIGURE3_COMPARISONS = [("AL+GAL", ["AL", "GAL"])]  # Sec. 4.2
@@ -127,10 +144,14 @@ def label_comparisons(profile) -> list[tuple[str, list[str]]]:
 
 # Notebook W ("when does optimising the prompt pay?"): the optimisation without and with the filter, the filter
 # at eps 0 and on optimised images, selection against PGD at equal kept images, per-image against shared c*.
-PAYOFF_COMPARISONS = [("GALOT", ["eps 0"]), ("GALOT + filter", ["eps 0 + filter", "GALOT"]),
-                      ("eps 0 + filter", ["eps 0"]), ("selection m=4", ["GALOT", "eps 0"]),
-                      ("selection m=4 + filter", ["GALOT + filter", "eps 0 + filter"]),
-                      ("per-image + filter", ["GALOT + filter"])]
+PAYOFF_COMPARISONS = [
+    ("GALOT", ["eps 0"]),
+    ("GALOT + filter", ["eps 0 + filter", "GALOT"]),
+    ("eps 0 + filter", ["eps 0"]),
+    ("selection m=4", ["GALOT", "eps 0"]),
+    ("selection m=4 + filter", ["GALOT + filter", "eps 0 + filter"]),
+    ("per-image + filter", ["GALOT + filter"]),
+]
 LABEL_TOLERANCE = 0.02  # a label-preserving arm's kept images are judged right at most this much less than eps 0's
 
 
@@ -139,7 +160,9 @@ def payoff_comparisons(profile) -> list[tuple[str, list[str]]]:
     differ (and the default is among the arms)."""
     extra = [] if profile.default_arm in ("GALOT",) else [(profile.default_arm, ["GALOT"])]
     arms = set(profile.payoff_arms)
-    planned = [(ours, [o for o in others if o in arms]) for ours, others in [*PAYOFF_COMPARISONS, *extra] if ours in arms]
+    planned = [
+        (ours, [o for o in others if o in arms]) for ours, others in [*PAYOFF_COMPARISONS, *extra] if ours in arms
+    ]
     unique = []  # the default's comparison may already be planned
     for ours, others in planned:
         others = [o for o in others if (ours, o) not in {(u, x) for u, xs in unique for x in xs}]
@@ -162,19 +185,31 @@ def arm_table(df: pd.DataFrame, index: str = "arm") -> pd.DataFrame:
         heldout = measured(part)
         w = heldout.heldout_n / heldout.heldout_n.sum() if len(heldout) else None
         runs = part.groupby("seed")
-        seconds = {name: runs[name].sum().mean() if name in part else 0.0
-                   for name in ("pgd_s", "filter_s", "selection_s", "rendered")}
-        rows.append({index: arm, "seeds": part.seed.nunique(),
-                     "average": per_seed(part, "average", index).mean(), "final": per_seed(part, "final", index).mean(),
-                     "kept_gain": kept.kept_gain.mean() if len(kept) else np.nan,
-                     "kept_label_correct": kept.kept_label_correct.mean() if len(kept) else np.nan,
-                     "plain_label_correct": kept.plain_label_correct.mean() if len(kept) else np.nan,
-                     "heldout_gain": float((w * heldout.heldout_gain).sum()) if w is not None else np.nan,
-                     "heldout_random_gain": float((w * heldout.heldout_random_gain).sum()) if w is not None else np.nan,
-                     "heldout_label_correct": float((w * heldout.label_correct_optimized).sum()) if w is not None else np.nan,
-                     "images_rendered_per_run": seconds["rendered"],
-                     "seconds_per_run": seconds["pgd_s"] + seconds["filter_s"] + seconds["selection_s"]
-                     + seconds["rendered"] * per_image})
+        seconds = {
+            name: runs[name].sum().mean() if name in part else 0.0
+            for name in ("pgd_s", "filter_s", "selection_s", "rendered")
+        }
+        rows.append(
+            {
+                index: arm,
+                "seeds": part.seed.nunique(),
+                "average": per_seed(part, "average", index).mean(),
+                "final": per_seed(part, "final", index).mean(),
+                "kept_gain": kept.kept_gain.mean() if len(kept) else np.nan,
+                "kept_label_correct": kept.kept_label_correct.mean() if len(kept) else np.nan,
+                "plain_label_correct": kept.plain_label_correct.mean() if len(kept) else np.nan,
+                "heldout_gain": float((w * heldout.heldout_gain).sum()) if w is not None else np.nan,
+                "heldout_random_gain": float((w * heldout.heldout_random_gain).sum()) if w is not None else np.nan,
+                "heldout_label_correct": float((w * heldout.label_correct_optimized).sum())
+                if w is not None
+                else np.nan,
+                "images_rendered_per_run": seconds["rendered"],
+                "seconds_per_run": seconds["pgd_s"]
+                + seconds["filter_s"]
+                + seconds["selection_s"]
+                + seconds["rendered"] * per_image,
+            }
+        )
     return pd.DataFrame(rows)
 
 
@@ -226,8 +261,11 @@ def cost_table(df: pd.DataFrame, by) -> pd.DataFrame:
     """PGD time per step, and held-out gain per second of PGD, for the computed cycles of each group."""
     by = [by] if isinstance(by, str) else list(by)
     part = measured(df)
-    out = part.groupby(by, sort=False).agg(pgd_s=("pgd_s", "mean"), pgd_steps=("pgd_steps", "first"),
-                                            gain=("heldout_gain", "mean")).reset_index()
+    out = (
+        part.groupby(by, sort=False)
+        .agg(pgd_s=("pgd_s", "mean"), pgd_steps=("pgd_steps", "first"), gain=("heldout_gain", "mean"))
+        .reset_index()
+    )
     out["pgd_s_per_step"] = out.pgd_s / out.pgd_steps
     out["gain_per_pgd_s"] = out.gain / out.pgd_s
     if "grad_cosine_full" in part:
@@ -252,18 +290,32 @@ def table1_summary(tables: dict[str, pd.DataFrame], paper: pd.DataFrame, strateg
     for dataset, table in tables.items():
         labels = [c for c in table.columns if str(c).isdigit()]  # the label counts (not Table 1's extra columns)
         best = table.loc[[s for s in strategies if s in table.index], "Average"]
-        rows.append(dict(source=f"ours: {dataset}", best_baseline=best.idxmax(), best_baseline_avg=best.max(),
-                         galot_basic_avg=table.loc["GALOT (basic)", "Average"], galot_avg=table.loc["GALOT", "Average"],
-                         improvement_avg=table.loc["Improvement", "Average"],
-                         galot_wins_columns=f"{(table.loc['Improvement', labels] > 0).sum()}/{len(labels)}"))
+        rows.append(
+            dict(
+                source=f"ours: {dataset}",
+                best_baseline=best.idxmax(),
+                best_baseline_avg=best.max(),
+                galot_basic_avg=table.loc["GALOT (basic)", "Average"],
+                galot_avg=table.loc["GALOT", "Average"],
+                improvement_avg=table.loc["Improvement", "Average"],
+                galot_wins_columns=f"{(table.loc['Improvement', labels] > 0).sum()}/{len(labels)}",
+            )
+        )
     for dataset, part in paper.groupby("dataset", sort=False):
         part = part.set_index("method")
         base = part.loc[[s for s in strategies if s in part.index], "Average"]
         improvement = part.loc["Improvement"].drop(["dataset", "fully_supervised_accuracy", "Average"]).astype(float)
-        rows.append(dict(source=f"paper: {dataset}", best_baseline=base.idxmax(), best_baseline_avg=base.max(),
-                         galot_basic_avg=part.loc["GALOT (basic)", "Average"], galot_avg=part.loc["GALOT", "Average"],
-                         improvement_avg=float(part.loc["Improvement", "Average"]),
-                         galot_wins_columns=f"{(improvement > 0).sum()}/{len(improvement)}"))
+        rows.append(
+            dict(
+                source=f"paper: {dataset}",
+                best_baseline=base.idxmax(),
+                best_baseline_avg=base.max(),
+                galot_basic_avg=part.loc["GALOT (basic)", "Average"],
+                galot_avg=part.loc["GALOT", "Average"],
+                improvement_avg=float(part.loc["Improvement", "Average"]),
+                galot_wins_columns=f"{(improvement > 0).sum()}/{len(improvement)}",
+            )
+        )
     return pd.DataFrame(rows)
 
 
@@ -271,19 +323,26 @@ def figure3_claims(table: pd.DataFrame, full: float) -> pd.DataFrame:
     """Fig. 3's claims in numbers (``table``: mean accuracy per method and AL budget, plus Average)."""
     last = [c for c in table.columns if c != "Average"][-1]
     cycles = table.loc[["AL+GAL", "AL"]].drop(columns="Average")
-    return pd.DataFrame([
-        dict(claim="GAL-only accuracy at the last cycle", value=table.loc["GAL", last]),
-        dict(claim="AL+GAL minus AL, averaged over cycles", value=table.loc["AL+GAL", "Average"] - table.loc["AL", "Average"]),
-        dict(claim="cycles where AL+GAL beats AL", value=int((cycles.loc["AL+GAL"] > cycles.loc["AL"]).sum())),
-        dict(claim="fully supervised minus AL+GAL at the last cycle", value=full - table.loc["AL+GAL", last]),
-    ])
+    return pd.DataFrame(
+        [
+            dict(claim="GAL-only accuracy at the last cycle", value=table.loc["GAL", last]),
+            dict(
+                claim="AL+GAL minus AL, averaged over cycles",
+                value=table.loc["AL+GAL", "Average"] - table.loc["AL", "Average"],
+            ),
+            dict(claim="cycles where AL+GAL beats AL", value=int((cycles.loc["AL+GAL"] > cycles.loc["AL"]).sum())),
+            dict(claim="fully supervised minus AL+GAL at the last cycle", value=full - table.loc["AL+GAL", last]),
+        ]
+    )
 
 
 def transfer_claims(table: pd.DataFrame, baselines, galot_row: str, models) -> dict:
     """Sec. 4.3's claims: how many transfer networks beat both AL baselines, and the GALOT classifier."""
     best_base = table.loc[list(baselines), "Average"].max()
-    return dict(models_above_both_AL_baselines=f"{sum(table.loc[m, 'Average'] > best_base for m in models)}/{len(models)}",
-                models_above_galot_classifier=f"{sum(table.loc[m, 'Average'] > table.loc[galot_row, 'Average'] for m in models)}/{len(models)}")
+    return dict(
+        models_above_both_AL_baselines=f"{sum(table.loc[m, 'Average'] > best_base for m in models)}/{len(models)}",
+        models_above_galot_classifier=f"{sum(table.loc[m, 'Average'] > table.loc[galot_row, 'Average'] for m in models)}/{len(models)}",
+    )
 
 
 AL_BASELINES_OF_TABLE2 = ["MarginSampling", "LeastConfidence"]
@@ -294,10 +353,15 @@ PAPER_TABLE2_MODELS = ["VGG16", "DenseNet121", "MobileNetv2", "DLA"]
 
 def transfer_claims_side_by_side(table: pd.DataFrame, paper: pd.DataFrame, galot_row: str, models) -> pd.DataFrame:
     """Sec. 4.3's claims on our Table 2 and on the paper's, one row each."""
-    return pd.DataFrame([
-        dict(source="ours", **transfer_claims(table, AL_BASELINES_OF_TABLE2, galot_row, models)),
-        dict(source="paper", **transfer_claims(paper, AL_BASELINES_OF_TABLE2, PAPER_TABLE2_GALOT_ROW,
-                                               PAPER_TABLE2_MODELS))])
+    return pd.DataFrame(
+        [
+            dict(source="ours", **transfer_claims(table, AL_BASELINES_OF_TABLE2, galot_row, models)),
+            dict(
+                source="paper",
+                **transfer_claims(paper, AL_BASELINES_OF_TABLE2, PAPER_TABLE2_GALOT_ROW, PAPER_TABLE2_MODELS),
+            ),
+        ]
+    )
 
 
 def table9(judged: pd.DataFrame, class_names) -> pd.DataFrame:
@@ -316,9 +380,12 @@ def pseudo_label_accuracy(judged: pd.DataFrame, templates) -> pd.DataFrame:
 
 
 # ----------------------------------------------------------------------------- the README's headline
-HEADLINE_COMPARISONS = (("4.1", "paired_differences.csv", "seeds"), ("4.2", "paired_differences.csv", "seeds"),
-                        ("4.5", "label_objectives_paired.csv", "ablation_seeds"),
-                        ("W", "paired_differences.csv", "seeds"))  # (section, table, its seeds field)
+HEADLINE_COMPARISONS = (
+    ("4.1", "paired_differences.csv", "seeds"),
+    ("4.2", "paired_differences.csv", "seeds"),
+    ("4.5", "label_objectives_paired.csv", "ablation_seeds"),
+    ("W", "paired_differences.csv", "seeds"),
+)  # (section, table, its seeds field)
 VERDICT_CHECK = "verdict_check.csv"  # beside a run's sections: its comparisons rerun under other float rounding
 
 
@@ -353,8 +420,15 @@ def _interval(difference: float, low: float, high: float) -> str:
 
 def _checked(row, check: pd.DataFrame | None) -> str:
     """A comparison's verdict as the README may state it: only one that held under the perturbed rerun."""
-    match = None if check is None else check[(check.comparison == row.comparison) & (check.summary == row.summary)
-                                             & np.isclose(check.difference, row.difference, rtol=0, atol=1e-9)]
+    match = (
+        None
+        if check is None
+        else check[
+            (check.comparison == row.comparison)
+            & (check.summary == row.summary)
+            & np.isclose(check.difference, row.difference, rtol=0, atol=1e-9)
+        ]
+    )
     if match is None or match.empty:
         return f"not claimed: {row.verdict} here, no perturbed rerun of this run to confirm it"
     rerun = match.iloc[0]
@@ -378,26 +452,35 @@ def headline(results: Path) -> list[str]:
     # each row over all its seeds (Table 1's ALL_SEEDS column; a run older than that column has only "Average")
     average = "Average, all seeds" if "Average, all seeds" in table1 else "Average"
     for method in ("GALOT", "GALOT template, eps 0", "GALOT (basic)"):
-        lines.append(f"- {method}: mean accuracy over the cycles {table1.loc[method, average]:.4f} "
-                     f"({seeds[method]} seeds)")
-    lines.append("- pool baselines named before the run: " + ", ".join(
-        f"{m} {table1.loc[m, average]:.4f} ({seeds[m]} seeds)" for m in config["headline_baselines"]))
+        lines.append(
+            f"- {method}: mean accuracy over the cycles {table1.loc[method, average]:.4f} ({seeds[method]} seeds)"
+        )
+    lines.append(
+        "- pool baselines named before the run: "
+        + ", ".join(f"{m} {table1.loc[m, average]:.4f} ({seeds[m]} seeds)" for m in config["headline_baselines"])
+    )
     check_path = results / VERDICT_CHECK
     check = pd.read_csv(check_path) if check_path.exists() else None
     for r in headline_comparisons(results).itertuples():
-        lines.append(f"- {r.comparison}, {r.summary} accuracy: {_interval(r.difference, r.ci_low, r.ci_high)}, "
-                     f"{_checked(r, check)}")
+        lines.append(
+            f"- {r.comparison}, {r.summary} accuracy: {_interval(r.difference, r.ci_low, r.ci_high)}, "
+            f"{_checked(r, check)}"
+        )
     per_cycle = pd.read_csv(results / "4.1" / "heldout_gain.csv").rename(columns={"images": "heldout_n"})
     pooled = heldout_table(per_cycle, "dataset").iloc[0]  # Table 1's data set, its cycles pooled
-    lines.append(f"- held-out acquisition gain of GALOT's embeddings over the plain prompt: "
-                 f"{pooled.heldout_gain:+.4f} (random direction {pooled.heldout_random_gain:+.4f}); "
-                 f"judged labels correct: plain {pooled.label_correct_plain:.3f}, optimised "
-                 f"{pooled.label_correct_optimized:.3f}, random {pooled.label_correct_random:.3f}")
+    lines.append(
+        f"- held-out acquisition gain of GALOT's embeddings over the plain prompt: "
+        f"{pooled.heldout_gain:+.4f} (random direction {pooled.heldout_random_gain:+.4f}); "
+        f"judged labels correct: plain {pooled.label_correct_plain:.3f}, optimised "
+        f"{pooled.label_correct_optimized:.3f}, random {pooled.label_correct_random:.3f}"
+    )
     zero_shot = results / "W" / "zero_shot.json"
     if zero_shot.exists():  # what the generator knows before any label (notebook W)
         z = json.loads(zero_shot.read_text())
-        lines.append(f"- the text-to-image model ({z['t2i']}) as a zero-shot classifier of {z['test_images']:,} test "
-                     f"images, no labels: {z['accuracy']:.4f} [{z['ci_low']:.4f}, {z['ci_high']:.4f}]")
+        lines.append(
+            f"- the text-to-image model ({z['t2i']}) as a zero-shot classifier of {z['test_images']:,} test "
+            f"images, no labels: {z['accuracy']:.4f} [{z['ci_low']:.4f}, {z['ci_high']:.4f}]"
+        )
     if (results / "timings.csv").exists():  # written by run_all.sh (a run made otherwise has no wall time)
         lines.append(f"- wall time of the whole run: {run_wall_seconds(results) / 60:.1f} minutes on 2 CPU cores")
     return lines

@@ -25,7 +25,9 @@ IMAGES = "judged_images.pt"
 def load_judged(out_dir: Path) -> tuple[torch.Tensor, pd.DataFrame, list[str]]:
     path = Path(out_dir) / IMAGES
     if not path.exists():
-        raise FileNotFoundError(f"{path} is missing: run notebook 4.4's experiment cell first (it saves the judged images)")
+        raise FileNotFoundError(
+            f"{path} is missing: run notebook 4.4's experiment cell first (it saves the judged images)"
+        )
     blob = torch.load(path, weights_only=False)
     meta = pd.DataFrame(blob["meta"])
     meta["index"] = range(len(meta))
@@ -48,9 +50,16 @@ def human_accuracy(out_dir: Path) -> pd.DataFrame | None:
     answers["human_correct"] = answers.human == answers.label
     answers["judge_correct"] = answers.judge == answers.label
     answers["agree"] = answers.human == answers.judge
-    return answers.groupby(["template", "eps"]).agg(
-        images=("index", "size"), human_accuracy=("human_correct", "mean"),
-        judge_accuracy=("judge_correct", "mean"), agreement=("agree", "mean")).reset_index()
+    return (
+        answers.groupby(["template", "eps"])
+        .agg(
+            images=("index", "size"),
+            human_accuracy=("human_correct", "mean"),
+            judge_accuracy=("judge_correct", "mean"),
+            agreement=("agree", "mean"),
+        )
+        .reset_index()
+    )
 
 
 def png_bytes(image: torch.Tensor, scale: int = 8) -> bytes:
@@ -84,16 +93,24 @@ class AnnotationPanel:
     def record(self, index: int, human: int):
         """Store one answer (also usable without widgets, e.g. from a script)."""
         row = self.items[self.items["index"] == index].iloc[0]
-        new = dict(index=int(index), template=row.template, eps=row.eps, label=int(row.label), judge=int(row.judge),
-                   human=int(human))
+        new = dict(
+            index=int(index),
+            template=row.template,
+            eps=row.eps,
+            label=int(row.label),
+            judge=int(row.judge),
+            human=int(human),
+        )
         self.answers = pd.concat([self.answers[self.answers["index"] != index], pd.DataFrame([new])], ignore_index=True)
         save_table(self.answers, self.out_dir / ANSWERS, index=False)
 
     def status(self) -> str:
         """What the panel's first line says: the eps level, how many images are judged and how many remain."""
         left = len(self.remaining())
-        return (f"<b>eps = {self.eps:g}</b>: {len(self.items) - left} of {len(self.items)} judged, "
-                f"<b>{left} remaining</b>" + ("" if left else " (all done, thank you)"))
+        return (
+            f"<b>eps = {self.eps:g}</b>: {len(self.items) - left} of {len(self.items)} judged, "
+            f"<b>{left} remaining</b>" + ("" if left else " (all done, thank you)")
+        )
 
     def build(self):
         """The panel's widget: the image at a fixed size (``DISPLAY_PX``), the class buttons beside it, and a count
@@ -101,8 +118,7 @@ class AnnotationPanel:
         import ipywidgets as w
 
         side = f"{DISPLAY_PX}px"
-        image = w.Image(format="png", layout=w.Layout(width=side, height=side, object_fit="contain",
-                                                       flex="0 0 auto"))
+        image = w.Image(format="png", layout=w.Layout(width=side, height=side, object_fit="contain", flex="0 0 auto"))
         status = w.HTML()
         buttons = [w.Button(description=name, layout=w.Layout(width="120px")) for name in self.class_names]
 
@@ -133,6 +149,8 @@ class AnnotationPanel:
         if headless():
             from IPython.display import Markdown
 
-            return Markdown(self.status().replace("<b>", "**").replace("</b>", "**")
-                            + ". Open this notebook in JupyterLab to judge the images with the panel.")
+            return Markdown(
+                self.status().replace("<b>", "**").replace("</b>", "**")
+                + ". Open this notebook in JupyterLab to judge the images with the panel."
+            )
         return self.build()

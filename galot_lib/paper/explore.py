@@ -65,12 +65,19 @@ class View:
     def summary(self) -> dict:
         """The numbers beside the images: mean margins and the share the judge sees as the class."""
         name = self.controls.class_name
-        return dict(class_name=name, template=self.controls.template, eps=self.controls.eps,
-                    direction=self.controls.direction, images=len(self.plain), shift=self.shift,
-                    margin_plain=float(self.margin_plain.mean()), margin_moved=float(self.margin_moved.mean()),
-                    judged_as_class_plain=float(np.mean([j == name for j in self.judged_plain])),
-                    judged_as_class_moved=float(np.mean([j == name for j in self.judged_moved])),
-                    seconds=self.seconds)
+        return dict(
+            class_name=name,
+            template=self.controls.template,
+            eps=self.controls.eps,
+            direction=self.controls.direction,
+            images=len(self.plain),
+            shift=self.shift,
+            margin_plain=float(self.margin_plain.mean()),
+            margin_moved=float(self.margin_moved.mean()),
+            judged_as_class_plain=float(np.mean([j == name for j in self.judged_plain])),
+            judged_as_class_moved=float(np.mean([j == name for j in self.judged_moved])),
+            seconds=self.seconds,
+        )
 
     def figure(self):
         """Two rows, c_y above and c* below, one column per seed; each image titled with margin and judged label."""
@@ -79,8 +86,10 @@ class View:
         c = self.controls
         n = len(self.plain)
         fig, axes = plt.subplots(2, n, figsize=(1.7 * n + 1.2, 5.0), squeeze=False, layout="constrained")
-        rows = (("c_y", self.plain, self.margin_plain, self.judged_plain),
-                (f"c* ({c.direction}, eps {c.eps:g})", self.moved, self.margin_moved, self.judged_moved))
+        rows = (
+            ("c_y", self.plain, self.margin_plain, self.judged_plain),
+            (f"c* ({c.direction}, eps {c.eps:g})", self.moved, self.margin_moved, self.judged_moved),
+        )
         for r, (label, images, margins, judged) in enumerate(rows):
             for k in range(n):
                 ax = axes[r, k]
@@ -93,8 +102,11 @@ class View:
                     ax.set_ylabel(label, fontsize=8)
                 if r == 1:
                     ax.set_xlabel(f"seed {c.seeds[k]}", fontsize=8)
-        fig.suptitle(f"'{fill(c.template, c.class_name)}'\nclassifier margin (small: informative), judge's label "
-                     "(red: not the prompt's class)", fontsize=9)
+        fig.suptitle(
+            f"'{fill(c.template, c.class_name)}'\nclassifier margin (small: informative), judge's label "
+            "(red: not the prompt's class)",
+            fontsize=9,
+        )
         return fig
 
 
@@ -110,8 +122,9 @@ class Explorer:
         self.templates = list(dict.fromkeys([profile.galot.template, profile.basic_template, *profile.templates]))
         self.model = t2i_model(profile)
         with timed("training"):  # the classifier GALOT's first cycle optimises against: the initial real labels
-            self.classifier = initial_classifier(al_config(profile), self.pool, seed,
-                                                 shared_dir=initial_classifiers_folder(profile, self.pool)).model.eval()
+            self.classifier = initial_classifier(
+                al_config(profile), self.pool, seed, shared_dir=initial_classifiers_folder(profile, self.pool)
+            ).model.eval()
         self.judge = judge_for(profile, self.pool, test)
         self._c_y: dict[tuple[str, str], torch.Tensor] = {}
         self._moved: dict[tuple, tuple[torch.Tensor, float]] = {}
@@ -121,8 +134,9 @@ class Explorer:
     def controls(self, **changes) -> Controls:
         """Default controls (the first class, GALOT's template, the profile's last-cycle eps, the gradient, four
         seeds) with ``changes`` applied and checked."""
-        controls = dataclasses.replace(Controls(self.class_names[0], self.templates[0], self.profile.galot.eps.end),
-                                       **changes)
+        controls = dataclasses.replace(
+            Controls(self.class_names[0], self.templates[0], self.profile.galot.eps.end), **changes
+        )
         if controls.class_name not in self.class_names:
             raise ValueError(f"unknown class {controls.class_name!r}; valid: {self.class_names}")
         if controls.direction not in DIRECTIONS:
@@ -145,12 +159,17 @@ class Explorer:
         if key not in self._moved:
             label = self.class_names.index(controls.class_name)
             config = dataclasses.replace(
-                self.profile.galot, template=controls.template, eps=EpsSchedule.constant(controls.eps), optimize=True,
-                acquisition="MarginSampling" if controls.direction == "gradient" else "RandomSampling")
+                self.profile.galot,
+                template=controls.template,
+                eps=EpsSchedule.constant(controls.eps),
+                optimize=True,
+                acquisition="MarginSampling" if controls.direction == "gradient" else "RandomSampling",
+            )
             c_y = self.embedding(controls.template, controls.class_name)
             seeds = [class_seeds(self.seed, EXPLORE_CYCLE, len(self.class_names))[label]]
-            c = optimize_embeddings(self.model, self.classifier, c_y, controls.eps, config, seeds, self.size,
-                                    self.channels).embeddings
+            c = optimize_embeddings(
+                self.model, self.classifier, c_y, controls.eps, config, seeds, self.size, self.channels
+            ).embeddings
             self._moved[key] = (c, float((c - c_y).abs().max()))
         return self._moved[key]
 
@@ -158,15 +177,20 @@ class Explorer:
         """Images from c_y (or c*) on the controls' noise seeds, with the classifier's margins and the judge's labels;
         rendered once per (embedding, seed): the c_y row survives a change of eps or direction, both rows a return to
         an earlier setting."""
-        key = (controls.class_name, controls.template, controls.eps if moved else 0.0,
-               controls.direction if moved else None)
+        key = (
+            controls.class_name,
+            controls.template,
+            controls.eps if moved else 0.0,
+            controls.direction if moved else None,
+        )
         missing = [s for s in controls.seeds if (key, s) not in self._rendered]
         if missing:
             label = self.class_names.index(controls.class_name)
             c = self.moved(controls)[0] if moved else self.embedding(controls.template, controls.class_name)
             noise = [image_seeds(seed, EXPLORE_CYCLE, label, 1)[0] for seed in missing]
-            images = generate_images(self.model, c, [0] * len(noise), noise, self.profile.galot, self.size,
-                                     self.channels)
+            images = generate_images(
+                self.model, c, [0] * len(noise), noise, self.profile.galot, self.size, self.channels
+            )
             top2 = predict_probs(self.classifier, images).topk(2, dim=1).values
             margins = (top2[:, 0] - top2[:, 1]).numpy()
             judged = [self.class_names[int(j)] for j in predict_probs(self.judge, images).argmax(1)]
@@ -182,8 +206,9 @@ class Explorer:
         shift = self.moved(controls)[1]
         plain = self.rendered(controls, moved=False)
         moved = plain if shift == 0 else self.rendered(controls, moved=True)  # eps 0: c* is c_y
-        return View(controls, plain[0], moved[0], plain[1], moved[1], plain[2], moved[2], shift,
-                    time.perf_counter() - start)
+        return View(
+            controls, plain[0], moved[0], plain[1], moved[1], plain[2], moved[2], shift, time.perf_counter() - start
+        )
 
     # ------------------------------------------------------------------ the notebook
     def show(self, **changes):
@@ -205,18 +230,46 @@ class Explorer:
         top = max(1.0, *self.profile.fig4_eps, *self.profile.table4_eps)
         style, wide = {"description_width": "80px"}, w.Layout(width="420px")
         self.inputs = dict(
-            class_name=w.Dropdown(options=self.class_names, value=start.class_name, description="class",
-                                  style=style, layout=wide),
-            template=w.Dropdown(options=self.templates, value=start.template, description="template", style=style,
-                                layout=wide),
-            eps=w.FloatSlider(value=start.eps, min=0.0, max=top, step=0.05, description="eps", style=style,
-                              continuous_update=False, readout_format=".2f", layout=wide),
-            direction=w.ToggleButtons(options=[("gradient (PGD)", "gradient"), ("random", "random")],
-                                      value=start.direction, description="direction", style=style),
-            first_seed=w.BoundedIntText(value=start.seeds[0], min=0, max=10_000, description="first seed",
-                                        style=style, layout=w.Layout(width="200px")),
-            images=w.IntSlider(value=len(start.seeds), min=1, max=8, description="images", style=style,
-                               continuous_update=False, layout=w.Layout(width="300px")),
+            class_name=w.Dropdown(
+                options=self.class_names, value=start.class_name, description="class", style=style, layout=wide
+            ),
+            template=w.Dropdown(
+                options=self.templates, value=start.template, description="template", style=style, layout=wide
+            ),
+            eps=w.FloatSlider(
+                value=start.eps,
+                min=0.0,
+                max=top,
+                step=0.05,
+                description="eps",
+                style=style,
+                continuous_update=False,
+                readout_format=".2f",
+                layout=wide,
+            ),
+            direction=w.ToggleButtons(
+                options=[("gradient (PGD)", "gradient"), ("random", "random")],
+                value=start.direction,
+                description="direction",
+                style=style,
+            ),
+            first_seed=w.BoundedIntText(
+                value=start.seeds[0],
+                min=0,
+                max=10_000,
+                description="first seed",
+                style=style,
+                layout=w.Layout(width="200px"),
+            ),
+            images=w.IntSlider(
+                value=len(start.seeds),
+                min=1,
+                max=8,
+                description="images",
+                style=style,
+                continuous_update=False,
+                layout=w.Layout(width="300px"),
+            ),
         )
         picture = w.Image(format="png", layout=w.Layout(max_width="100%"))
         status = w.HTML()
@@ -224,8 +277,13 @@ class Explorer:
         def current() -> Controls:
             v = {name: widget.value for name, widget in self.inputs.items()}
             seeds = tuple(range(v["first_seed"], v["first_seed"] + v["images"]))
-            return self.controls(class_name=v["class_name"], template=v["template"], eps=float(v["eps"]),
-                                 direction=v["direction"], seeds=seeds)
+            return self.controls(
+                class_name=v["class_name"],
+                template=v["template"],
+                eps=float(v["eps"]),
+                direction=v["direction"],
+                seeds=seeds,
+            )
 
         def redraw(_=None):
             import matplotlib.pyplot as plt
@@ -238,16 +296,26 @@ class Explorer:
             plt.close(figure)
             picture.value = buffer.getvalue()
             s = view.summary()
-            status.value = (f"mean margin: c_y {s['margin_plain']:.3f}, c* {s['margin_moved']:.3f}; judged as "
-                            f"<b>{s['class_name']}</b>: c_y {s['judged_as_class_plain']:.0%}, c* "
-                            f"{s['judged_as_class_moved']:.0%}; max shift {s['shift']:.3f}; {s['seconds']:.2f} s")
+            status.value = (
+                f"mean margin: c_y {s['margin_plain']:.3f}, c* {s['margin_moved']:.3f}; judged as "
+                f"<b>{s['class_name']}</b>: c_y {s['judged_as_class_plain']:.0%}, c* "
+                f"{s['judged_as_class_moved']:.0%}; max shift {s['shift']:.3f}; {s['seconds']:.2f} s"
+            )
 
         for widget in self.inputs.values():
             widget.observe(redraw, names="value")
         redraw()
-        self.widget = w.VBox([w.HBox([w.VBox([self.inputs["class_name"], self.inputs["template"], self.inputs["eps"]]),
-                                      w.VBox([self.inputs["direction"],
-                                              w.HBox([self.inputs["first_seed"], self.inputs["images"]])])]),
-                              status, picture])
+        self.widget = w.VBox(
+            [
+                w.HBox(
+                    [
+                        w.VBox([self.inputs["class_name"], self.inputs["template"], self.inputs["eps"]]),
+                        w.VBox([self.inputs["direction"], w.HBox([self.inputs["first_seed"], self.inputs["images"]])]),
+                    ]
+                ),
+                status,
+                picture,
+            ]
+        )
         self.redraw = redraw
         return self.widget

@@ -24,12 +24,11 @@ import torch
 from ..core import timing
 from ..core.claims import ClaimedElsewhere
 from ..core.io import save_table
+from .plan import run_cost
 from .profiles import PROFILES, get_profile
 from .results import results_dir
-from .plan import run_cost
 from .runs import RunJob
 from .sections import SECTIONS, section_jobs
-
 
 # GALOT runs first, then the fully supervised reference and GAAL, then the replays (their source GALOT run is
 # done by then), Sec. 4.4's images, and the short baselines last, where they even out the processes' finishing times.
@@ -71,10 +70,20 @@ def main(argv=None):
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--profile", default="default", choices=["default", *PROFILES])
     p.add_argument("--only", nargs="+", choices=list(SECTIONS), help="sections (default: all)")
-    p.add_argument("--set", nargs=2, action="append", default=[], metavar=("FIELD", "VALUE"),
-                   help="change a profile field, as a notebook parameter would (e.g. --set seeds '(0, 1)')")
-    p.add_argument("--threads", type=int, help="CPU threads per process (default: this machine's cores shared "
-                                               "between its processes); equal thread counts give equal records")
+    p.add_argument(
+        "--set",
+        nargs=2,
+        action="append",
+        default=[],
+        metavar=("FIELD", "VALUE"),
+        help="change a profile field, as a notebook parameter would (e.g. --set seeds '(0, 1)')",
+    )
+    p.add_argument(
+        "--threads",
+        type=int,
+        help="CPU threads per process (default: this machine's cores shared "
+        "between its processes); equal thread counts give equal records",
+    )
     p.add_argument("--no-progress", action="store_true")
     args = p.parse_args(argv)
     state = PartialState(cpu=not torch.cuda.is_available())
@@ -88,8 +97,11 @@ def main(argv=None):
     breakdown = pd.DataFrame(timing.breakdown()).assign(process=state.process_index)
     save_table(breakdown, results_dir(profile.name, "grid") / f"timing_process{state.process_index}.csv", index=False)
     state.wait_for_everyone()
-    print(f"process {state.process_index}/{state.num_processes}: {done} runs computed or checked here; every run "
-          f"of {', '.join(sections)} ({profile.name}) is done", flush=True)
+    print(
+        f"process {state.process_index}/{state.num_processes}: {done} runs computed or checked here; every run "
+        f"of {', '.join(sections)} ({profile.name}) is done",
+        flush=True,
+    )
 
 
 if __name__ == "__main__":

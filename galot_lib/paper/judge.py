@@ -21,44 +21,93 @@ from ..learning.train import predict_probs
 JUDGE_CYCLE = 4  # the cycle number Sec. 4.4's random directions are drawn for (they belong to no AL cycle)
 
 
-def perturbed_images(model, class_names, template: str, eps: float, per_class: int, config: GalotConfig,
-                     seed: int, size: int, channels: int, cache: GeneratedCache | None = None):
+def perturbed_images(
+    model,
+    class_names,
+    template: str,
+    eps: float,
+    per_class: int,
+    config: GalotConfig,
+    seed: int,
+    size: int,
+    channels: int,
+    cache: GeneratedCache | None = None,
+):
     """uint8 images [C * per_class, ...] and labels from randomly perturbed class embeddings; with ``cache``,
     looked up by everything that decides them (the run grid renders them, the notebook reads them back)."""
     random_cfg = dataclasses.replace(config, template=template, acquisition="RandomSampling", optimize=True)
-    key = make_key(kind="judged", t2i=model.fingerprint, classes=list(class_names), galot=random_cfg.image_settings(),
-                   eps=eps, per_class=per_class, seed=seed, size=size, channels=channels)
+    key = make_key(
+        kind="judged",
+        t2i=model.fingerprint,
+        classes=list(class_names),
+        galot=random_cfg.image_settings(),
+        eps=eps,
+        per_class=per_class,
+        seed=seed,
+        size=size,
+        channels=channels,
+    )
 
     def render() -> Generated:
         c_y = model.encode([fill(template, name) for name in class_names]).float()
-        c = optimize_embeddings(model, None, c_y, eps, random_cfg, class_seeds(seed, JUDGE_CYCLE, len(class_names)),
-                                size, channels).embeddings
+        c = optimize_embeddings(
+            model, None, c_y, eps, random_cfg, class_seeds(seed, JUDGE_CYCLE, len(class_names)), size, channels
+        ).embeddings
         labels, seeds = planned_images([per_class] * len(class_names), seed, 0)
-        return Generated(generate_images(model, c, labels, seeds, random_cfg, size, channels), labels,
-                         dict(kind="judged", template=template, eps=eps))
+        return Generated(
+            generate_images(model, c, labels, seeds, random_cfg, size, channels),
+            labels,
+            dict(kind="judged", template=template, eps=eps),
+        )
 
     entry, _ = cached(cache, key, render)
     return entry.images, entry.labels
 
 
-def judge_templates(model, judge, class_names, templates, eps_values, per_class: int, config: GalotConfig,
-                    seed: int, size: int, channels: int, progress: bool = True, keep: list | None = None,
-                    cache: GeneratedCache | None = None) -> list[dict]:
+def judge_templates(
+    model,
+    judge,
+    class_names,
+    templates,
+    eps_values,
+    per_class: int,
+    config: GalotConfig,
+    seed: int,
+    size: int,
+    channels: int,
+    progress: bool = True,
+    keep: list | None = None,
+    cache: GeneratedCache | None = None,
+) -> list[dict]:
     """One record per (template, eps, class): how many of its images the judge assigns to it.
     With ``keep`` (a list), every judged image is appended to it as a dict (for people to judge too)."""
     records = []
     settings = [(t, e) for t in templates for e in eps_values]
     for template, eps in tqdm(settings, desc="pseudo-labels", disable=not progress, leave=False):
-        images, labels = perturbed_images(model, class_names, template, eps, per_class, config, seed, size, channels,
-                                          cache)
+        images, labels = perturbed_images(
+            model, class_names, template, eps, per_class, config, seed, size, channels, cache
+        )
         predicted = predict_probs(judge, images).argmax(1)
         if keep is not None:
-            keep += [dict(template=template, eps=eps, label=int(y), judge=int(p), image=im)
-                     for im, y, p in zip(images, labels, predicted)]
+            keep += [
+                dict(template=template, eps=eps, label=int(y), judge=int(p), image=im)
+                for im, y, p in zip(images, labels, predicted)
+            ]
         for label, name in enumerate(class_names):
             mask = labels == label
-            records.append(dict(template=template, eps=eps, class_name=name, label=label,
-                                correct=int((predicted[mask] == label).sum()), total=int(mask.sum()), seed=seed,
-                                sampling_steps=config.sampling_steps, guidance=config.guidance,
-                                pgd_steps=config.pgd_steps, norm=config.norm))
+            records.append(
+                dict(
+                    template=template,
+                    eps=eps,
+                    class_name=name,
+                    label=label,
+                    correct=int((predicted[mask] == label).sum()),
+                    total=int(mask.sum()),
+                    seed=seed,
+                    sampling_steps=config.sampling_steps,
+                    guidance=config.guidance,
+                    pgd_steps=config.pgd_steps,
+                    norm=config.norm,
+                )
+            )
     return records

@@ -29,10 +29,22 @@ from .sections import SECTIONS, section_jobs
 
 THROUGHPUT_FILE = "gpu_throughput.json"
 POOL_SIZES = {"fashion_mnist": 30_000, "cifar10": 50_000, "cifar100": 50_000, "tiny_imagenet": 100_000}
-COUNTS = ("runs", "cycles", "generated", "heldout", "gradient_images", "unet_evals", "decodes", "trainings",
-          "train_images")
-DEFAULT_THROUGHPUT = dict(unet_evals_per_s=40.0, train_images_per_s=15000.0,
-                          source="default (order of magnitude for one H100, fp16; not measured here)")
+COUNTS = (
+    "runs",
+    "cycles",
+    "generated",
+    "heldout",
+    "gradient_images",
+    "unet_evals",
+    "decodes",
+    "trainings",
+    "train_images",
+)
+DEFAULT_THROUGHPUT = dict(
+    unet_evals_per_s=40.0,
+    train_images_per_s=15000.0,
+    source="default (order of magnitude for one H100, fp16; not measured here)",
+)
 
 
 def throughput() -> dict:
@@ -86,19 +98,25 @@ def run_cost(job: RunJob, profile: Profile) -> dict:
             grads = galot.pgd_steps * per_class_images if optimised and galot.acquisition != "RandomSampling" else 0
             # the diffusion filter: own class against the rival at each timestep (an upper bound: it stops early)
             filtered = made * 2 * len(DIFFUSION_TIMESTEPS) if galot.label_filter == "diffusion" else 0
-            per_grad = {"last": evals_per_image + 4, "x0": evals_per_image + 4,
-                        "full": 4 * evals_per_image}[galot.estimator]  # a backward ~ two forwards
+            per_grad = {"last": evals_per_image + 4, "x0": evals_per_image + 4, "full": 4 * evals_per_image}[
+                galot.estimator
+            ]  # a backward ~ two forwards
             cost["generated"] += made
             cost["heldout"] += heldout
             cost["gradient_images"] += grads
             cost["unet_evals"] += (made + heldout) * evals_per_image + grads * per_grad + filtered
             cost["decodes"] += made + heldout + 3 * grads
             cost["trainings"] += int(k == 0 and job.use_pool)
-        epochs = max(train.epochs, math.ceil(train.min_steps / max(1, math.ceil((labels + generated_so_far) / train.batch_size))))
+        epochs = max(
+            train.epochs, math.ceil(train.min_steps / max(1, math.ceil((labels + generated_so_far) / train.batch_size)))
+        )
         cost["train_images"] += (labels + generated_so_far) * epochs
     if job.kind == "reference":
-        cost.update(cycles=0, trainings=1,
-                    train_images=(profile.pool_size or POOL_SIZES[job.dataset]) * profile.fully_supervised_epochs)
+        cost.update(
+            cycles=0,
+            trainings=1,
+            train_images=(profile.pool_size or POOL_SIZES[job.dataset]) * profile.fully_supervised_epochs,
+        )
     return cost
 
 
@@ -117,14 +135,22 @@ def plan(profile: Profile, sections) -> pd.DataFrame:
         counts = pd.DataFrame([run_cost(j, profile) for j in jobs], columns=list(COUNTS)).sum()
         row = dict(section=section, **{k: int(v) for k, v in counts.items()})
         if section == "B":
-            row.update(generated=10 * len(profile.fig4_eps), unet_evals=10 * len(profile.fig4_eps) * 2
-                       * profile.galot.sampling_steps * (1 + profile.galot.pgd_steps * profile.galot.grad_samples))
+            row.update(
+                generated=10 * len(profile.fig4_eps),
+                unet_evals=10
+                * len(profile.fig4_eps)
+                * 2
+                * profile.galot.sampling_steps
+                * (1 + profile.galot.pgd_steps * profile.galot.grad_samples),
+            )
         rows.append(row)
     table = pd.DataFrame(rows).fillna(0)
     numeric = table.columns.drop("section")
     table[numeric] = table[numeric].astype(int)
     # the UNet rate is measured on whole generation batches, so it includes their decodes
-    table["gpu_hours"] = (table.unet_evals / rate["unet_evals_per_s"] + table.train_images / rate["train_images_per_s"]) / 3600
+    table["gpu_hours"] = (
+        table.unet_evals / rate["unet_evals_per_s"] + table.train_images / rate["train_images_per_s"]
+    ) / 3600
     total = table[numeric].sum().to_dict()
     table.loc[len(table)] = dict(section="total", **total, gpu_hours=table.gpu_hours.sum())
     table.attrs["throughput"] = rate
@@ -139,11 +165,15 @@ def main(argv=None):
     profile = get_profile(args.profile)
     table = plan(profile, [args.only] if args.only else list(SECTIONS))
     rate = table.attrs["throughput"]
-    print(f"plan for the {profile.name} profile ({profile.t2i_model}, T = {profile.galot.sampling_steps}, "
-          f"{len(profile.seeds)} seeds, {profile.cycles} cycles); nothing has been run")
+    print(
+        f"plan for the {profile.name} profile ({profile.t2i_model}, T = {profile.galot.sampling_steps}, "
+        f"{len(profile.seeds)} seeds, {profile.cycles} cycles); nothing has been run"
+    )
     print(table.to_string(index=False, float_format=lambda v: f"{v:,.1f}"))
-    print(f"throughput: {rate['unet_evals_per_s']:.0f} UNet evaluations/s (decodes included), "
-          f"{rate['train_images_per_s']:.0f} training images/s ({rate['source']})")
+    print(
+        f"throughput: {rate['unet_evals_per_s']:.0f} UNet evaluations/s (decodes included), "
+        f"{rate['train_images_per_s']:.0f} training images/s ({rate['source']})"
+    )
 
 
 if __name__ == "__main__":

@@ -34,11 +34,15 @@ RULES = {
     "baseline_seeds": (lambda v: _ints(v, 0), "a non-empty tuple of distinct integers >= 0, e.g. (0, 1)"),
     "study_seeds": (lambda v: _ints(v, 0), "a non-empty tuple of distinct integers >= 0, e.g. (0,)"),
     "ablation_seeds": (lambda v: _ints(v, 0), "a non-empty tuple of distinct integers >= 0, e.g. (0, 1, 2)"),
-    "choice_seeds": (lambda v: v == () or _ints(v, 0),
-                     "a tuple of distinct integers >= 0 not among seeds, e.g. (5, 6), or () for no choice run"),
+    "choice_seeds": (
+        lambda v: v == () or _ints(v, 0),
+        "a tuple of distinct integers >= 0 not among seeds, e.g. (5, 6), or () for no choice run",
+    ),
     "default_arm": (lambda v: isinstance(v, str) and v != "", "the name of an arm of profiles.PAYOFF_ARMS"),
-    "payoff_arms": (lambda v: isinstance(v, tuple) and len(v) > 0 and all(isinstance(a, str) for a in v),
-                    "a non-empty tuple of names of profiles.PAYOFF_ARMS, with 'eps 0' and 'GALOT'"),
+    "payoff_arms": (
+        lambda v: isinstance(v, tuple) and len(v) > 0 and all(isinstance(a, str) for a in v),
+        "a non-empty tuple of names of profiles.PAYOFF_ARMS, with 'eps 0' and 'GALOT'",
+    ),
     "zero_shot_test_images": (lambda v: _is_int(v) and v >= 1, "an integer >= 1"),
     "cycles": (lambda v: _is_int(v) and v >= 1, "an integer >= 1"),
     "transfer_cycles": (lambda v: _is_int(v) and v >= 1, "an integer >= 1"),
@@ -52,21 +56,29 @@ RULES = {
     "train": (lambda v: isinstance(v, TrainConfig), "a TrainConfig"),
     "galot": (lambda v: isinstance(v, GalotConfig), "a GalotConfig"),
     "t2i_model": (lambda v: isinstance(v, str) and v != "", "'bundled', a diffusers model id or a model folder"),
-    "table4_eps": (lambda v: isinstance(v, tuple) and len(v) > 0 and all(_is_number(e) and e >= 0 for e in v),
-                   "a non-empty tuple of numbers >= 0, e.g. (0.0, 0.25, 0.5)"),
-    "fig4_eps": (lambda v: isinstance(v, tuple) and len(v) > 0 and all(_is_number(e) and e >= 0 for e in v),
-                 "a non-empty tuple of numbers >= 0, e.g. (0.0, 0.5, 1.0)"),
+    "table4_eps": (
+        lambda v: isinstance(v, tuple) and len(v) > 0 and all(_is_number(e) and e >= 0 for e in v),
+        "a non-empty tuple of numbers >= 0, e.g. (0.0, 0.25, 0.5)",
+    ),
+    "fig4_eps": (
+        lambda v: isinstance(v, tuple) and len(v) > 0 and all(_is_number(e) and e >= 0 for e in v),
+        "a non-empty tuple of numbers >= 0, e.g. (0.0, 0.5, 1.0)",
+    ),
     "fig4_per_class": (lambda v: _is_int(v) and v >= 1, "an integer >= 1"),
     "fully_supervised_epochs": (lambda v: _is_int(v) and v >= 1, "an integer >= 1"),
     "fully_supervised_batch_size": (lambda v: _is_int(v) and v >= 1, "an integer >= 1"),
     "gaal_gan_steps": (lambda v: _is_int(v) and v >= 1, "an integer >= 1"),
     "gaal_search_steps": (lambda v: _is_int(v) and v >= 1, "an integer >= 1"),
-    "memory_budget_gb": (lambda v: v is None or (_is_number(v) and v > 0),
-                         "None (half this machine's memory) or a number of GiB > 0"),
+    "memory_budget_gb": (
+        lambda v: v is None or (_is_number(v) and v > 0),
+        "None (half this machine's memory) or a number of GiB > 0",
+    ),
     "max_batch": (lambda v: _is_int(v) and v >= 1, "an integer >= 1"),
     "basic_template": (lambda v: _template(v), "a template with '{label}' once, e.g. '{label}'"),
-    "templates": (lambda v: isinstance(v, tuple) and len(v) > 0 and all(_template(t) for t in v),
-                  "a non-empty tuple of templates, each with '{label}' once"),
+    "templates": (
+        lambda v: isinstance(v, tuple) and len(v) > 0 and all(_template(t) for t in v),
+        "a non-empty tuple of templates, each with '{label}' once",
+    ),
     "data_dir": (lambda v: v is None or (isinstance(v, str) and v != ""), "None ($GALOT_DATA_DIR) or a folder"),
 }
 
@@ -97,8 +109,9 @@ def parse_parameter(name: str, current, value):
             value = ast.literal_eval(value)
         except (ValueError, SyntaxError) as err:
             accepted = RULES.get(name, (None, "a Python literal"))[1]
-            raise ValueError(f"profile field {name!r}: cannot read the parameter value {value!r} ({err}); accepted: "
-                             f"{accepted}") from err
+            raise ValueError(
+                f"profile field {name!r}: cannot read the parameter value {value!r} ({err}); accepted: {accepted}"
+            ) from err
     if isinstance(current, tuple) and isinstance(value, (list, tuple)):
         value = tuple(value)
     return value
@@ -114,18 +127,30 @@ def choice(name: str, value, accepted: tuple):
         except (ValueError, SyntaxError):
             parsed = value
     if isinstance(parsed, bool) or parsed not in accepted:
-        raise ValueError(f"notebook parameter {name} = {value!r} is not accepted: one of "
-                         f"{', '.join(repr(a) for a in accepted)}")
+        raise ValueError(
+            f"notebook parameter {name} = {value!r} is not accepted: one of {', '.join(repr(a) for a in accepted)}"
+        )
     return parsed
 
 
 # The notebooks' parameters (their ``parameters`` cells) and the profile field each sets (Sec. 4.5's CYCLES sets
 # ablation_cycles, checked by the same rule); SEED and ANNOTATION_EPS choose among the profile's seeds and eps levels.
 # tests/test_profiles.py keeps this in step with the notebooks.
-NOTEBOOK_FIELDS = {"SEEDS": "seeds", "CYCLES": "cycles", "DATASETS": "table1_datasets", "STRATEGIES": "strategies",
-                   "MODELS": "transfer_models", "EPS": "fig4_eps", "PER_CLASS": "fig4_per_class",
-                   "STUDY_SEEDS": "study_seeds", "ABLATION_SEEDS": "ablation_seeds", "CHOICE_SEEDS": "choice_seeds",
-                   "INITIAL_LABELED": "initial_labeled", "QUERY_SIZE": "query_size", "ARMS": "payoff_arms"}
+NOTEBOOK_FIELDS = {
+    "SEEDS": "seeds",
+    "CYCLES": "cycles",
+    "DATASETS": "table1_datasets",
+    "STRATEGIES": "strategies",
+    "MODELS": "transfer_models",
+    "EPS": "fig4_eps",
+    "PER_CLASS": "fig4_per_class",
+    "STUDY_SEEDS": "study_seeds",
+    "ABLATION_SEEDS": "ablation_seeds",
+    "CHOICE_SEEDS": "choice_seeds",
+    "INITIAL_LABELED": "initial_labeled",
+    "QUERY_SIZE": "query_size",
+    "ARMS": "payoff_arms",
+}
 NOTEBOOK_CHOICES = {"SEED": "seeds", "ANNOTATION_EPS": "fig4_eps"}
 
 
@@ -137,20 +162,26 @@ def check_notebook_parameters(profile_name: str, parameters: dict) -> None:
     fields = {k: v for k, v in parameters.items() if k != "PROFILE" and k not in NOTEBOOK_CHOICES}
     unknown = [k for k in fields if k not in NOTEBOOK_FIELDS and k not in RULES]
     if unknown:
-        raise ValueError(f"unknown notebook parameter(s) {unknown}; valid: {', '.join(['PROFILE', *NOTEBOOK_FIELDS, *NOTEBOOK_CHOICES])} "
-                         "(or a profile field's name)")
+        raise ValueError(
+            f"unknown notebook parameter(s) {unknown}; valid: {', '.join(['PROFILE', *NOTEBOOK_FIELDS, *NOTEBOOK_CHOICES])} "
+            "(or a profile field's name)"
+        )
     profile = get_profile(profile_name, **{NOTEBOOK_FIELDS.get(k, k): v for k, v in fields.items()})
     for name, field in NOTEBOOK_CHOICES.items():
         if name in parameters:
-            choice(name, parameters[name], (None, *getattr(profile, field)) if name == "ANNOTATION_EPS"
-                   else getattr(profile, field))
+            choice(
+                name,
+                parameters[name],
+                (None, *getattr(profile, field)) if name == "ANNOTATION_EPS" else getattr(profile, field),
+            )
 
 
 def grid_settings(parameters: dict) -> list[tuple[str, str]]:
     """The profile fields that ``./run_all.sh -p NAME VALUE`` changes, as the grid's ``--set FIELD VALUE`` pairs, so
     that the grid computes the runs the notebooks will ask for (choices among a profile's values change no run)."""
-    return [(NOTEBOOK_FIELDS.get(k, k), v) for k, v in parameters.items()
-            if k != "PROFILE" and k not in NOTEBOOK_CHOICES]
+    return [
+        (NOTEBOOK_FIELDS.get(k, k), v) for k, v in parameters.items() if k != "PROFILE" and k not in NOTEBOOK_CHOICES
+    ]
 
 
 def main(argv=None):

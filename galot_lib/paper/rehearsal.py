@@ -33,19 +33,44 @@ def rehearse(profile: Profile, folder: str | Path) -> Profile:
     steps = 2  # sampling steps (the paper: 25)
     cycles = 2
     clip = str(folder / "clip")
-    label_options = tuple((name, tuple((k, clip if k == "clip_model" else v) for k, v in changes))
-                          for name, changes in profile.label_options)
+    label_options = tuple(
+        (name, tuple((k, clip if k == "clip_model" else v) for k, v in changes))
+        for name, changes in profile.label_options
+    )
     return dataclasses.replace(
-        profile, name=NAME, data_dir=str(folder / "data"), t2i_model=str(folder / "sd"), label_options=label_options,
-        seeds=profile.seeds[:1], baseline_seeds=profile.baseline_seeds[:1], study_seeds=profile.study_seeds[:1],
-        ablation_seeds=profile.ablation_seeds[:1], choice_seeds=profile.choice_seeds[:1], zero_shot_test_images=10,
-        cycles=cycles, transfer_cycles=cycles, ablation_cycles=cycles,
-        pool_size=20, test_size=10, initial_labeled=10, query_size=10,
+        profile,
+        name=NAME,
+        data_dir=str(folder / "data"),
+        t2i_model=str(folder / "sd"),
+        label_options=label_options,
+        seeds=profile.seeds[:1],
+        baseline_seeds=profile.baseline_seeds[:1],
+        study_seeds=profile.study_seeds[:1],
+        ablation_seeds=profile.ablation_seeds[:1],
+        choice_seeds=profile.choice_seeds[:1],
+        zero_shot_test_images=10,
+        cycles=cycles,
+        transfer_cycles=cycles,
+        ablation_cycles=cycles,
+        pool_size=20,
+        test_size=10,
+        initial_labeled=10,
+        query_size=10,
         train=dataclasses.replace(profile.train, epochs=1),
-        galot=dataclasses.replace(profile.galot, pgd_steps=1, grad_samples=1, sampling_steps=steps, heldout_samples=1,
-                                  eps=dataclasses.replace(profile.galot.eps, cycles=cycles)),
-        estimator_options=estimator_options(steps), fig4_per_class=1, fully_supervised_epochs=1, gaal_gan_steps=2,
-        gaal_search_steps=2)
+        galot=dataclasses.replace(
+            profile.galot,
+            pgd_steps=1,
+            grad_samples=1,
+            sampling_steps=steps,
+            heldout_samples=1,
+            eps=dataclasses.replace(profile.galot.eps, cycles=cycles),
+        ),
+        estimator_options=estimator_options(steps),
+        fig4_per_class=1,
+        fully_supervised_epochs=1,
+        gaal_gan_steps=2,
+        gaal_search_steps=2,
+    )
 
 
 def active_rehearsal() -> Path | None:
@@ -54,9 +79,11 @@ def active_rehearsal() -> Path | None:
     if folder is None:
         return None
     if not (folder / READY).is_file():
-        raise FileNotFoundError(f"$GALOT_REHEARSAL_DIR={os.environ.get('GALOT_REHEARSAL_DIR')!r} holds no complete "
-                                f"rehearsal ({folder / READY} is missing): write it with "
-                                f"`python -m galot_lib.paper.rehearsal {folder}`, or unset GALOT_REHEARSAL_DIR")
+        raise FileNotFoundError(
+            f"$GALOT_REHEARSAL_DIR={os.environ.get('GALOT_REHEARSAL_DIR')!r} holds no complete "
+            f"rehearsal ({folder / READY} is missing): write it with "
+            f"`python -m galot_lib.paper.rehearsal {folder}`, or unset GALOT_REHEARSAL_DIR"
+        )
     return folder
 
 
@@ -70,12 +97,24 @@ def write_stand_ins(folder: str | Path) -> Path:
     if (folder / READY).is_file():
         return folder
     write_all(folder / "data", TRAIN_PER_CLASS, TEST_PER_CLASS)
-    names = [n for d in ("cifar10", "cifar100", "tiny_imagenet") for n in load_dataset(d, "test", folder / "data").class_names]
+    names = [
+        n
+        for d in ("cifar10", "cifar100", "tiny_imagenet")
+        for n in load_dataset(d, "test", folder / "data").class_names
+    ]
     words = prompt_words([*PAPER_TEMPLATES, *PAPER_TEMPLATE_VARIANTS, *names])
     save_tiny_sd(folder / "sd", words)
     save_tiny_clip(folder / "clip", words)
-    write_json(folder / READY, dict(data=["cifar10", "cifar100", "tiny_imagenet"], train_per_class=TRAIN_PER_CLASS,
-                                    test_per_class=TEST_PER_CLASS, t2i="sd", clip="clip"))
+    write_json(
+        folder / READY,
+        dict(
+            data=["cifar10", "cifar100", "tiny_imagenet"],
+            train_per_class=TRAIN_PER_CLASS,
+            test_per_class=TEST_PER_CLASS,
+            t2i="sd",
+            clip="clip",
+        ),
+    )
     return folder
 
 

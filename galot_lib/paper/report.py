@@ -33,15 +33,30 @@ STAMP = "galot"  # notebook metadata key: {"report": REPORT_DIR} once the report
 WIDGET_VIEW = "application/vnd.jupyter.widget-view+json"
 TEXT_MIMES = ("text/plain", "text/html", "text/markdown", "text/latex", "application/json")
 # Folders a path of a machine starts with (Linux, macOS, containers, Windows drives); checked in text, never in images.
-MACHINE_PATH = re.compile(r"(?<![\w.~$-])(?:/(?:work|home|tmp|root|Users|var|opt|mnt|srv|scratch|private|data)/"
-                          r"|[A-Za-z]:\\\\?[A-Za-z])")
+MACHINE_PATH = re.compile(
+    r"(?<![\w.~$-])(?:/(?:work|home|tmp|root|Users|var|opt|mnt|srv|scratch|private|data)/"
+    r"|[A-Za-z]:\\\\?[A-Za-z])"
+)
 DATA_URI = re.compile(r"data:[\w/+.-]+;base64,[A-Za-z0-9+/=]+")
 # Each section's main table and figure on the index page (file names or glob patterns in results/<profile>/<section>/;
 # a section not listed here gets its link and its figures).
-MAIN_TABLES = {"4.1": "table1_*.csv", "4.2": "figure3.csv", "4.3": "table2.csv", "4.4": "figure4.csv",
-               "4.5": "table4_heldout.csv", "W": "paired_differences.csv"}
-MAIN_FIGURES = {"4.1": "table1_curves.png", "4.2": "figure3.png", "4.3": "table2_curves.png", "4.4": "figure4.png",
-                "4.5": "heldout_vs_eps.png", "B": "figure7_eps_grid.png", "W": "arms.png"}
+MAIN_TABLES = {
+    "4.1": "table1_*.csv",
+    "4.2": "figure3.csv",
+    "4.3": "table2.csv",
+    "4.4": "figure4.csv",
+    "4.5": "table4_heldout.csv",
+    "W": "paired_differences.csv",
+}
+MAIN_FIGURES = {
+    "4.1": "table1_curves.png",
+    "4.2": "figure3.png",
+    "4.3": "table2_curves.png",
+    "4.4": "figure4.png",
+    "4.5": "heldout_vs_eps.png",
+    "B": "figure7_eps_grid.png",
+    "W": "arms.png",
+}
 INDEX_FIGURE_PX = 900  # figures on the index page are at most this wide (re-encoded with a palette: light)
 
 STYLE = """
@@ -64,7 +79,7 @@ section.sec { border-top: 1px solid #ccc; margin-top: 2em; }
 def machine_paths(text: str) -> list[str]:
     """The paths of a machine that ``text`` names (embedded data stripped first), with some context each."""
     text = DATA_URI.sub("data:", text)
-    found = [text[max(0, m.start() - 30): m.end() + 30] for m in MACHINE_PATH.finditer(text)]
+    found = [text[max(0, m.start() - 30) : m.end() + 30] for m in MACHINE_PATH.finditer(text)]
     for root in {str(REPO), str(Path.home()), str(results_root().absolute())}:
         if len(root) > 1 and root in text:
             found.append(root)
@@ -104,15 +119,19 @@ def report_problems(text: str) -> list[str]:
     """What a self-contained report page must not hold: a path of the machine, a script, a request elsewhere."""
     problems = [f"a path of the machine: ...{hit}..." for hit in machine_paths(text)]
     problems += [f"a script: {m.group(0)[:80]}" for m in re.finditer(r"<script\b[^>]*>", text, re.I)]
-    problems += [f"an external request: {m.group(0)[:80]}"
-                 for m in re.finditer(r"""(?:src|href|url)\s*[=(]\s*["']?\s*(?:https?:)?//[^"')\s>]+""", text, re.I)]
+    problems += [
+        f"an external request: {m.group(0)[:80]}"
+        for m in re.finditer(r"""(?:src|href|url)\s*[=(]\s*["']?\s*(?:https?:)?//[^"')\s>]+""", text, re.I)
+    ]
     return problems
 
 
 # ----------------------------------------------------------------------------- pages
 def page(title: str, body: str) -> str:
-    return (f'<!DOCTYPE html>\n<html lang="en"><head><meta charset="utf-8"><title>{html.escape(title)}</title>\n'
-            f"<style>{STYLE}{_code_style()}</style></head>\n<body>\n{body}\n</body></html>\n")
+    return (
+        f'<!DOCTYPE html>\n<html lang="en"><head><meta charset="utf-8"><title>{html.escape(title)}</title>\n'
+        f"<style>{STYLE}{_code_style()}</style></head>\n<body>\n{body}\n</body></html>\n"
+    )
 
 
 def _code_style() -> str:
@@ -186,29 +205,40 @@ def headline_lines(results: Path) -> list[str] | None:
 def index_page(results: Path, notebooks: list[tuple[str, Path, dict]]) -> str:
     """The index: headline, then per section its title, main table(s), figures and links to its notebook."""
     profile = results.name
-    parts = [f"<h1>GALOT companion: the {html.escape(profile)} run</h1>",
-             f"<p>Executed notebooks of <code>{html.escape(shown(results))}</code>, one page each below; "
-             "tables and figures as the run saved them beside the notebooks.</p>"]
+    parts = [
+        f"<h1>GALOT companion: the {html.escape(profile)} run</h1>",
+        f"<p>Executed notebooks of <code>{html.escape(shown(results))}</code>, one page each below; "
+        "tables and figures as the run saved them beside the notebooks.</p>",
+    ]
     lines = headline_lines(results)
     if lines:
         items = "".join(f"<li>{html.escape(line.lstrip('- '))}</li>" for line in lines)
         parts.append(f'<h2>Headline</h2><ul class="headline">{items}</ul>')
     else:
         parts.append("<p><i>No headline: it needs Secs. 4.1, 4.2 and 4.5 of this run.</i></p>")
-    parts.append("<h2>Sections</h2><ul>" + "".join(
-        f'<li><a href="#{_anchor(section)}">{html.escape(notebook_title(nb, path.stem))}</a></li>'
-        for section, path, nb in notebooks) + "</ul>")
+    parts.append(
+        "<h2>Sections</h2><ul>"
+        + "".join(
+            f'<li><a href="#{_anchor(section)}">{html.escape(notebook_title(nb, path.stem))}</a></li>'
+            for section, path, nb in notebooks
+        )
+        + "</ul>"
+    )
     for section, path, nb in notebooks:
         folder = results / section
         title = notebook_title(nb, path.stem)
-        parts.append(f'<section class="sec" id="{_anchor(section)}"><h2>{html.escape(title)}</h2>'
-                     f'<p class="nav"><a href="{path.stem}.html">the full notebook</a> · '
-                     f'<a href="../notebooks/{path.name}">{path.name}</a></p>')
+        parts.append(
+            f'<section class="sec" id="{_anchor(section)}"><h2>{html.escape(title)}</h2>'
+            f'<p class="nav"><a href="{path.stem}.html">the full notebook</a> · '
+            f'<a href="../notebooks/{path.name}">{path.name}</a></p>'
+        )
         for table in section_tables(folder, section):
             parts.append(f"<h3>{html.escape(table.name)}</h3>{table_html(table)}")
         for figure in section_figures(folder, section):
-            parts.append(f'<h3>{html.escape(figure.name)}</h3><img alt="{html.escape(figure.name)}" '
-                         f'src="{png_data_uri(figure)}">')
+            parts.append(
+                f'<h3>{html.escape(figure.name)}</h3><img alt="{html.escape(figure.name)}" '
+                f'src="{png_data_uri(figure)}">'
+            )
         parts.append("</section>")
     return page(f"GALOT companion: {profile}", "\n".join(parts))
 
@@ -221,8 +251,9 @@ def executed_notebooks(results: Path) -> list[tuple[str, Path]]:
     """(section, executed notebook) of a run, in the sections' order; notebooks of no known section last."""
     folder = results / "notebooks"
     by_name = {name: section for section, name in SECTIONS.items()}
-    found = sorted(folder.glob("*.ipynb"), key=lambda p: (list(by_name).index(p.name) if p.name in by_name else 99,
-                                                          p.name))
+    found = sorted(
+        folder.glob("*.ipynb"), key=lambda p: (list(by_name).index(p.name) if p.name in by_name else 99, p.name)
+    )
     return [(by_name.get(p.name, p.stem), p) for p in found]
 
 
@@ -252,10 +283,15 @@ def build(results: str | Path) -> tuple[Path, dict[str, list[str]]]:
 
 
 def main(argv=None) -> int:
-    p = argparse.ArgumentParser(description="write results/<profile>/report/: the executed notebooks as HTML and an "
-                                            "index page (self-contained), and check the notebooks")
-    p.add_argument("--profile", default=os.environ.get("GALOT_PROFILE", "embedded"),
-                   help="the run's folder under the results root (e.g. embedded, smoke, paper-rehearsal)")
+    p = argparse.ArgumentParser(
+        description="write results/<profile>/report/: the executed notebooks as HTML and an "
+        "index page (self-contained), and check the notebooks"
+    )
+    p.add_argument(
+        "--profile",
+        default=os.environ.get("GALOT_PROFILE", "embedded"),
+        help="the run's folder under the results root (e.g. embedded, smoke, paper-rehearsal)",
+    )
     p.add_argument("--results", type=Path, help="the run's folder itself (instead of --profile)")
     args = p.parse_args(argv)
     results = args.results or results_root() / args.profile

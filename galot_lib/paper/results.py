@@ -13,7 +13,7 @@ import numpy as np
 import pandas as pd
 
 from ..core.figures import image_grid  # noqa: F401 (the notebooks draw their image grids through here)
-from ..core.io import save_figure, save_table, write_json  # save_figure/save_table: the notebooks save through here
+from ..core.io import save_table, write_json  # save_figure/save_table: the notebooks save through here
 from ..core.paths import REPO, results_root, shown_source  # noqa: F401 (shown_source: the notebooks print through here)
 
 PAPER_DIR = REPO / "results" / "paper"
@@ -31,8 +31,9 @@ def frame(records: list[dict]) -> pd.DataFrame:
     return pd.DataFrame.from_records([{k: v for k, v in r.items() if not isinstance(v, list)} for r in records])
 
 
-def accuracy_table(df: pd.DataFrame, index: str = "method", column: str = "n_labeled", order=None,
-                   value: str = "accuracy") -> pd.DataFrame:
+def accuracy_table(
+    df: pd.DataFrame, index: str = "method", column: str = "n_labeled", order=None, value: str = "accuracy"
+) -> pd.DataFrame:
     """Mean over seeds, one row per ``index`` value, one column per ``column`` value, plus Average."""
     table = df.pivot_table(index=index, columns=column, values=value, aggfunc="mean")
     table["Average"] = table.mean(axis=1)
@@ -42,8 +43,9 @@ def accuracy_table(df: pd.DataFrame, index: str = "method", column: str = "n_lab
     return table
 
 
-def sem_table(df: pd.DataFrame, index: str = "method", column: str = "n_labeled", order=None,
-              value: str = "accuracy") -> pd.DataFrame:
+def sem_table(
+    df: pd.DataFrame, index: str = "method", column: str = "n_labeled", order=None, value: str = "accuracy"
+) -> pd.DataFrame:
     """Standard error of the mean over seeds (the paper's uncertainty; NaN with one seed).
 
     The Average column's SEM is over the seeds' own averages."""
@@ -116,7 +118,9 @@ def paper_table(name: str) -> pd.DataFrame:
     """One of the paper's tables, e.g. ``paper_table("table1_al_comparison")``."""
     path = PAPER_DIR / f"{name}.csv"
     if not path.exists():
-        raise FileNotFoundError(f"{path} is missing; the paper's tables are {sorted(p.stem for p in PAPER_DIR.glob('*.csv'))}")
+        raise FileNotFoundError(
+            f"{path} is missing; the paper's tables are {sorted(p.stem for p in PAPER_DIR.glob('*.csv'))}"
+        )
     return pd.read_csv(path)
 
 
@@ -128,14 +132,63 @@ def save_json(obj, path: Path) -> Path:
 # One colour per meaning, the same in every panel and every figure: GALOT's rows warm, the pool strategies from a
 # fixed list, Fig. 3's AL the MarginSampling it is and AL+GAL the GALOT it is; a name met nowhere here takes the next
 # free colour the first time it is drawn and keeps it for the rest of the process (both panels of a figure included).
-_BASELINE_COLOURS = ("#1f77b4", "#aec7e8", "#2ca02c", "#98df8a", "#9467bd", "#c5b0d5", "#17becf", "#9edae5",
-                     "#bcbd22", "#dbdb8d", "#e377c2")
-COLOURS = {**dict(zip(("RandomSampling", "EntropySampling", "MarginSampling", "LeastConfidence", "BALD", "BADGE",
-                       "MeanSTD", "VarRatio", "KMeans", "CoreSet", "LossPrediction"), _BASELINE_COLOURS)),
-           "GAAL": "#7f7f7f", "GALOT (basic)": "#8c564b", "GALOT template, eps 0": "#ff7f0e", "GALOT": "#d62728",
-           "AL": "#2ca02c", "GAL": "#9467bd", "AL+GAL": "#d62728"}
-_SPARE_COLOURS = ("#393b79", "#637939", "#8c6d31", "#843c39", "#7b4173", "#3182bd", "#e6550d", "#31a354",
-                  "#756bb1", "#636363", "#6baed6", "#fd8d3c", "#74c476", "#9e9ac8", "#969696")
+_BASELINE_COLOURS = (
+    "#1f77b4",
+    "#aec7e8",
+    "#2ca02c",
+    "#98df8a",
+    "#9467bd",
+    "#c5b0d5",
+    "#17becf",
+    "#9edae5",
+    "#bcbd22",
+    "#dbdb8d",
+    "#e377c2",
+)
+COLOURS = {
+    **dict(
+        zip(
+            (
+                "RandomSampling",
+                "EntropySampling",
+                "MarginSampling",
+                "LeastConfidence",
+                "BALD",
+                "BADGE",
+                "MeanSTD",
+                "VarRatio",
+                "KMeans",
+                "CoreSet",
+                "LossPrediction",
+            ),
+            _BASELINE_COLOURS,
+        )
+    ),
+    "GAAL": "#7f7f7f",
+    "GALOT (basic)": "#8c564b",
+    "GALOT template, eps 0": "#ff7f0e",
+    "GALOT": "#d62728",
+    "AL": "#2ca02c",
+    "GAL": "#9467bd",
+    "AL+GAL": "#d62728",
+}
+_SPARE_COLOURS = (
+    "#393b79",
+    "#637939",
+    "#8c6d31",
+    "#843c39",
+    "#7b4173",
+    "#3182bd",
+    "#e6550d",
+    "#31a354",
+    "#756bb1",
+    "#636363",
+    "#6baed6",
+    "#fd8d3c",
+    "#74c476",
+    "#9e9ac8",
+    "#969696",
+)
 _drawn: dict[str, str] = {}
 # Sec. 4.5's held-out figures: the same direction in the same colour on both panels.
 DIRECTION_COLOURS = {"plain prompt": "#7f7f7f", "gradient (PGD)": "#d62728", "random direction": "#1f77b4"}
@@ -157,15 +210,23 @@ def colours(names) -> dict[str, str]:
     return out
 
 
-def learning_curves(df: pd.DataFrame, ax, hue: str = "method", x: str = "n_labeled", y: str = "accuracy",
-                    order=None, title: str | None = None):
+def learning_curves(
+    df: pd.DataFrame,
+    ax,
+    hue: str = "method",
+    x: str = "n_labeled",
+    y: str = "accuracy",
+    order=None,
+    title: str | None = None,
+):
     """Mean accuracy against labels with a band over seeds (seaborn's SE band); each line in its name's colour
     (:func:`colours`: the same method in the same colour in every panel)."""
     import seaborn as sns
 
     present = [h for h in (order or pd.unique(df[hue])) if h in set(df[hue])]
-    sns.lineplot(data=df, x=x, y=y, hue=hue, hue_order=present, marker="o", errorbar="se", ax=ax,
-                 palette=colours(present))
+    sns.lineplot(
+        data=df, x=x, y=y, hue=hue, hue_order=present, marker="o", errorbar="se", ax=ax, palette=colours(present)
+    )
     # GALOT's lines (GALOT, GAL, AL+GAL; not GAAL) drawn bold, the baselines thin
     data_lines = [line for line in ax.get_lines() if line.get_label().startswith("_child")]
     for name, line in zip(present, data_lines):
@@ -193,14 +254,26 @@ def heldout_figure(table: pd.DataFrame, x: str, title: str, xlabel: str | None =
 
     fig, (gain_ax, label_ax) = plt.subplots(1, 2, figsize=(11, 4))
     positions = np.arange(len(table))
-    for offset, (name, label) in zip((-0.1, 0.1), (("heldout_gain", "gradient (PGD)"),
-                                                   ("heldout_random_gain", "random direction"))):
-        gain_ax.errorbar(positions + offset, table[name], yerr=1.96 * table[f"{name}_se"], marker="o", capsize=3,
-                         ls="-" if offset < 0 else "--", label=label, color=DIRECTION_COLOURS[label])
+    for offset, (name, label) in zip(
+        (-0.1, 0.1), (("heldout_gain", "gradient (PGD)"), ("heldout_random_gain", "random direction"))
+    ):
+        gain_ax.errorbar(
+            positions + offset,
+            table[name],
+            yerr=1.96 * table[f"{name}_se"],
+            marker="o",
+            capsize=3,
+            ls="-" if offset < 0 else "--",
+            label=label,
+            color=DIRECTION_COLOURS[label],
+        )
     gain_ax.axhline(0, color="k", lw=0.8)
     gain_ax.set_ylabel("held-out acquisition gain over c_y")
-    for name, label in (("label_correct_plain", "plain prompt"), ("label_correct_optimized", "gradient (PGD)"),
-                        ("label_correct_random", "random direction")):
+    for name, label in (
+        ("label_correct_plain", "plain prompt"),
+        ("label_correct_optimized", "gradient (PGD)"),
+        ("label_correct_random", "random direction"),
+    ):
         if name in table:
             label_ax.plot(positions, table[name], marker="o", label=label, color=DIRECTION_COLOURS[label])
     label_ax.set_ylabel("images the judge sees as their class")

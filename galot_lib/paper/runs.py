@@ -44,8 +44,10 @@ def load_data(profile: Profile, dataset: str | None = None) -> tuple[ImageSet, I
     name = dataset or profile.dataset
     key = (name, profile.pool_size, profile.test_size, profile.data_dir)
     if key not in _DATA:
-        _DATA[key] = (fixed_subset(load_dataset(name, "pool", profile.data_dir), profile.pool_size),
-                      fixed_subset(load_dataset(name, "test", profile.data_dir), profile.test_size))
+        _DATA[key] = (
+            fixed_subset(load_dataset(name, "pool", profile.data_dir), profile.pool_size),
+            fixed_subset(load_dataset(name, "test", profile.data_dir), profile.test_size),
+        )
     return _DATA[key]
 
 
@@ -61,14 +63,30 @@ def slug(text: str) -> str:
 
 def al_config(profile: Profile, strategy: str = "MarginSampling", cycles: int | None = None, **changes) -> ALConfig:
     """The profile's AL settings for one strategy (changes: any ALConfig field)."""
-    base = ALConfig(strategy=strategy, model=profile.model, initial_labeled=profile.initial_labeled,
-                    query_size=profile.query_size, cycles=cycles or profile.cycles, candidates=profile.candidates,
-                    train=profile.train)
+    base = ALConfig(
+        strategy=strategy,
+        model=profile.model,
+        initial_labeled=profile.initial_labeled,
+        query_size=profile.query_size,
+        cycles=cycles or profile.cycles,
+        candidates=profile.candidates,
+        train=profile.train,
+    )
     return dataclasses.replace(base, **changes) if changes else base
 
 
-def run(profile: Profile, pool: ImageSet, test: ImageSet, seed: int, config: ALConfig, generation=None,
-        synthesis=None, use_pool: bool = True, extra: dict | None = None, wait: bool = True) -> list[dict]:
+def run(
+    profile: Profile,
+    pool: ImageSet,
+    test: ImageSet,
+    seed: int,
+    config: ALConfig,
+    generation=None,
+    synthesis=None,
+    use_pool: bool = True,
+    extra: dict | None = None,
+    wait: bool = True,
+) -> list[dict]:
     """Run or resume one run in its identity-keyed folder, holding its claim (another process computing it
     is waited for, or with ``wait=False`` left to it: ClaimedElsewhere); its configuration is saved beside it."""
     identity = run_identity(config, pool, generation, synthesis, use_pool)
@@ -78,13 +96,30 @@ def run(profile: Profile, pool: ImageSet, test: ImageSet, seed: int, config: ALC
     folder = run_folder / f"seed{seed}"
     folder.mkdir(parents=True, exist_ok=True)
     settings = {k: v for k, v in config.as_dict().items() if k != "cycles"}  # one folder for every length of the run
-    described = dict(al=settings, generation=generation.describe() if generation else None,
-                     synthesis=synthesis.describe() if synthesis else None, use_pool=use_pool, pool=pool.name,
-                     pool_size=len(pool), seed=seed, identity=identity)
+    described = dict(
+        al=settings,
+        generation=generation.describe() if generation else None,
+        synthesis=synthesis.describe() if synthesis else None,
+        use_pool=use_pool,
+        pool=pool.name,
+        pool_size=len(pool),
+        seed=seed,
+        identity=identity,
+    )
     with claimed(folder, wait):
         write_json(folder / "config.json", described)
-        return run_active_learning(config, pool, test, seed, folder, generation, synthesis, use_pool, extra,
-                                   shared_dir=initial_classifiers_folder(profile, pool))
+        return run_active_learning(
+            config,
+            pool,
+            test,
+            seed,
+            folder,
+            generation,
+            synthesis,
+            use_pool,
+            extra,
+            shared_dir=initial_classifiers_folder(profile, pool),
+        )
 
 
 def initial_classifiers_folder(profile: Profile, pool: ImageSet) -> Path:
@@ -101,13 +136,32 @@ def render_judged_set(profile: Profile, pool: ImageSet, template: str, seed: int
     folder = dataset_folder(profile, pool) / "judged-sets" / stable_hash(dict(template=template, seed=seed), 16)
     with claimed(folder, wait), timed("judging"):  # rendered for judging: the time counts there
         for eps in profile.fig4_eps:
-            perturbed_images(t2i_model(profile), pool.class_names, template, eps, profile.fig4_per_class,
-                             profile.galot, seed, size, channels, GeneratedCache())
+            perturbed_images(
+                t2i_model(profile),
+                pool.class_names,
+                template,
+                eps,
+                profile.fig4_per_class,
+                profile.galot,
+                seed,
+                size,
+                channels,
+                GeneratedCache(),
+            )
     return []
 
 
-def run_baseline(profile: Profile, pool: ImageSet, test: ImageSet, strategy: str, seed: int,
-                 cycles: int | None = None, method: str | None = None, wait: bool = True, **al_changes) -> list[dict]:
+def run_baseline(
+    profile: Profile,
+    pool: ImageSet,
+    test: ImageSet,
+    strategy: str,
+    seed: int,
+    cycles: int | None = None,
+    method: str | None = None,
+    wait: bool = True,
+    **al_changes,
+) -> list[dict]:
     """One pool-based AL run (no generation)."""
     config = al_config(profile, strategy, cycles, method=method, **al_changes)
     return run(profile, pool, test, seed, config, wait=wait)
@@ -125,30 +179,70 @@ def t2i_model(profile: Profile):
 def galot_generator(profile: Profile, pool: ImageSet, test: ImageSet, config: GalotConfig) -> GalotGenerator:
     """GALOT's generation hook with the profile's model, memory settings and judge of label correctness."""
     channels, size, _ = pool.image_shape
-    return GalotGenerator(t2i_model(profile), pool.class_names, config, size, channels, GeneratedCache(),
-                          judge=judge_for(profile, pool, test), memory_budget_gb=profile.memory_budget_gb,
-                          max_batch=profile.max_batch)
+    return GalotGenerator(
+        t2i_model(profile),
+        pool.class_names,
+        config,
+        size,
+        channels,
+        GeneratedCache(),
+        judge=judge_for(profile, pool, test),
+        memory_budget_gb=profile.memory_budget_gb,
+        max_batch=profile.max_batch,
+    )
 
 
 def galot_fields(config: GalotConfig) -> dict:
     """The GALOT settings a result row carries (beside its configuration hash)."""
-    return dict(template=config.template, a_gal=config.acquisition, eps_schedule=config.eps.kind,
-                eps_start=config.eps.start, eps_end=config.eps.end, pgd_steps=config.pgd_steps,
-                grad_samples=config.grad_samples, eta=config.eta, sampling_steps=config.sampling_steps,
-                gen_factor=config.factor, oversample=config.oversample, optimized=config.optimize,
-                estimator=config.estimator, estimator_step=config.estimator_step, objective=config.objective,
-                label_filter=config.label_filter, keep_rule=config.keep_rule, per_image=config.per_image)
+    return dict(
+        template=config.template,
+        a_gal=config.acquisition,
+        eps_schedule=config.eps.kind,
+        eps_start=config.eps.start,
+        eps_end=config.eps.end,
+        pgd_steps=config.pgd_steps,
+        grad_samples=config.grad_samples,
+        eta=config.eta,
+        sampling_steps=config.sampling_steps,
+        gen_factor=config.factor,
+        oversample=config.oversample,
+        optimized=config.optimize,
+        estimator=config.estimator,
+        estimator_step=config.estimator_step,
+        objective=config.objective,
+        label_filter=config.label_filter,
+        keep_rule=config.keep_rule,
+        per_image=config.per_image,
+    )
 
 
-def run_galot(profile: Profile, pool: ImageSet, test: ImageSet, seed: int, method: str = "GALOT",
-              cycles: int | None = None, use_pool: bool = True, strategy: str | None = None, wait: bool = True,
-              **galot_changes) -> list[dict]:
+def run_galot(
+    profile: Profile,
+    pool: ImageSet,
+    test: ImageSet,
+    seed: int,
+    method: str = "GALOT",
+    cycles: int | None = None,
+    use_pool: bool = True,
+    strategy: str | None = None,
+    wait: bool = True,
+    **galot_changes,
+) -> list[dict]:
     """GALOT (GAL-AL joint sampling), GALOT (basic) with ``optimize=False``, or the GAL-only
     baseline with ``use_pool=False``; ``galot_changes`` override the profile's GalotConfig."""
     config = dataclasses.replace(profile.galot, **galot_changes)
     al = al_config(profile, strategy or profile.galot.acquisition, cycles, method=method)
-    return run(profile, pool, test, seed, al, generation=galot_generator(profile, pool, test, config),
-               use_pool=use_pool, extra=galot_fields(config), wait=wait)
+    return run(
+        profile,
+        pool,
+        test,
+        seed,
+        al,
+        generation=galot_generator(profile, pool, test, config),
+        use_pool=use_pool,
+        extra=galot_fields(config),
+        wait=wait,
+    )
 
 
 class ReplayGenerated:
@@ -175,14 +269,28 @@ class ReplayGenerated:
         if self._state is None:
             self._state = torch.load(self.state_path, weights_only=False)
         if cycle >= len(self._state["gen_images"]):
-            raise ValueError(f"run {self.identity} generated for {len(self._state['gen_images'])} cycles, not {cycle + 1}")
-        return Generated(self._state["gen_images"][cycle], self._state["gen_labels"][cycle],
-                         {"replayed_from": self.identity, "cache_key": self.keys[cycle]})
+            raise ValueError(
+                f"run {self.identity} generated for {len(self._state['gen_images'])} cycles, not {cycle + 1}"
+            )
+        return Generated(
+            self._state["gen_images"][cycle],
+            self._state["gen_labels"][cycle],
+            {"replayed_from": self.identity, "cache_key": self.keys[cycle]},
+        )
 
 
-def run_replay(profile: Profile, pool: ImageSet, test: ImageSet, source_records: list[dict], seed: int, model: str,
-               strategy: str = "MarginSampling", method: str | None = None, wait: bool = True,
-               cycles: int | None = None) -> list[dict]:
+def run_replay(
+    profile: Profile,
+    pool: ImageSet,
+    test: ImageSet,
+    source_records: list[dict],
+    seed: int,
+    model: str,
+    strategy: str = "MarginSampling",
+    method: str | None = None,
+    wait: bool = True,
+    cycles: int | None = None,
+) -> list[dict]:
     """Another classifier trained with the generated sets of a finished GALOT run (its first ``cycles``)."""
     cycles = cycles or max(r["cycle"] for r in source_records) + 1
     config = al_config(profile, strategy, cycles, model=model, method=method or model)
@@ -197,21 +305,33 @@ def fully_supervised_folder(profile: Profile, pool: ImageSet, model: str, seed: 
 def fully_supervised(profile: Profile, pool: ImageSet, test: ImageSet, seed: int = 0, model: str | None = None) -> dict:
     """The classifier trained on the whole pool (Fig. 3's upper line); weights and result cached."""
     model = model or profile.model
-    config = dataclasses.replace(profile.train, epochs=profile.fully_supervised_epochs, min_steps=0,
-                                 batch_size=profile.fully_supervised_batch_size)
+    config = dataclasses.replace(
+        profile.train,
+        epochs=profile.fully_supervised_epochs,
+        min_steps=0,
+        batch_size=profile.fully_supervised_batch_size,
+    )
     folder = fully_supervised_folder(profile, pool, model, seed)
     result_path = folder / "result.json"
     with claimed(folder):
         if result_path.exists():
             return json.loads(result_path.read_text())
         with timed("reference models"):
-            trained = fit(model, pool.images, pool.labels, pool.num_classes, config,
-                          seed=seed_for(seed, Purpose.FULLY_SUPERVISED))
+            trained = fit(
+                model, pool.images, pool.labels, pool.num_classes, config, seed=seed_for(seed, Purpose.FULLY_SUPERVISED)
+            )
         save_torch(trained.model.state_dict(), folder / "model.pt")
-        record = dict(method="Fully supervised", seed=seed, model=model, dataset=pool.dataset,
-                      n_labeled=len(pool), n_generated=0, epochs=config.epochs,
-                      config_hash=stable_hash([dataclasses.asdict(config), model, pool.name, len(pool)]),
-                      accuracy=accuracy(trained.model, test.images, test.labels))
+        record = dict(
+            method="Fully supervised",
+            seed=seed,
+            model=model,
+            dataset=pool.dataset,
+            n_labeled=len(pool),
+            n_generated=0,
+            epochs=config.epochs,
+            config_hash=stable_hash([dataclasses.asdict(config), model, pool.name, len(pool)]),
+            accuracy=accuracy(trained.model, test.images, test.labels),
+        )
         write_json(result_path, record)
         return record
 
@@ -252,12 +372,23 @@ def zero_shot_reference(profile: Profile, wait: bool = True) -> dict:
         if (folder / "result.json").exists():
             return json.loads((folder / "result.json").read_text())
         with timed("reference models"):
-            classifier = DiffusionZeroShot(model, model.encode([fill(profile.galot.template, c) for c in pool.class_names]))
+            classifier = DiffusionZeroShot(
+                model, model.encode([fill(profile.galot.template, c) for c in pool.class_names])
+            )
             correct = int((classifier.predict(test.images[:n]) == test.labels[:n]).sum())
         low, high = wilson_interval(correct, n)
-        record = dict(method="T2I model as zero-shot classifier", dataset=pool.dataset, test_images=n, correct=correct,
-                      accuracy=correct / n, ci_low=low, ci_high=high, t2i=shown_source(profile.t2i_model),
-                      template=profile.galot.template, timesteps=list(classifier.timesteps))
+        record = dict(
+            method="T2I model as zero-shot classifier",
+            dataset=pool.dataset,
+            test_images=n,
+            correct=correct,
+            accuracy=correct / n,
+            ci_low=low,
+            ci_high=high,
+            t2i=shown_source(profile.t2i_model),
+            template=profile.galot.template,
+            timesteps=list(classifier.timesteps),
+        )
         write_json(folder / "result.json", record)
         return record
 
@@ -269,8 +400,9 @@ def wilson_interval(successes: int, n: int, z: float = 1.959964) -> tuple[float,
     return (centre - half) / (1 + z * z / n), (centre + half) / (1 + z * z / n)
 
 
-def run_gaal(profile: Profile, pool: ImageSet, test: ImageSet, seed: int, cycles: int | None = None,
-             wait: bool = True) -> list[dict]:
+def run_gaal(
+    profile: Profile, pool: ImageSet, test: ImageSet, seed: int, cycles: int | None = None, wait: bool = True
+) -> list[dict]:
     """GAAL's row of Table 1 (GAN queries labelled by the simulated annotator)."""
     from ..learning.gaal import GaalConfig, GaalSynthesis, cached_gan
 
@@ -280,8 +412,15 @@ def run_gaal(profile: Profile, pool: ImageSet, test: ImageSet, seed: int, cycles
     with claimed(folder, wait), timed("reference models"):  # a grid process moves on while another trains the GAN
         gan = cached_gan(pool.images, gaal, folder)
     synthesis = GaalSynthesis(gan, judge_for(profile, pool, test), gaal, size, channels)
-    return run(profile, pool, test, seed, al_config(profile, "RandomSampling", cycles, method="GAAL"),
-               synthesis=synthesis, wait=wait)
+    return run(
+        profile,
+        pool,
+        test,
+        seed,
+        al_config(profile, "RandomSampling", cycles, method="GAAL"),
+        synthesis=synthesis,
+        wait=wait,
+    )
 
 
 @dataclass(frozen=True)
@@ -310,20 +449,22 @@ class RunJob:
         if self.kind == "baseline":
             return run_baseline(profile, pool, test, self.strategy, self.seed, self.cycles, self.method, wait, **al)
         if self.kind == "galot":
-            return run_galot(profile, pool, test, self.seed, self.method, self.cycles, self.use_pool, self.strategy,
-                             wait, **galot)
+            return run_galot(
+                profile, pool, test, self.seed, self.method, self.cycles, self.use_pool, self.strategy, wait, **galot
+            )
         if self.kind == "gaal":
             return run_gaal(profile, pool, test, self.seed, self.cycles, wait)
         if self.kind == "replay":
             source = self.source.run(profile, wait)
-            return run_replay(profile, pool, test, source, self.seed, al["model"], method=self.method, wait=wait,
-                              cycles=self.cycles)
+            return run_replay(
+                profile, pool, test, source, self.seed, al["model"], method=self.method, wait=wait, cycles=self.cycles
+            )
         if self.kind == "reference":
             return [fully_supervised(profile, pool, test, self.seed)]
         if self.kind == "judged":
             return render_judged_set(profile, pool, galot["template"], self.seed, wait)
         if self.kind == "zero-shot":
             return [zero_shot_reference(profile, wait)]
-        raise ValueError(f"unknown run kind {self.kind!r}; valid: baseline, galot, gaal, replay, reference, judged, "
-                         "zero-shot")
-
+        raise ValueError(
+            f"unknown run kind {self.kind!r}; valid: baseline, galot, gaal, replay, reference, judged, zero-shot"
+        )

@@ -22,8 +22,16 @@ from ..generation.images import class_seeds, generate_images, planned_images
 from ..generation.prompts import fill
 from ..learning.loop import initial_classifier
 from .profiles import PAYOFF_ARMS, Profile
-from .runs import (ReplayGenerated, RunJob, al_config, fully_supervised, initial_classifiers_folder, judge_for,
-                   load_data, t2i_model)
+from .runs import (
+    ReplayGenerated,
+    RunJob,
+    al_config,
+    fully_supervised,
+    initial_classifiers_folder,
+    judge_for,
+    load_data,
+    t2i_model,
+)
 
 NOTEBOOK_DIR = Path(__file__).resolve().parents[2] / "notebooks"
 
@@ -59,8 +67,11 @@ GALOT_ROWS = ("GALOT (basic)", "GALOT template, eps 0", "GALOT")
 def galot_row(profile: Profile, name: str, dataset: str, seed: int) -> RunJob:
     """Table 1's three GALOT rows, each adding one step: GALOT (basic) is the bare "{label}" prompt, unoptimised;
     "GALOT template, eps 0" changes only the template; GALOT adds the optimisation."""
-    changes = {"GALOT (basic)": (("optimize", False), ("template", profile.basic_template)),
-               "GALOT template, eps 0": (("optimize", False),), "GALOT": ()}[name]
+    changes = {
+        "GALOT (basic)": (("optimize", False), ("template", profile.basic_template)),
+        "GALOT template, eps 0": (("optimize", False),),
+        "GALOT": (),
+    }[name]
     return RunJob("galot", dataset, seed, name, galot_changes=changes)
 
 
@@ -70,8 +81,11 @@ def table1_jobs(profile: Profile, dataset: str) -> list[RunJob]:
     jobs = []
     for seed in profile.seeds:
         jobs += [galot_row(profile, name, dataset, seed) for name in GALOT_ROWS]
-        jobs += [RunJob("baseline", dataset, seed, s, strategy=s) for s in profile.strategies
-                 if s in profile.headline_baselines or seed in profile.baseline_seeds]
+        jobs += [
+            RunJob("baseline", dataset, seed, s, strategy=s)
+            for s in profile.strategies
+            if s in profile.headline_baselines or seed in profile.baseline_seeds
+        ]
         if seed in profile.baseline_seeds:
             jobs.append(RunJob("gaal", dataset, seed, "GAAL"))
     return jobs
@@ -83,10 +97,15 @@ def table1(profile: Profile, dataset: str, progress: bool = True) -> list[dict]:
 
 def figure3_jobs(profile: Profile) -> list[RunJob]:
     """Sec. 4.2: AL (MarginSampling), GAL (generated data only) and AL+GAL (GALOT), for every seed."""
-    return [job for seed in profile.seeds for job in (
-        RunJob("baseline", profile.dataset, seed, "AL", strategy="MarginSampling"),
-        RunJob("galot", profile.dataset, seed, "GAL", use_pool=False),
-        RunJob("galot", profile.dataset, seed, "AL+GAL"))]
+    return [
+        job
+        for seed in profile.seeds
+        for job in (
+            RunJob("baseline", profile.dataset, seed, "AL", strategy="MarginSampling"),
+            RunJob("galot", profile.dataset, seed, "GAL", use_pool=False),
+            RunJob("galot", profile.dataset, seed, "AL+GAL"),
+        )
+    ]
 
 
 def figure3(profile: Profile, progress: bool = True) -> list[dict]:
@@ -103,10 +122,17 @@ def table2_jobs(profile: Profile) -> list[RunJob]:
     # At most the cycles Table 1's run has (a run shortened by a notebook parameter is replayed whole).
     seed, dataset, cycles = profile.seeds[0], profile.dataset, min(profile.transfer_cycles, profile.cycles)
     source = galot_row(profile, "GALOT", dataset, seed)
-    return ([RunJob("replay", dataset, seed, model, cycles=cycles, al_changes=(("model", model),), source=source)
-             for model in profile.transfer_models]
-            + [RunJob("baseline", dataset, seed, s, strategy=s, cycles=cycles) for s in ("MarginSampling", "LeastConfidence")]
-            + [RunJob("galot", dataset, seed, f"Baseline ({profile.model})", cycles=cycles)])
+    return (
+        [
+            RunJob("replay", dataset, seed, model, cycles=cycles, al_changes=(("model", model),), source=source)
+            for model in profile.transfer_models
+        ]
+        + [
+            RunJob("baseline", dataset, seed, s, strategy=s, cycles=cycles)
+            for s in ("MarginSampling", "LeastConfidence")
+        ]
+        + [RunJob("galot", dataset, seed, f"Baseline ({profile.model})", cycles=cycles)]
+    )
 
 
 def table2(profile: Profile, progress: bool = True) -> list[dict]:
@@ -115,11 +141,15 @@ def table2(profile: Profile, progress: bool = True) -> list[dict]:
 
 def figure4_jobs(profile: Profile, seed: int = FIGURE4_SEED) -> list[RunJob]:
     """Sec. 4.4's images, a job per template (the grid renders them; :func:`figure4` judges them)."""
-    return [RunJob("judged", profile.dataset, seed, "pseudo-label images", galot_changes=(("template", t),))
-            for t in profile.templates]
+    return [
+        RunJob("judged", profile.dataset, seed, "pseudo-label images", galot_changes=(("template", t),))
+        for t in profile.templates
+    ]
 
 
-def figure4(profile: Profile, out_dir: Path | None = None, seed: int = FIGURE4_SEED, progress: bool = True) -> list[dict]:
+def figure4(
+    profile: Profile, out_dir: Path | None = None, seed: int = FIGURE4_SEED, progress: bool = True
+) -> list[dict]:
     """Sec. 4.4: pseudo-label accuracy per template, eps and class, judged automatically
     (RandomSampling directions, no real data), on the images the grid rendered (or rendered here). The judged
     images go to ``out_dir/judged_images.pt`` for the annotation panel."""
@@ -130,9 +160,21 @@ def figure4(profile: Profile, out_dir: Path | None = None, seed: int = FIGURE4_S
     kept: list[dict] = []
     judge = judge_for(profile, pool, test)
     with timed("judging"):  # the judged images are made for judging: their generation counts here
-        records = judge_templates(t2i_model(profile), judge, pool.class_names, profile.templates, profile.fig4_eps,
-                                  profile.fig4_per_class, profile.galot, seed, size, channels, progress, keep=kept,
-                                  cache=GeneratedCache())
+        records = judge_templates(
+            t2i_model(profile),
+            judge,
+            pool.class_names,
+            profile.templates,
+            profile.fig4_eps,
+            profile.fig4_per_class,
+            profile.galot,
+            seed,
+            size,
+            channels,
+            progress,
+            keep=kept,
+            cache=GeneratedCache(),
+        )
     if out_dir is not None:
         blob = dict(images=torch.stack([k.pop("image") for k in kept]), meta=kept, class_names=list(pool.class_names))
         save_torch(blob, Path(out_dir) / "judged_images.pt")
@@ -146,37 +188,82 @@ def ablation_jobs(profile: Profile) -> list[tuple[str, str, RunJob]]:
     cycles, basic, dataset = profile.ablation_cycles, profile.basic_template, profile.dataset
 
     def galot(seed, setting, strategy=None, **changes):
-        return RunJob("galot", dataset, seed, "GALOT", strategy=strategy, cycles=cycles,
-                      galot_changes=tuple(sorted(changes.items())))
+        return RunJob(
+            "galot",
+            dataset,
+            seed,
+            "GALOT",
+            strategy=strategy,
+            cycles=cycles,
+            galot_changes=tuple(sorted(changes.items())),
+        )
 
     studies = {  # study -> (seeds, [(setting, A_AL, GalotConfig changes)])
         "table3_templates": (profile.study_seeds, [(t, None, dict(template=t)) for t in profile.templates]),
-        "table4_epsilon": (profile.study_seeds, [(f"{e:g}", None, dict(eps=EpsSchedule.constant(e)) if e else
-                                                  dict(optimize=False)) for e in profile.table4_eps]),
-        "figure5_acquisition": (profile.study_seeds, [(a, None, dict(template=basic, acquisition=a)) for a in
-                                                      ("RandomSampling", "EntropySampling", "MarginSampling",
-                                                       "LeastConfidence")]),
-        "figure6_generation_factor": (profile.study_seeds, [(f"{f:g}|L|", None, dict(template=basic, factor=f))
-                                                            for f in (0.5, 1.0, 2.0)]),
-        "table6_extra_generation": (profile.seeds[:1], [("|L| of |L|", None, {}),
-                                                        ("|L| of 2|L|", None, dict(oversample=2.0))]),
-        "table7_acquisition_pairs": (profile.seeds[:1], [(a, a, dict(acquisition=a)) for a in
-                                                         ("MarginSampling", "RandomSampling", "EntropySampling")]),
-        "estimators": (profile.study_seeds, [(name, None, dict(changes, measure_fidelity=True))
-                                             for name, changes in profile.estimator_options]),
-        "label_objectives": (profile.ablation_seeds, [(name, None, dict(changes))
-                                                      for name, changes in profile.label_options]),
+        "table4_epsilon": (
+            profile.study_seeds,
+            [
+                (f"{e:g}", None, dict(eps=EpsSchedule.constant(e)) if e else dict(optimize=False))
+                for e in profile.table4_eps
+            ],
+        ),
+        "figure5_acquisition": (
+            profile.study_seeds,
+            [
+                (a, None, dict(template=basic, acquisition=a))
+                for a in ("RandomSampling", "EntropySampling", "MarginSampling", "LeastConfidence")
+            ],
+        ),
+        "figure6_generation_factor": (
+            profile.study_seeds,
+            [(f"{f:g}|L|", None, dict(template=basic, factor=f)) for f in (0.5, 1.0, 2.0)],
+        ),
+        "table6_extra_generation": (
+            profile.seeds[:1],
+            [("|L| of |L|", None, {}), ("|L| of 2|L|", None, dict(oversample=2.0))],
+        ),
+        "table7_acquisition_pairs": (
+            profile.seeds[:1],
+            [(a, a, dict(acquisition=a)) for a in ("MarginSampling", "RandomSampling", "EntropySampling")],
+        ),
+        "estimators": (
+            profile.study_seeds,
+            [(name, None, dict(changes, measure_fidelity=True)) for name, changes in profile.estimator_options],
+        ),
+        "label_objectives": (
+            profile.ablation_seeds,
+            [(name, None, dict(changes)) for name, changes in profile.label_options],
+        ),
     }
-    jobs = [(study, setting, galot(seed, setting, a_al, **changes))
-            for study, (seeds, settings) in studies.items() for setting, a_al, changes in settings for seed in seeds]
+    jobs = [
+        (study, setting, galot(seed, setting, a_al, **changes))
+        for study, (seeds, settings) in studies.items()
+        for setting, a_al, changes in settings
+        for seed in seeds
+    ]
     doubled = dataclasses.replace(profile.train, epochs=2 * profile.train.epochs, min_steps=2 * profile.train.min_steps)
     for seed in profile.seeds[:1]:  # Table 5: MarginSampling trained twice as long, against GALOT
-        jobs += [("table5_training_scale", "MarginSampling",
-                  RunJob("baseline", dataset, seed, "MarginSampling", strategy="MarginSampling", cycles=cycles)),
-                 ("table5_training_scale", "MarginSampling (2x epochs)",
-                  RunJob("baseline", dataset, seed, "MarginSampling (2x epochs)", strategy="MarginSampling",
-                         cycles=cycles, al_changes=(("train", doubled),))),
-                 ("table5_training_scale", "GALOT", galot(seed, "GALOT"))]
+        jobs += [
+            (
+                "table5_training_scale",
+                "MarginSampling",
+                RunJob("baseline", dataset, seed, "MarginSampling", strategy="MarginSampling", cycles=cycles),
+            ),
+            (
+                "table5_training_scale",
+                "MarginSampling (2x epochs)",
+                RunJob(
+                    "baseline",
+                    dataset,
+                    seed,
+                    "MarginSampling (2x epochs)",
+                    strategy="MarginSampling",
+                    cycles=cycles,
+                    al_changes=(("train", doubled),),
+                ),
+            ),
+            ("table5_training_scale", "GALOT", galot(seed, "GALOT")),
+        ]
     return jobs
 
 
@@ -193,10 +280,22 @@ def ablations(profile: Profile, progress: bool = True) -> list[dict]:
 def payoff_jobs(profile: Profile) -> list[tuple[str, RunJob]]:
     """Notebook W's runs as (arm, run): every arm of ``PAYOFF_ARMS`` the profile names on Table 1's settings (the
     profile's data set, cycles and A_AL) for the headline's seeds, and over the ablation cycles for the choice seeds."""
-    return [(arm, RunJob("galot", profile.dataset, seed, arm, galot_changes=tuple(sorted(changes)),
-                         cycles=profile.ablation_cycles if seed in profile.choice_seeds else None))
-            for seed in (*profile.seeds, *profile.choice_seeds) for arm, changes in PAYOFF_ARMS
-            if arm in profile.payoff_arms]
+    return [
+        (
+            arm,
+            RunJob(
+                "galot",
+                profile.dataset,
+                seed,
+                arm,
+                galot_changes=tuple(sorted(changes)),
+                cycles=profile.ablation_cycles if seed in profile.choice_seeds else None,
+            ),
+        )
+        for seed in (*profile.seeds, *profile.choice_seeds)
+        for arm, changes in PAYOFF_ARMS
+        if arm in profile.payoff_arms
+    ]
 
 
 def payoff(profile: Profile, progress: bool = True) -> list[dict]:
@@ -212,8 +311,9 @@ def payoff(profile: Profile, progress: bool = True) -> list[dict]:
 def section_jobs(profile: Profile, section: str) -> list[RunJob]:
     """The AL runs (and reference classifiers, and Sec. 4.4's images) a section computes; B runs none."""
     if section == "4.1":
-        return ([j for dataset in profile.table1_datasets for j in table1_jobs(profile, dataset)]
-                + [RunJob("reference", dataset, profile.seeds[0], "Fully supervised") for dataset in profile.table1_datasets])
+        return [j for dataset in profile.table1_datasets for j in table1_jobs(profile, dataset)] + [
+            RunJob("reference", dataset, profile.seeds[0], "Fully supervised") for dataset in profile.table1_datasets
+        ]
     if section == "4.2":
         return figure3_jobs(profile)
     if section == "4.3":
@@ -223,8 +323,10 @@ def section_jobs(profile: Profile, section: str) -> list[RunJob]:
     if section == "4.4":
         return figure4_jobs(profile)
     if section == "W":
-        return [RunJob("zero-shot", profile.dataset, 0, "T2I model as zero-shot classifier"),
-                *(job for _, job in payoff_jobs(profile))]
+        return [
+            RunJob("zero-shot", profile.dataset, 0, "T2I model as zero-shot classifier"),
+            *(job for _, job in payoff_jobs(profile)),
+        ]
     return []
 
 
@@ -238,8 +340,9 @@ def eps_grid(profile: Profile, eps_values=None, seed: int = 0) -> tuple[torch.Te
     eps_values = list(eps_values or profile.fig4_eps)
     # The classifier the first cycle of a GALOT run optimises against (shared with the runs: no training here).
     with timed("training"):
-        classifier = initial_classifier(al_config(profile), pool, seed,
-                                        shared_dir=initial_classifiers_folder(profile, pool)).model
+        classifier = initial_classifier(
+            al_config(profile), pool, seed, shared_dir=initial_classifiers_folder(profile, pool)
+        ).model
     model = t2i_model(profile)
     c_y = model.encode([fill(profile.basic_template, n) for n in pool.class_names])
     labels, seeds = planned_images([1] * pool.num_classes, seed, 0)  # one noise seed per class, reused along its row
@@ -247,15 +350,17 @@ def eps_grid(profile: Profile, eps_values=None, seed: int = 0) -> tuple[torch.Te
     for eps in eps_values:
         cfg = dataclasses.replace(profile.galot, template=profile.basic_template, eps=EpsSchedule.constant(eps))
         with timed("generation"):
-            c = optimize_embeddings(model, classifier, c_y, eps, cfg, class_seeds(seed, 0, pool.num_classes), size,
-                                    channels).embeddings
+            c = optimize_embeddings(
+                model, classifier, c_y, eps, cfg, class_seeds(seed, 0, pool.num_classes), size, channels
+            ).embeddings
             columns.append(generate_images(model, c, labels, seeds, cfg, size, channels))
     real = torch.stack([pool.images[int(np.flatnonzero(pool.labels.numpy() == c)[0])] for c in range(pool.num_classes)])
     return torch.stack([real, *columns], dim=1), pool.class_names, eps_values
 
 
-def last_cycle_examples(galot_records: list[dict], class_names, per_class: int = 3, max_classes: int = 10,
-                        seed: int = 0) -> tuple[torch.Tensor, list[str]]:
+def last_cycle_examples(
+    galot_records: list[dict], class_names, per_class: int = 3, max_classes: int = 10, seed: int = 0
+) -> tuple[torch.Tensor, list[str]]:
     """Appendix B, Figs. 8-10: ``per_class`` generated images (fewer where no class has that many) from up to
     ``max_classes`` random classes, taken from the last cycle of a GALOT run (read from its state, nothing regenerated)."""
     replay = ReplayGenerated(galot_records, seed)
@@ -270,8 +375,10 @@ def last_cycle_examples(galot_records: list[dict], class_names, per_class: int =
     per_class = min(per_class, int(counts.max()))
     present = np.flatnonzero(counts >= per_class)
     classes = sorted(rng.choice(present, size=min(max_classes, len(present)), replace=False).tolist())
-    rows = [batch.images[rng.choice(np.flatnonzero(batch.labels.numpy() == c), size=per_class, replace=False)]
-            for c in classes]
+    rows = [
+        batch.images[rng.choice(np.flatnonzero(batch.labels.numpy() == c), size=per_class, replace=False)]
+        for c in classes
+    ]
     return torch.stack(rows), [class_names[c] for c in classes]
 
 
