@@ -113,7 +113,7 @@ fi
 grid_settings=()
 if (( ${#extra[@]} > 0 )); then
   settings="$(python -m galot_lib.paper.profile_fields --profile "$profile" "${extra[@]}" --grid-settings)"
-  mapfile -t grid_settings <<< "$settings"
+  [[ -z "$settings" ]] || mapfile -t grid_settings <<< "$settings"
 fi
 
 if [[ "$mode" == "plan" ]]; then
@@ -133,7 +133,8 @@ if [[ "$mode" == "check" ]]; then
 fi
 if [[ "$mode" == "test" ]]; then
   echo "== lint and format (ruff, pyproject.toml's settings)"
-  python -m ruff check . && python -m ruff format --check .
+  python -m ruff check .
+  python -m ruff format --check .
   echo "== test suite"
   exec python -m pytest -q -n 2 --dist loadfile  # two workers, a test file on one: the notebooks and their tests together
 fi

@@ -388,6 +388,10 @@ def test_unoptimised_arms_share_the_plain_prompts_images_as_prefixes(tiny_t2i, c
     selected = GalotGenerator(tiny_t2i, CLASSES, pool_cfg, 28, 1, cache=cache)(1, trained, 6, seed=5)
     alone = GalotGenerator(tiny_t2i, CLASSES, pool_cfg, 28, 1, cache=None)(1, trained, 6, seed=5)
     assert torch.equal(selected.images, alone.images)  # the store changes nothing but the work
+    torch.manual_seed(1)
+    other = Trained(build_model("TinyCNN", 3, in_channels=1).eval())
+    again = GalotGenerator(tiny_t2i, CLASSES, pool_cfg, 28, 1, cache=cache)(1, other, 6, seed=5)
+    assert again.info["cache_hit"] is False  # a selection made under one classifier is never another's
     labels, seeds = planned_images(split_evenly(24, 3, 5), 5, 1)
     pool = generate_images(tiny_t2i, tiny_t2i.encode(prompts(*CLASSES)).float(), labels, seeds, CFG, 28, 1)
     first = torch.cat([torch.nonzero(labels == c).flatten()[:2] for c in range(3)]).sort().values

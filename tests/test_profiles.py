@@ -82,3 +82,12 @@ def test_fewer_seeds_keep_the_other_baselines_among_them():
     assert get_profile("embedded", seeds="[0]").baseline_seeds == (0,)  # README's example: -p SEEDS "[0]"
     assert get_profile("embedded", seeds="[1, 3]").baseline_seeds == (1,)
     assert get_profile("embedded", seeds="[3]").baseline_seeds == (3,)
+
+
+def test_the_grid_is_given_the_notebooks_settings():
+    """./run_all.sh -p NAME VALUE: the profile fields change for the grid as for the notebooks (CYCLES for every run,
+    Sec. 4.5's and notebook W's choice runs included); a choice among the profile's values changes no run."""
+    from galot_lib.paper.profile_fields import grid_settings
+
+    settings = grid_settings({"PROFILE": "smoke", "CYCLES": "3", "ARMS": "('eps 0', 'GALOT')", "SEED": "1"})
+    assert settings == [("cycles", "3"), ("ablation_cycles", "3"), ("payoff_arms", "('eps 0', 'GALOT')")]

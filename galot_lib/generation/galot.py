@@ -173,11 +173,13 @@ class GalotConfig:
 
     def image_settings(self) -> dict:
         """The fields that decide the generated images: all of them, or, unoptimised, none of PGD's (so every
-        unoptimised configuration with the same prompt and sampling shares its images)."""
+        unoptimised configuration with the same prompt and sampling shares its images) but the acquisition that
+        selection ranks by."""
         settings = self.as_dict()
         if not self.optimize:
             for name in PGD_FIELDS:
-                settings.pop(name)
+                if not (name == "acquisition" and self.keep_rule == "informative"):
+                    settings.pop(name)
         return settings
 
     def step_size(self, eps: float) -> float:
@@ -313,7 +315,18 @@ def optimize_embeddings(
                 before = scores.view(classes, n).mean(1)
                 if config.measure_fidelity:
                     fidelity = gradient_fidelity(
-                        grad, model, classifier, c, owner, image_seeds, config, size, channels, micro, movable
+                        grad,
+                        model,
+                        classifier,
+                        c,
+                        owner,
+                        image_seeds,
+                        config,
+                        size,
+                        channels,
+                        micro,
+                        movable,
+                        classes_of_rows,
                     )
             zero_share.append(float((grad[:, movable] == 0).float().mean()))
             direction = grad.sign()

@@ -89,7 +89,9 @@ class GalotGenerator:
             seed=seed,
             n=n_make,
             keep=n_keep,
-            classifier=state_fingerprint(classifier) if self.needs_classifier(eps) else None,
+            # the classifier decides PGD's direction, the filter's rivals, the selection and the measurements beside
+            # the plain prompt (so a set made under one classifier is never handed to another)
+            classifier=state_fingerprint(classifier) if classifier is not None else None,
             judge=state_fingerprint(self.judge) if self.judge is not None else None,
         )
         entry, hit = cached(self.cache, key, lambda: self.make(cycle, classifier, eps, n_make, n_keep, seed))
@@ -97,12 +99,6 @@ class GalotGenerator:
 
     def eps_at(self, cycle: int) -> float:
         return self.config.eps.at(cycle) if self.config.optimize else 0.0
-
-    def needs_classifier(self, eps: float) -> bool:
-        """Only gradient-guided PGD and the diffusion filter (which checks against the classifier's rival class)
-        depend on the classifier (random directions and eps = 0 don't)."""
-        guided = eps > 0 and self.config.acquisition != "RandomSampling" and self.config.step_size(eps) > 0
-        return guided or isinstance(self.label_filter, DiffusionZeroShot)
 
     def planned(self, classifier) -> MemoryPlan:
         """The memory plan (measured once per setting and process, and logged then; again once a classifier
@@ -230,7 +226,11 @@ class GalotGenerator:
             extra = rendered[torch.tensor([m == c for m, _ in missing])] if missing else out[:0]
             stored = extra if have is None else torch.cat([have, extra])
             if len(extra) and self.cache is not None:
-                self.cache.put(key, Generated(stored, torch.full((len(stored),), c), {"kind": "plain-class-stream"}))
+                now = self.cache.get(key)  # another process may have stored a longer stream meanwhile: keep it
+                if now is None or len(now.images) < len(stored):
+                    self.cache.put(
+                        key, Generated(stored, torch.full((len(stored),), c), {"kind": "plain-class-stream"})
+                    )
             where = torch.nonzero(labels == c).flatten()
             if [seeds[i] for i in where.tolist()] != image_seeds(seed, cycle, c, need):
                 raise ValueError(f"class {c}'s images are not the first of its seed stream of cycle {cycle}")

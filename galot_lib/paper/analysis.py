@@ -215,9 +215,10 @@ def arm_table(df: pd.DataFrame, index: str = "arm") -> pd.DataFrame:
 
 def choose_default(arms: pd.DataFrame, index: str = "arm", tolerance: float = LABEL_TOLERANCE) -> str:
     """The rule fixed before the choice run: among the label-preserving arms (kept images judged right at most
-    ``tolerance`` less often than eps 0's), the one of highest mean average accuracy."""
+    ``tolerance`` less often than eps 0's), the one of highest mean average accuracy. Without a judge (labels not
+    measured) every arm is a candidate."""
     plain = arms.set_index(index).loc["eps 0", "kept_label_correct"]
-    keeps_labels = arms[arms.kept_label_correct >= plain - tolerance]
+    keeps_labels = arms if pd.isna(plain) else arms[arms.kept_label_correct >= plain - tolerance]
     return str(keeps_labels.sort_values("average", ascending=False)[index].iloc[0])
 
 

@@ -178,10 +178,15 @@ def check_notebook_parameters(profile_name: str, parameters: dict) -> None:
 
 def grid_settings(parameters: dict) -> list[tuple[str, str]]:
     """The profile fields that ``./run_all.sh -p NAME VALUE`` changes, as the grid's ``--set FIELD VALUE`` pairs, so
-    that the grid computes the runs the notebooks will ask for (choices among a profile's values change no run)."""
-    return [
-        (NOTEBOOK_FIELDS.get(k, k), v) for k, v in parameters.items() if k != "PROFILE" and k not in NOTEBOOK_CHOICES
-    ]
+    that the grid computes the runs the notebooks will ask for (choices among a profile's values change no run).
+    CYCLES is every AL run's length: Sec. 4.5's and notebook W's choice runs read it as ``ablation_cycles``."""
+    settings = []
+    for k, v in parameters.items():
+        if k != "PROFILE" and k not in NOTEBOOK_CHOICES:
+            settings.append((NOTEBOOK_FIELDS.get(k, k), v))
+            if k == "CYCLES":
+                settings.append(("ablation_cycles", v))
+    return settings
 
 
 def main(argv=None):

@@ -13,7 +13,7 @@ import numpy as np
 import pandas as pd
 
 from ..core.figures import image_grid  # noqa: F401 (the notebooks draw their image grids through here)
-from ..core.io import save_table, write_json  # save_figure/save_table: the notebooks save through here
+from ..core.io import save_figure, save_table, write_json  # noqa: F401 (save_figure: the notebooks save through here)
 from ..core.paths import REPO, results_root, shown_source  # noqa: F401 (shown_source: the notebooks print through here)
 
 PAPER_DIR = REPO / "results" / "paper"

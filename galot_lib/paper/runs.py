@@ -360,13 +360,23 @@ def zero_shot_reference(profile: Profile, wait: bool = True) -> dict:
     """What the generator already knows: the text-to-image model as a zero-shot classifier of the first
     ``zero_shot_test_images`` test images (the diffusion classifier behind the label filter, over all classes with
     the GALOT template's prompts), with a 95% Wilson interval. Computed once, beside the runs."""
-    from ..generation.label_filters import DiffusionZeroShot
+    from ..generation.label_filters import DIFFUSION_TIMESTEPS, DiffusionZeroShot
     from ..generation.prompts import fill
 
     pool, test = load_data(profile)
     n = min(profile.zero_shot_test_images, len(test))
     model = t2i_model(profile)
-    key = stable_hash(dict(t2i=model.fingerprint, template=profile.galot.template, test=test.name, n=n), 16)
+    key = stable_hash(
+        dict(
+            t2i=model.fingerprint,
+            template=profile.galot.template,
+            test=test.name,
+            test_size=len(test),
+            n=n,
+            timesteps=DIFFUSION_TIMESTEPS,
+        ),
+        16,
+    )
     folder = dataset_folder(profile, pool) / "zero-shot" / key
     with claimed(folder, wait):
         if (folder / "result.json").exists():

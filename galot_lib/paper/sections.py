@@ -280,6 +280,11 @@ def ablations(profile: Profile, progress: bool = True) -> list[dict]:
 def payoff_jobs(profile: Profile) -> list[tuple[str, RunJob]]:
     """Notebook W's runs as (arm, run): every arm of ``PAYOFF_ARMS`` the profile names on Table 1's settings (the
     profile's data set, cycles and A_AL) for the headline's seeds, and over the ablation cycles for the choice seeds."""
+    if set(profile.choice_seeds) & set(profile.seeds):
+        raise ValueError(
+            f"notebook W chooses its default on seeds the headline does not report: choice_seeds "
+            f"{profile.choice_seeds} must not overlap seeds {profile.seeds}"
+        )
     return [
         (
             arm,
