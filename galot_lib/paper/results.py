@@ -15,6 +15,7 @@ import pandas as pd
 from ..core.figures import image_grid  # noqa: F401 (the notebooks draw their image grids through here)
 from ..core.io import save_figure, save_table, write_json  # noqa: F401 (save_figure: the notebooks save through here)
 from ..core.paths import REPO, results_root, shown_source  # noqa: F401 (shown_source: the notebooks print through here)
+from .profiles import BASELINES
 
 PAPER_DIR = REPO / "results" / "paper"
 
@@ -148,19 +149,7 @@ _BASELINE_COLOURS = (
 COLOURS = {
     **dict(
         zip(
-            (
-                "RandomSampling",
-                "EntropySampling",
-                "MarginSampling",
-                "LeastConfidence",
-                "BALD",
-                "BADGE",
-                "MeanSTD",
-                "VarRatio",
-                "KMeans",
-                "CoreSet",
-                "LossPrediction",
-            ),
+            BASELINES,
             _BASELINE_COLOURS,
         )
     ),
