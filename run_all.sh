@@ -143,6 +143,10 @@ export GALOT_PROFILE="$profile"
 out="results/$profile${rehearse:+-rehearsal}"  # the rehearsed profile's name, paper-rehearsal
 mkdir -p "$out/notebooks"
 timings="$out/timings.csv"
+if [[ -n "$suffix" ]]; then  # a study of other settings keeps its own times beside its results, not in the run's
+  mkdir -p "$out/W$suffix"
+  timings="$out/W$suffix/timings.csv"
+fi
 header="run_id,step,profile,seconds,started_at,finished_at"
 # Timings belong to one run: a run of every section starts the file anew (its wall time is the headline's);
 # a run of one section (--only) adds its rows under its own run id. A file in another layout is kept aside.
