@@ -231,3 +231,9 @@ def test_table9_counts_judged_images_per_class_in_the_data_sets_order():
     table = an.table9(judged, ["bag", "coat"])
     assert list(table.columns) == ["bag", "coat", "total"]
     assert table.loc[(0.0, "t")].tolist() == [1, 3, 4] and table.loc[(1.0, "t"), "total"] == 2
+
+
+def test_the_wilson_interval_holds_the_proportion_and_stays_inside_zero_and_one():
+    low, high = an.wilson_interval(568, 1000)
+    assert low < 0.568 < high and (low, high) == pytest.approx((0.5371, 0.5984), abs=1e-4)
+    assert 0 < an.wilson_interval(0, 10)[1] < 0.35 and an.wilson_interval(10, 10)[0] > 0.65

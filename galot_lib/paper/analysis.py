@@ -35,6 +35,13 @@ def mean_ci(values, confidence: float = CONFIDENCE) -> tuple[float, float, float
     return mean, mean - half, mean + half
 
 
+def wilson_interval(successes: int, n: int, z: float = 1.959964) -> tuple[float, float]:
+    """The 95% Wilson score interval of a proportion (sound near 0 and 1, unlike the normal one)."""
+    p = successes / n
+    centre, half = p + z * z / (2 * n), z * (p * (1 - p) / n + z * z / (4 * n * n)) ** 0.5
+    return (centre - half) / (1 + z * z / n), (centre + half) / (1 + z * z / n)
+
+
 def verdict(low: float, high: float, ours: str = "GALOT") -> str:
     """In words: which side the interval excludes zero on, or that it does not."""
     if not (math.isfinite(low) and math.isfinite(high)):

@@ -32,6 +32,7 @@ from ..learning.data import ImageSet, fixed_subset, load_dataset
 from ..learning.generated import Generated
 from ..learning.loop import ALConfig, run_active_learning, run_identity
 from ..learning.train import accuracy, fit
+from .analysis import wilson_interval
 from .profiles import Profile
 
 _T2I: dict[str, object] = {}
@@ -401,13 +402,6 @@ def zero_shot_reference(profile: Profile, wait: bool = True) -> dict:
         )
         write_json(folder / "result.json", record)
         return record
-
-
-def wilson_interval(successes: int, n: int, z: float = 1.959964) -> tuple[float, float]:
-    """The 95% Wilson score interval of a proportion (sound near 0 and 1, unlike the normal one)."""
-    p = successes / n
-    centre, half = p + z * z / (2 * n), z * (p * (1 - p) / n + z * z / (4 * n * n)) ** 0.5
-    return (centre - half) / (1 + z * z / n), (centre + half) / (1 + z * z / n)
 
 
 def run_gaal(
