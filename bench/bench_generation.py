@@ -1,13 +1,21 @@
-"""Bundled-model generation: images per second at the embedded sampling settings against the previous ones,
-at the pseudo-label accuracy each gives, and the time of one PGD step per class.
+"""Bundled-model generation and PGD: images per second and PGD steps per second at the embedded settings, with the
+judged label accuracy each gives, for the ways a CPU can compute them.
 
-    python bench/bench_generation.py [--per-class 100] [--threads 2]
+    python bench/bench_generation.py [--per-class 100] [--threads 2] [--compile] [--out bench/results/generation.csv]
 
-Settings compared (DDIM, guidance 3, the GALOT template, the same noise seeds): the embedded profile's before
-this change (4 steps, UNet in contiguous memory, batches of 128), the same with a channels-last UNet, and the
-current choice (3 steps, channels-last, the profile's batch size). Pseudo-label accuracy is judged by the
-reference classifier on ``--per-class`` images per class (± standard error). Then one PGD step (K = 1) of the
-embedded configuration, per class, with each gradient estimator.
+Settings (DDIM, the embedded profile's T and guidance, the GALOT template, the same noise seeds; one process):
+
+* ``fp32`` (the previous default): fp32, UNet channels-last, PyTorch's GroupNorm on channels-last memory;
+* ``fp32, contiguous GroupNorm``: GroupNorm on contiguous memory (``generation/layouts.py``);
+* ``bf16 autocast``: the UNet under bf16 autocast (native on CPUs with AVX512-BF16/AMX; emulated elsewhere, where
+  the library stays in fp32), GroupNorm as before;
+* ``bf16 autocast, contiguous GroupNorm`` (the default where bf16 is native);
+* ``--compile``: the last one under ``torch.compile`` (its compile time printed apart; one batch shape).
+
+Batch size: the profile's; both guidance halves are one batch and cross-attention uses PyTorch's fused attention
+in every setting. Images per second over ``--per-class`` x 10 images; the judged label accuracy is the reference
+classifier's, ± its standard error; a PGD step (K = 1, N = 2, the ``last`` estimator) per class against a classifier
+trained on 50 real labels, and the share of the fp32 gradient's signs each setting's gradient keeps.
 """
 
 from __future__ import annotations
@@ -16,11 +24,16 @@ import argparse
 import dataclasses
 import time
 
+import pandas as pd
 import torch
 
 from galot_lib.bundled_model.reference import load_reference
+from galot_lib.core.device import bf16_is_native
+from galot_lib.core.io import save_table
+from galot_lib.core.provenance import code_version
 from galot_lib.generation.galot import optimize_embeddings
 from galot_lib.generation.images import class_seeds, generate_images, planned_images
+from galot_lib.generation.layouts import contiguous_group_norms
 from galot_lib.generation.prompts import fill
 from galot_lib.generation.t2i import load_t2i
 from galot_lib.learning.train import predict_probs
@@ -28,53 +41,95 @@ from galot_lib.paper import runs
 from galot_lib.paper.profiles import get_profile
 
 
+def set_layout(model, contiguous_norms: bool):
+    """GroupNorm on contiguous memory, or PyTorch's own on whatever it gets."""
+    if contiguous_norms:
+        contiguous_group_norms(model.unet)
+    else:
+        for norm in model.unet.modules():
+            if isinstance(norm, torch.nn.GroupNorm):
+                norm.__class__ = torch.nn.GroupNorm
+
+
+def pgd_step(model, classifier, c, profile) -> tuple[float, torch.Tensor]:
+    cfg = dataclasses.replace(profile.galot, pgd_steps=1)
+    optimize_embeddings(model, classifier, c[:1], 0.25, cfg, [0], 28, 1)  # warm-up
+    t0 = time.perf_counter()
+    moved = optimize_embeddings(model, classifier, c, 0.25, cfg, class_seeds(0, 0, len(c)), 28, 1).embeddings
+    return (time.perf_counter() - t0) / len(c), (moved - c).sign()
+
+
 def main():
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--per-class", type=int, default=100)
     p.add_argument("--threads", type=int, default=2)
+    p.add_argument("--compile", action="store_true", help="also time torch.compile (about a minute to compile)")
+    p.add_argument("--out", default="bench/results/generation.csv")
     args = p.parse_args()
     torch.set_num_threads(args.threads)
     profile = get_profile("embedded")
     pool, _ = runs.load_data(profile)
     judge = load_reference()
-    model = load_t2i("bundled")
+    model = load_t2i("bundled", mixed_precision=False)
     c = model.encode([fill(profile.galot.template, n) for n in pool.class_names])
     labels, seeds = planned_images([args.per_class] * 10, 31, 7)
-    settings = [
-        ("before: T 4, contiguous, batch 128", 4, torch.contiguous_format, 128),
-        ("T 4, channels-last, batch 128", 4, torch.channels_last, 128),
-        (
-            f"now: T {profile.galot.sampling_steps}, channels-last, batch {profile.max_batch}",
-            profile.galot.sampling_steps,
-            torch.channels_last,
-            profile.max_batch,
-        ),
-    ]
-    print(f"bundled model, guidance {profile.galot.guidance}, {len(labels)} images, {args.threads} threads")
-    for name, steps, layout, batch in settings:
-        model.unet.to(memory_format=layout)
-        cfg = dataclasses.replace(profile.galot, sampling_steps=steps)
-        generate_images(model, c, labels[:batch], seeds[:batch], cfg, 28, 1, batch)  # warm-up
-        t0 = time.perf_counter()
-        images = generate_images(model, c, labels, seeds, cfg, 28, 1, batch)
-        seconds = time.perf_counter() - t0
-        correct = (predict_probs(judge, images).argmax(1) == labels).float()
-        print(
-            f"  {name:38s} {len(labels) / seconds:6.1f} images/s   pseudo-label accuracy {correct.mean():.4f} "
-            f"+- {correct.std() / len(correct) ** 0.5:.4f}",
-            flush=True,
-        )
-    model.unet.to(memory_format=torch.channels_last)
+    batch, cfg = profile.max_batch, profile.galot
     from bench_pgd import guiding_classifier
 
     classifier = guiding_classifier(profile, pool, 0, 0)
-    print(f"one PGD step (N = {profile.galot.grad_samples}) per class, eps 0.25:")
-    for name, changes in profile.estimator_options:
-        cfg = dataclasses.replace(profile.galot, pgd_steps=1, **dict(changes))
-        optimize_embeddings(model, classifier, c[:1], 0.25, cfg, [0], 28, 1)  # warm-up
+    settings = [("fp32", False, False), ("fp32, contiguous GroupNorm", False, True)]
+    if bf16_is_native():
+        settings += [("bf16 autocast", True, False), ("bf16 autocast, contiguous GroupNorm", True, True)]
+    if args.compile:
+        settings.append(("bf16 autocast, contiguous GroupNorm, torch.compile", bf16_is_native(), True))
+    print(
+        f"bundled model, T {cfg.sampling_steps}, guidance {cfg.guidance}, batch {batch}, {len(labels)} images, "
+        f"{args.threads} threads, native bf16: {bf16_is_native()}"
+    )
+    rows, reference_signs = [], None
+    for name, bf16, contiguous in settings:
+        model.autocast = bf16
+        set_layout(model, contiguous)
+        compile_s = 0.0
+        if "compile" in name:
+            model.unet = torch.compile(model.unet, dynamic=False)
+            t0 = time.perf_counter()
+            generate_images(model, c, labels[:batch], seeds[:batch], cfg, 28, 1, batch)
+            compile_s = time.perf_counter() - t0
+        generate_images(model, c, labels[:batch], seeds[:batch], cfg, 28, 1, batch)  # warm-up
+        whole = len(labels) // batch * batch  # whole batches only: a compiled UNet recompiles for a new shape
         t0 = time.perf_counter()
-        optimize_embeddings(model, classifier, c, 0.25, cfg, class_seeds(0, 0, 10), 28, 1)
-        print(f"  {name:14s} {(time.perf_counter() - t0) / 10:.3f} s per class", flush=True)
+        images = generate_images(model, c, labels[:whole], seeds[:whole], cfg, 28, 1, batch)
+        seconds = time.perf_counter() - t0
+        correct = (predict_probs(judge, images).argmax(1) == labels[:whole]).float()
+        row = dict(
+            setting=name,
+            images_per_s=whole / seconds,
+            label_accuracy=float(correct.mean()),
+            label_accuracy_se=float(correct.std() / len(correct) ** 0.5),
+            compile_s=compile_s,
+        )
+        if "compile" not in name:  # a backward through a compiled UNet would compile again
+            row["pgd_step_s_per_class"], signs = pgd_step(model, classifier, c, profile)
+            reference_signs = signs if reference_signs is None else reference_signs
+            row["pgd_sign_agreement_with_fp32"] = float((signs == reference_signs).float().mean())
+        rows.append(row)
+        print(
+            f"  {name:52s} {row['images_per_s']:6.1f} images/s, labels {row['label_accuracy']:.4f} "
+            f"+- {row['label_accuracy_se']:.4f}"
+            + (f", PGD step {row['pgd_step_s_per_class']:.3f} s per class" if "pgd_step_s_per_class" in row else "")
+            + (f", compiled in {compile_s:.0f} s" if compile_s else ""),
+            flush=True,
+        )
+    df = pd.DataFrame(rows).assign(
+        threads=args.threads, images=len(labels), batch=batch, native_bf16=bf16_is_native(), code_version=code_version()
+    )
+    first = df.iloc[0]
+    df["speedup_images"] = df.images_per_s / first.images_per_s
+    if "pgd_step_s_per_class" in df:
+        df["speedup_pgd"] = first.pgd_step_s_per_class / df.pgd_step_s_per_class
+    save_table(df, args.out, index=False)
+    print(df.drop(columns=["code_version"]).to_markdown(index=False, floatfmt=".3f"))
 
 
 if __name__ == "__main__":

@@ -25,8 +25,8 @@ import time
 import torch
 import torch.nn.functional as F
 
+from galot_lib.core.device import autocast, bf16_is_native
 from galot_lib.learning.models import MODELS, build_model
-from galot_lib.learning.train import autocast, bf16_is_native
 
 SHAPES = {"28x28x1": (1, 28), "32x32x3": (3, 32)}
 

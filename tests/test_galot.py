@@ -428,17 +428,8 @@ def test_the_filter_is_asked_in_keeping_order_and_keeps_what_a_full_check_keeps(
     """Selection with a filter checks images from the most informative down until each class's share has passed;
     the kept set equals filtering every image first and then keeping the most informative that passed."""
 
-    class EveryOtherImage:  # a deterministic stand-in for a zero-shot filter: judges each image on its own
-        asked = 0
-
-        def predict(self, images):
-            self.asked += len(images)
-            verdict = images.flatten(1).float().sum(1).long() % 2 == 0
-            return torch.where(verdict, torch.tensor(-1), torch.tensor(0))  # -1 never equals a label: fails
-
     cfg = dataclasses.replace(CFG, optimize=False, oversample=4.0, keep_rule="informative")
-    gen = GalotGenerator(tiny_t2i, CLASSES, cfg, 28, 1)
-    gen.label_filter = EveryOtherImage()
+    gen = with_filter(GalotGenerator(tiny_t2i, CLASSES, cfg, 28, 1), passes_every_other)
     made = gen.make(1, classifier, 0.0, 24, 6, seed=5)
     labels, seeds = planned_images(split_evenly(24, 3, 5), 5, 1)
     pool = gen.plain_stream(tiny_t2i.encode(prompts(*CLASSES)).float(), labels, seeds, 5, 1)[0]
@@ -446,10 +437,43 @@ def test_the_filter_is_asked_in_keeping_order_and_keeps_what_a_full_check_keeps(
     from galot_lib.learning.train import predict_probs
 
     scores = acquisition_scores("MarginSampling", predict_probs(classifier, pool))
-    passes = gen.label_filter.predict(pool) == labels
+    passes = passes_every_other(pool, labels, classifier)
     expected = []
     for c in range(3):
         idx = torch.nonzero(passes & (labels == c)).flatten()
         expected += idx[scores[idx].argsort(descending=True, stable=True)[:2]].tolist()
     assert made.info["filter_checked"] < 24  # not every image was asked
     assert torch.equal(made.images, pool[sorted(expected)])
+
+
+def passes_every_other(images, labels, classifier):
+    """A deterministic stand-in for a zero-shot filter's verdicts: each image judged on its own, about half pass."""
+    pixels = images.flatten(1).long()
+    return (pixels * torch.arange(1, pixels.shape[1] + 1)).sum(1) % 2 == 0
+
+
+def with_filter(gen, verdicts):
+    gen.label_filter = verdicts  # any filter: the generator asks passes_filter
+    gen.passes_filter = verdicts
+    return gen
+
+
+@pytest.mark.parametrize("optimize", [False, True])
+def test_a_filter_that_leaves_a_class_short_renders_more_until_every_share_is_full(tiny_t2i, classifier, optimize):
+    """Arms differ in which images they keep, not in how many: the filter's shortfall is rendered anew from the
+    next seeds of each short class's stream, and the records say how many images that took."""
+    cfg = dataclasses.replace(CFG, optimize=optimize, oversample=1.5)
+    gen = with_filter(GalotGenerator(tiny_t2i, CLASSES, cfg, 28, 1), passes_every_other)
+    made = gen.make(1, classifier, 0.2 if optimize else 0.0, 18, 12, seed=5)
+    assert torch.equal(torch.bincount(made.labels, minlength=3), torch.as_tensor(split_evenly(12, 3, 5)))
+    assert made.info["topped_up"] > 0 and made.info["rendered"] == 18 + made.info["topped_up"]
+    assert passes_every_other(made.images, made.labels, classifier).all()  # every kept image passed the filter
+
+
+def test_a_filter_that_passes_too_few_stops_with_what_to_change(tiny_t2i, classifier):
+    cfg = dataclasses.replace(CFG, optimize=False, oversample=1.5)
+    gen = with_filter(GalotGenerator(tiny_t2i, CLASSES, cfg, 28, 1), lambda images, labels, _: labels < 0)
+    with pytest.raises(
+        ValueError, match="label filter .* passed 0 of .* raise oversample, lower eps or drop the filter"
+    ):
+        gen.make(1, classifier, 0.0, 9, 6, seed=5)

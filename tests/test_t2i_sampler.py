@@ -82,7 +82,7 @@ def test_latent_path_matches_stable_diffusion_pipeline(sd_components, scheduler)
 
 
 def test_pixel_path_matches_ddim_loop(make_bundled_folder):
-    model = load_t2i(str(make_bundled_folder()), device="cpu")
+    model = load_t2i(str(make_bundled_folder()), device="cpu", mixed_precision=False)
     cond, uncond = embeddings((2, BUNDLED_TOKENS, BUNDLED_WIDTH), 0), embeddings((BUNDLED_TOKENS, BUNDLED_WIDTH), 1)
     ours = sample(model, cond, SEEDS, steps=3, guidance=3.0, uncond=uncond)
     with torch.no_grad():
@@ -112,7 +112,7 @@ def test_bundled_loader_honours_its_json(make_bundled_folder, size, channels, sp
 
 
 def test_bundled_model_encodes_with_minilm(make_bundled_folder):
-    model = load_t2i(str(make_bundled_folder()), device="cpu")
+    model = load_t2i(str(make_bundled_folder()), device="cpu", mixed_precision=False)
     emb = model.encode(["a photo of a coat", ""])
     assert emb.shape == (2, BUNDLED_TOKENS, BUNDLED_WIDTH) and emb.dtype == torch.float32
     torch.testing.assert_close(model.empty_embedding(), emb[1])
@@ -196,7 +196,7 @@ def test_text_keys_and_values_once_per_distinct_prompt(sd_components):
 
 @pytest.mark.parametrize("grad", ["last", "x0"])
 def test_every_estimator_runs_on_the_bundled_kind_too(make_bundled_folder, grad):
-    model = load_t2i(str(make_bundled_folder()), device="cpu")
+    model = load_t2i(str(make_bundled_folder()), device="cpu", mixed_precision=False)
     cond = embeddings((2, BUNDLED_TOKENS, BUNDLED_WIDTH), 0).requires_grad_()
     g = grad_of(
         sample(model, cond, SEEDS, steps=3, guidance=3.0, grad=grad, grad_step=1 if grad == "x0" else None), cond
@@ -205,7 +205,7 @@ def test_every_estimator_runs_on_the_bundled_kind_too(make_bundled_folder, grad)
 
 
 def test_last_differs_from_full_but_not_with_one_step(make_bundled_folder):
-    model = load_t2i(str(make_bundled_folder()), device="cpu")
+    model = load_t2i(str(make_bundled_folder()), device="cpu", mixed_precision=False)
     uncond = embeddings((BUNDLED_TOKENS, BUNDLED_WIDTH), 1)
     for steps in (1, 3):
         grads = {}

@@ -3,7 +3,17 @@
 import pytest
 import torch
 
-from galot_lib.learning.train import TrainConfig, accuracy, augment, fit, infer, mc_dropout_probs, ranking_loss
+from galot_lib.learning.train import (
+    TrainConfig,
+    accuracy,
+    augment,
+    batch_stream,
+    fit,
+    infer,
+    mc_dropout_probs,
+    ranking_loss,
+    training_steps,
+)
 
 FAST = TrainConfig(epochs=6, batch_size=32, lr=3e-3, crop_padding=1)
 
@@ -44,6 +54,23 @@ def test_min_steps_extends_training_of_tiny_sets():
         for k in few.model.state_dict()
     )
     assert diff > 0
+
+
+@pytest.mark.parametrize("n", [2, 3, 63, 64, 65, 66, 192, 194, 448, 450, 456])
+def test_every_batch_has_the_same_size_and_every_pass_sees_each_image_once(n):
+    steps = 3 * n  # several passes
+    batches = list(batch_stream(n, 64, steps, torch.Generator().manual_seed(n)))
+    assert len(batches) == steps and {len(b) for b in batches} == {min(64, n)}  # no remainder batch
+    seen = torch.cat(batches)
+    for start in range(0, len(seen) - n + 1, n):  # each block of n consecutive draws is one permutation
+        assert torch.equal(seen[start : start + n].sort().values, torch.arange(n))
+
+
+def test_steps_grow_smoothly_with_the_images():
+    config = TrainConfig(epochs=15, min_steps=100, batch_size=64)
+    steps = [training_steps(n, config) for n in range(2, 1000)]
+    assert min(steps) == 100 and all(0 <= b - a <= 1 for a, b in zip(steps, steps[1:]))
+    assert training_steps(640, config) == 150  # 15 passes of 10 full batches
 
 
 def test_augment_crops_and_flips_whole_batches():

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import dataclasses
 import time
+from dataclasses import dataclass
 
 import numpy as np
 import torch
@@ -25,13 +26,52 @@ from ..learning.generated import Generated
 from ..learning.strategies import acquisition_scores
 from ..learning.train import predict_probs
 from .cache import GeneratedCache, cached, make_key
-from .galot import GalotConfig, memory_plan_for, optimize_embeddings
+from .galot import GalotConfig, PGDResult, memory_plan_for, optimize_embeddings
 from .heldout import heldout_indices, measure_directions
 from .images import class_seeds, generate_images, image_seeds, planned_images, split_evenly
 from .label_filters import DiffusionZeroShot, label_filter_for
 from .memory import MAX_MICRO_BATCH, MemoryPlan
 from .prompts import fill
 from .t2i import T2IModel
+
+MAX_RENDER_FACTOR = 10  # a class's images rendered at most this many times its kept share (label filter top-ups)
+
+
+@dataclass
+class Renders:
+    """A cycle's images rendered so far, in order, each with the prompt it came from, and what making them cost."""
+
+    images: torch.Tensor  # uint8 [n, C, H, W]
+    labels: torch.Tensor  # [n]: the class each prompt names
+    seeds: list[int]  # each image's noise seed
+    embeddings: torch.Tensor  # [n, L, D]: the prompt each image came from
+    starts: torch.Tensor  # [n, L, D]: its class's c_y
+    objective_before: torch.Tensor  # per prompt optimised: the objective at c_y (NaN: not measured)
+    zero_share: list[float]  # per PGD step: the share of exactly-zero gradient entries
+    pgd_s: float
+    render_s: float
+    rendered_now: int  # images rendered (not read from the plain prompt's store)
+
+    @classmethod
+    def empty(cls, channels: int, size: int) -> Renders:
+        images, none = torch.zeros(0, channels, size, size, dtype=torch.uint8), torch.zeros(0)
+        return cls(images, none.long(), [], none, none, none, [], 0.0, 0.0, 0)
+
+    def extend(self, more: Renders) -> Renders:
+        if not len(self.labels):
+            return more
+        return Renders(
+            torch.cat([self.images, more.images]),
+            torch.cat([self.labels, more.labels]),
+            self.seeds + more.seeds,
+            torch.cat([self.embeddings, more.embeddings]),
+            torch.cat([self.starts, more.starts]),
+            torch.cat([self.objective_before, more.objective_before]),
+            self.zero_share + more.zero_share,
+            self.pgd_s + more.pgd_s,
+            self.render_s + more.render_s,
+            self.rendered_now + more.rendered_now,
+        )
 
 
 class GalotGenerator:
@@ -60,7 +100,6 @@ class GalotGenerator:
         self.memory_budget_gb, self.max_batch = memory_budget_gb, max_batch
         self.plan: MemoryPlan | None = None
         self.label_filter = label_filter_for(config, model, self.class_names)
-        self._plain: GalotGenerator | None = None
 
     def describe(self) -> dict:
         """What decides the generated sets (the judge and the plan only measure or batch, so are left out)."""
@@ -110,60 +149,24 @@ class GalotGenerator:
         return self.plan
 
     def make(self, cycle: int, classifier, eps: float, n_make: int, n_keep: int, seed: int) -> Generated:
-        cfg, classes = self.config, len(self.class_names)
+        """One cycle's set, in Alg. 1's order: move the prompts (PGD), render ``n_make`` images, measure the moved
+        prompts on held-out seeds, keep ``n_keep`` (rendering more where a label filter left a class short), and
+        measure the kept images against the plain prompt's."""
+        classes = len(self.class_names)
         self.planned(classifier)
         c_y = self.class_embeddings()
         labels, seeds = planned_images(split_evenly(n_make, classes, seed), seed, cycle)
-        per_image = cfg.per_image and eps > 0
-        if per_image:  # every image its own prompt, moved against its own noise
-            start = c_y[labels]
-            pgd = optimize_embeddings(
-                self.model,
-                classifier,
-                start,
-                eps,
-                cfg,
-                seeds,
-                self.size,
-                self.channels,
-                self.plan,
-                noise_seeds=seeds,
-                classes_of_rows=labels,
-            )
-        else:
-            start = c_y
-            pgd = optimize_embeddings(
-                self.model,
-                classifier,
-                c_y,
-                eps,
-                cfg,
-                class_seeds(seed, cycle, classes),
-                self.size,
-                self.channels,
-                self.plan,
-            )
-        if self.shards is not None:  # every process renders from the main process's embeddings
-            pgd.embeddings = self.shards.same(pgd.embeddings.cpu()).to(c_y.device)
-        t0 = time.perf_counter()
-        if torch.equal(pgd.embeddings, start) and not per_image:
-            images, rendered_now = self.plain_stream(c_y, labels, seeds, seed, cycle)
-        else:
-            images = self.render(pgd.embeddings, torch.arange(len(labels)) if per_image else labels, seeds)
-            rendered_now = len(labels)
-        generation_s = time.perf_counter() - t0
+        shared = self.shared_prompts(classifier, c_y, eps, seed, cycle)
+        nothing = Renders.empty(self.channels, self.size)
+        made = self.rendered(nothing, labels, seeds, c_y, shared, classifier, eps, seed, cycle)
         info = dict(
             eps=eps,
-            pgd_s=round(pgd.seconds, 3),
-            generation_s=round(generation_s, 3),
-            rendered=len(labels),
-            rendered_now=rendered_now,
             grad_micro_batch=self.plan.grad_micro_batch,
             sample_micro_batch=self.plan.sample_micro_batch,
-            pgd_objective_start=_nanmean(pgd.objective_before),
-            embedding_shift_linf=float((pgd.embeddings - start).flatten(1).abs().max(1).values.mean()),
-            pgd_zero_gradient_share=float(np.mean(pgd.zero_share)) if pgd.zero_share else float("nan"),
-            **(pgd.fidelity or {}),
+            pgd_objective_start=_nanmean(made.objective_before),
+            embedding_shift_linf=float((made.embeddings - made.starts).flatten(1).abs().max(1).values.mean()),
+            pgd_zero_gradient_share=float(np.mean(made.zero_share)) if made.zero_share else float("nan"),
+            **(shared.fidelity or {}),
         )
         t1 = time.perf_counter()  # measurements against the plain prompt (judging, not generating)
         plain = None
@@ -171,18 +174,135 @@ class GalotGenerator:
             plain_labels, plain_seeds = planned_images(split_evenly(n_keep, classes, seed), seed, cycle)
             plain = plain_labels, self.plain_stream(c_y, plain_labels, plain_seeds, seed, cycle)[0], plain_seeds
         if eps > 0 and classifier is not None:
-            summary, per_class = self.heldout(classifier, c_y, plain, images, labels, seeds, eps, seed, cycle)
-            info.update(summary, heldout_per_class=per_class, heldout_on_own_noise=per_image)
+            summary, per_class = self.heldout(classifier, c_y, plain, made.images, labels, seeds, eps, seed, cycle)
+            info.update(summary, heldout_per_class=per_class, heldout_on_own_noise=self.per_image(eps))
         measuring_s = time.perf_counter() - t1
-        keep = self.kept(images, labels, n_keep, seed, cycle, info, classifier)
-        images, labels = images[keep], labels[keep]
+        keep, made = self.filled(made, n_keep, c_y, shared, classifier, eps, seed, cycle, info)
+        info.update(
+            pgd_s=round(made.pgd_s, 3),
+            generation_s=round(made.render_s, 3),
+            rendered=len(made.labels),
+            rendered_now=made.rendered_now,
+            topped_up=len(made.labels) - n_make,
+        )
+        images, labels = made.images[keep], made.labels[keep]
         if plain is not None:
             t1 = time.perf_counter()
             info.update(self.kept_against_plain(classifier, images, labels, plain[1], plain[0]))
             measuring_s += time.perf_counter() - t1
         info.update(generated_this_cycle=len(labels), heldout_s=round(measuring_s, 3))
-        embeddings = pgd.embeddings[keep] if per_image else pgd.embeddings
+        embeddings = made.embeddings[keep] if self.per_image(eps) else shared.embeddings
         return Generated(images, labels, info, embeddings)
+
+    def per_image(self, eps: float) -> bool:
+        """Every image its own prompt (only where there is something to optimise)."""
+        return self.config.per_image and eps > 0
+
+    def shared_prompts(self, classifier, c_y: torch.Tensor, eps: float, seed: int, cycle: int) -> PGDResult:
+        """c* per class (PGD against ``classifier``, the same in every process of a launch); c_y unmoved for
+        per-image prompts, whose PGD runs image by image as they are rendered (``rendered``)."""
+        if self.per_image(eps):
+            return optimize_embeddings(self.model, classifier, c_y, 0.0, self.config, [], self.size, self.channels)
+        pgd = optimize_embeddings(
+            self.model,
+            classifier,
+            c_y,
+            eps,
+            self.config,
+            class_seeds(seed, cycle, len(c_y)),
+            self.size,
+            self.channels,
+            self.plan,
+        )
+        if self.shards is not None:  # every process renders from the main process's embeddings
+            pgd.embeddings = self.shards.same(pgd.embeddings.cpu()).to(c_y.device)
+        return pgd
+
+    def rendered(
+        self, earlier: Renders, labels, seeds: list[int], c_y, shared: PGDResult, classifier, eps, seed, cycle
+    ) -> Renders:
+        """``earlier`` with the images of (``labels``, ``seeds``) added: per-image prompts optimised against their
+        own noise and rendered; c* rendered; or, unmoved, the plain prompt's images from its per-class store (whose
+        earlier images these continue)."""
+        if self.per_image(eps):
+            pgd = optimize_embeddings(
+                self.model,
+                classifier,
+                c_y[labels],
+                eps,
+                self.config,
+                seeds,
+                self.size,
+                self.channels,
+                self.plan,
+                noise_seeds=seeds,
+                classes_of_rows=labels,
+            )
+            t0 = time.perf_counter()
+            images, now = self.render(pgd.embeddings, torch.arange(len(labels)), seeds), len(labels)
+            rows = pgd.embeddings
+        else:
+            pgd = shared if not len(earlier.labels) else dataclasses.replace(shared, zero_share=[], seconds=0.0)
+            t0 = time.perf_counter()
+            rows = shared.embeddings[labels]
+            if torch.equal(shared.embeddings, c_y):
+                every, now = self.plain_stream(
+                    c_y, torch.cat([earlier.labels, labels]), earlier.seeds + list(seeds), seed, cycle
+                )
+                images = every[len(earlier.labels) :]
+            else:
+                images, now = self.render(shared.embeddings, labels, seeds), len(labels)
+        new = Renders(
+            images,
+            labels,
+            list(seeds),
+            rows,
+            c_y[labels],
+            pgd.objective_before if not len(earlier.labels) else torch.zeros(0),
+            pgd.zero_share,
+            pgd.seconds,
+            time.perf_counter() - t0,
+            now,
+        )
+        return earlier.extend(new)
+
+    def filled(
+        self, made: Renders, n_keep: int, c_y, shared: PGDResult, classifier, eps, seed: int, cycle: int, info: dict
+    ) -> tuple[torch.Tensor, Renders]:
+        """The indices of ``made`` to keep, ``n_keep`` of them (each class its share), and ``made`` as it ended:
+        where a label filter leaves a class short, the next images of its seed stream are rendered and judged until
+        its share is full, so that arms differ in which images they train on, not in how many. A class the filter
+        passes too rarely to fill its share within ``MAX_RENDER_FACTOR`` times it stops the run, saying what to
+        change."""
+        quota = torch.as_tensor(split_evenly(n_keep, len(self.class_names), seed))
+        verdicts = None
+        while True:
+            keep, verdicts = self.kept(made, n_keep, seed, cycle, info, classifier, verdicts)
+            short = quota - torch.bincount(made.labels[keep], minlength=len(quota))
+            if not short.any():
+                return keep, made
+            rendered = torch.bincount(made.labels, minlength=len(quota))
+            passed = torch.bincount(made.labels[verdicts[0]], minlength=len(quota))
+            checked = torch.bincount(made.labels[verdicts[1]], minlength=len(quota))
+            rate = (passed.float() + 1) / (checked.float() + 2)  # the pass rate so far (Laplace's estimate)
+            extra = torch.where(short > 0, (short / rate).ceil().long() + 1, 0)
+            hopeless = (short > 0) & (rendered + extra > MAX_RENDER_FACTOR * quota)
+            if hopeless.any():
+                c = int(torch.nonzero(hopeless)[0])
+                raise ValueError(
+                    f"the label filter ({self.config.label_filter}) passed {int(passed[c])} of {int(checked[c])} images "
+                    f"of class {self.class_names[c]!r} (cycle {cycle}, eps {eps:g}); {int(short[c])} more of its "
+                    f"share of {int(quota[c])} would take over {MAX_RENDER_FACTOR} x that share: raise oversample, "
+                    "lower eps or drop the filter"
+                )
+            labels = torch.cat([torch.full((n,), c, dtype=torch.long) for c, n in enumerate(extra.tolist())])
+            seeds = [
+                s
+                for c, n in enumerate(extra.tolist())
+                for s in image_seeds(seed, cycle, c, int(rendered[c]) + n)[int(rendered[c]) :]
+            ]
+            made = self.rendered(made, labels, seeds, c_y, shared, classifier, eps, seed, cycle)
+            verdicts = tuple(torch.cat([v, torch.zeros(len(labels), dtype=torch.bool)]) for v in verdicts)
 
     def render(self, embeddings: torch.Tensor, labels: torch.Tensor, seeds: list[int]) -> torch.Tensor:
         batch = self.plan.sample_micro_batch if self.plan is not None else self.max_batch
@@ -237,12 +357,17 @@ class GalotGenerator:
             out[where] = stored[:need]
         return out, len(missing)
 
-    def kept(self, images, labels, n_keep: int, seed: int, cycle: int, info: dict, classifier) -> torch.Tensor:
-        """Which generated images join the training set: all; or (Table 6) a random ``n_keep`` of them; or,
-        with a label filter, the first of each class that pass it, up to the class's share of ``n_keep``; or,
-        with ``keep_rule="informative"``, each class's share with the highest A_GAL under the current
-        classifier (among those that pass the filter, if there is one; the first ones before any classifier)."""
-        cfg = self.config
+    def kept(
+        self, made: Renders, n_keep: int, seed: int, cycle: int, info: dict, classifier, verdicts=None
+    ) -> tuple[torch.Tensor, tuple[torch.Tensor, torch.Tensor]]:
+        """Which generated images join the training set, and the label filter's verdicts so far (passed, checked):
+        all; or (Table 6) a random ``n_keep`` of them; or, with a label filter, the first of each class that pass
+        it, up to the class's share of ``n_keep``; or, with ``keep_rule="informative"``, each class's share with
+        the highest A_GAL under the current classifier (among those that pass the filter, if there is one; the
+        first ones before any classifier)."""
+        cfg, images, labels = self.config, made.images, made.labels
+        none = torch.zeros(len(labels), dtype=torch.bool)
+        verdicts = verdicts or (none, none.clone())
         rank = torch.zeros(len(labels))  # lower first; ties keep the set's order
         if cfg.keep_rule == "informative" and classifier is not None:
             t0 = time.perf_counter()
@@ -251,23 +376,26 @@ class GalotGenerator:
             info.update(selection_s=round(time.perf_counter() - t0, 3), candidate_acquisition=float(scores.mean()))
         elif cfg.keep_rule == "any" and self.label_filter is None and n_keep < len(labels):
             rng = np.random.default_rng([seed, cycle, Purpose.OVERSAMPLE_KEEP])
-            return torch.from_numpy(np.sort(rng.choice(len(labels), size=n_keep, replace=False)))
+            return torch.from_numpy(np.sort(rng.choice(len(labels), size=n_keep, replace=False))), verdicts
         quota = split_evenly(n_keep, len(self.class_names), seed)
         orders = [torch.nonzero(labels == c).flatten() for c in range(len(quota))]
         orders = [pool[torch.sort(rank[pool], stable=True).indices] for pool in orders]
         passed = torch.ones(len(labels), dtype=torch.bool)
         if self.label_filter is not None:
-            passed = self.filtered_in_order(images, labels, orders, quota, classifier, info)
-        return torch.sort(torch.cat([order[passed[order]][: int(q)] for order, q in zip(orders, quota)])).values
+            verdicts = self.filtered_in_order(images, labels, orders, quota, classifier, info, verdicts)
+            passed = verdicts[0]
+        keep = torch.sort(torch.cat([order[passed[order]][: int(q)] for order, q in zip(orders, quota)])).values
+        return keep, verdicts
 
     def filtered_in_order(
-        self, images, labels, orders: list[torch.Tensor], quota, classifier, info: dict
-    ) -> torch.Tensor:
-        """The label filter's verdicts, asked in each class's keeping order only until the class's quota has passed
-        (the filter judges every image on its own, so the images kept are those a check of all would keep, for a
-        fraction of its cost); images never checked count as not passed."""
+        self, images, labels, orders: list[torch.Tensor], quota, classifier, info: dict, verdicts
+    ) -> tuple[torch.Tensor, torch.Tensor]:
+        """The label filter's verdicts (passed, checked), asked in each class's keeping order only until the class's
+        quota has passed (the filter judges every image on its own, so the images kept are those a check of all
+        would keep, for a fraction of its cost); images never checked count as not passed, and those checked before
+        (``verdicts``) are not asked again."""
         t0 = time.perf_counter()
-        passed, checked = torch.zeros(len(labels), dtype=torch.bool), torch.zeros(len(labels), dtype=torch.bool)
+        passed, checked = verdicts[0].clone(), verdicts[1].clone()
         while True:
             ask = []
             for order, q in zip(orders, quota):
@@ -283,9 +411,9 @@ class GalotGenerator:
         info.update(
             label_filter_pass=float(passed[checked].float().mean()) if checked.any() else float("nan"),
             filter_checked=int(checked.sum()),
-            filter_s=round(time.perf_counter() - t0, 3),
+            filter_s=round(info.get("filter_s", 0.0) + time.perf_counter() - t0, 3),
         )
-        return passed
+        return passed, checked
 
     def kept_against_plain(self, classifier, images, labels, plain_images, plain_labels) -> dict:
         """What this arm adds, beside what the plain prompt would have added at the same count and seeds stream:

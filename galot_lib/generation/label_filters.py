@@ -60,18 +60,12 @@ class DiffusionZeroShot:
         n, k = candidates.shape
         gen = torch.Generator().manual_seed(self.seed)
         error = torch.zeros(n, k, device=x0.device)
-        rows = {"text_rows": candidates.flatten()}  # each class prompt projected once (text_attention.py)
+        rows = candidates.flatten()  # each class prompt projected once (text_attention.py)
         for t in self.timesteps:
             noise = torch.randn(x0.shape[1:], generator=gen).to(x0.device, x0.dtype).expand_as(x0)
             a = float(self.alphas[t])
             x_in = (a**0.5 * x0 + (1 - a) ** 0.5 * noise).repeat_interleave(k, 0)
-            out = self.model.unet(
-                x_in,
-                torch.tensor(t, device=x0.device),
-                encoder_hidden_states=self.cond,
-                cross_attention_kwargs=rows,
-                return_dict=False,
-            )[0]
+            out = self.model.predict(x_in, torch.tensor(t, device=x0.device), self.cond, rows)
             out = clean_and_noise(x_in, out, a, self.prediction_type)[1]  # the noise each prompt predicts
             target = noise.repeat_interleave(k, 0)
             error += (out.float() - target.float()).square().flatten(1).mean(1).view(n, k)

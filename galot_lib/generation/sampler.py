@@ -225,9 +225,7 @@ def _guided_output(model: T2IModel, x, t, text, text_rows, guidance: float, chec
         x = torch.cat([x, x])
 
     def unet(x_in, emb):
-        return model.unet(
-            x_in, t, encoder_hidden_states=emb, cross_attention_kwargs={"text_rows": text_rows}, return_dict=False
-        )[0]
+        return model.predict(x_in, t, emb, text_rows)
 
     output = checkpoint(unet, x, text, use_reentrant=False) if checkpointed else unet(x, text)
     if guidance == 1:

@@ -19,8 +19,9 @@ import torch
 
 from ..bundled_model import WEIGHTS_DIR
 from ..bundled_model.space import from_model_space, to_model_space
-from ..core.device import resolve_device
+from ..core.device import bf16_is_native, resolve_device
 from ..core.hashing import files_digest, modules_digest
+from .layouts import contiguous_group_norms
 from .pixels import to_classifier_input
 from .text_attention import SharedTextAttention
 
@@ -68,6 +69,7 @@ class T2IModel:
     decode_fn: Callable[[torch.Tensor], torch.Tensor] = field(repr=False)
     model_space_fn: Callable[[torch.Tensor], torch.Tensor] = field(repr=False)
     vae: torch.nn.Module | None = field(default=None, repr=False)  # latent models' decoder (memory options act on it)
+    autocast: bool = False  # the UNet computes under bf16 autocast (fp32 weights): where the CPU runs bf16 natively
     _empty: torch.Tensor | None = field(default=None, init=False, repr=False)
 
     @torch.no_grad()
@@ -83,6 +85,15 @@ class T2IModel:
             self._empty = self.encode([""])[0]
         return self._empty
 
+    def predict(self, x: torch.Tensor, t: torch.Tensor, text: torch.Tensor, text_rows=None) -> torch.Tensor:
+        """The UNet's output for samples ``x`` at timestep ``t``, in the model's dtype; ``text`` holds the text
+        embeddings, one per row of ``x``, or the distinct ones with ``text_rows`` naming each row's
+        (``text_attention``)."""
+        extra = {"text_rows": text_rows} if text_rows is not None else None
+        with torch.autocast(self.device.type, dtype=torch.bfloat16, enabled=self.autocast):
+            out = self.unet(x, t, encoder_hidden_states=text, cross_attention_kwargs=extra, return_dict=False)[0]
+        return out.to(self.dtype)
+
     def decode(self, sample: torch.Tensor) -> torch.Tensor:
         """Model-space samples -> float32 images in [0, 1], differentiable (gradients reach the sample)."""
         return self.decode_fn(sample)
@@ -96,19 +107,24 @@ class T2IModel:
             return self.model_space_fn(to_classifier_input(x, self.image_size, self.image_channels))
 
 
-def load_t2i(model: str = "bundled", device=None, dtype=None, image_size: int | None = None) -> T2IModel:
-    """Load ``"bundled"``, a bundled-model folder, a diffusers Stable Diffusion folder, or a hub id."""
+def load_t2i(
+    model: str = "bundled", device=None, dtype=None, image_size: int | None = None, mixed_precision: bool = True
+) -> T2IModel:
+    """Load ``"bundled"``, a bundled-model folder, a diffusers Stable Diffusion folder, or a hub id.
+    ``mixed_precision``: the bundled model's UNet computes in bf16 autocast where that is native (1.6x on 2 CPU
+    cores at the same judged label accuracy, ``bench/bench_generation.py``); Stable Diffusion on a GPU runs in
+    fp16 weights instead."""
     if model == "bundled":
         if not (WEIGHTS_DIR / "galot_bundled.json").is_file():
             raise FileNotFoundError(
                 f"the bundled model's weights are not in {WEIGHTS_DIR}: train them with "
                 "`python -m galot_lib.bundled.train`, or choose " + ALTERNATIVES
             )
-        return from_bundled_folder(WEIGHTS_DIR, device=device, dtype=dtype, image_size=image_size)
+        return from_bundled_folder(WEIGHTS_DIR, device, dtype, image_size, mixed_precision)
     path = Path(model).expanduser()
     if path.is_dir():
         if (path / "galot_bundled.json").is_file():
-            return from_bundled_folder(path, device=device, dtype=dtype, image_size=image_size)
+            return from_bundled_folder(path, device, dtype, image_size, mixed_precision)
         return _from_sd_folder(path, str(path), None, device, dtype, image_size)
     if path.exists() or model.startswith((".", "/", "~")) or model.count("/") > 1:
         raise ValueError(f"{model!r} is neither a model folder nor a hub id; choose " + ALTERNATIVES)
@@ -194,8 +210,11 @@ def from_sd_components(
     )
 
 
-def from_bundled_folder(path, device=None, dtype=None, image_size: int | None = None) -> T2IModel:
-    """Load a folder in the bundled format (see ``galot_lib.bundled.train.export``); fp32 unless told."""
+def from_bundled_folder(
+    path, device=None, dtype=None, image_size: int | None = None, mixed_precision: bool = True
+) -> T2IModel:
+    """Load a folder in the bundled format (see ``galot_lib.bundled.train.export``); fp32 weights unless told, the
+    UNet computing in bf16 autocast where that is native and ``mixed_precision`` asks for it."""
     from ..bundled_model.encoder import encode as minilm_encode
 
     path = Path(path)
@@ -227,14 +246,17 @@ def from_bundled_folder(path, device=None, dtype=None, image_size: int | None = 
         )
     device = resolve_device(device)
     dtype = dtype or torch.float32
-    fingerprint = files_digest(
-        path, ("unet", "scheduler"), {k: v for k, v in meta.items() if k not in ("sampling", "training")}
-    )
+    autocast = mixed_precision and dtype == torch.float32 and bf16_is_native()
+    described = {k: v for k, v in meta.items() if k not in ("sampling", "training")}
+    # bf16 arithmetic makes other images than fp32: generated sets made either way are kept apart
+    fingerprint = files_digest(path, ("unet", "scheduler"), dict(described, compute="bf16") if autocast else described)
     from diffusers import DDIMScheduler, UNet2DConditionModel
 
     unet = UNet2DConditionModel.from_pretrained(path / "unet", torch_dtype=dtype)
     # channels-last: oneDNN's preferred layout, 1.1-1.2x faster sampling on 2 CPU cores (bench_generation.py)
     unet.eval().requires_grad_(False).to(device, memory_format=torch.channels_last)
+    if device.type == "cpu":
+        contiguous_group_norms(unet)  # CPU GroupNorm is slow on channels-last memory (layouts.py)
     unet.set_attn_processor(SharedTextAttention())  # text keys and values once per distinct prompt (text_attention.py)
     scheduler = DDIMScheduler.from_pretrained(path / "scheduler")
     low, high = meta.get("value_range", (-1, 1))
@@ -258,6 +280,7 @@ def from_bundled_folder(path, device=None, dtype=None, image_size: int | None = 
         embedding_shape=(text["max_tokens"], text["hidden_size"]),
         device=device,
         dtype=dtype,
+        autocast=autocast,
         default_steps=int(sampling.get("steps", BUNDLED_DEFAULT_STEPS)),
         default_guidance=float(sampling.get("guidance", BUNDLED_DEFAULT_GUIDANCE)),
         encode_fn=lambda prompts: minilm_encode(prompts, text["max_tokens"]),

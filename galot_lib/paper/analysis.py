@@ -14,6 +14,9 @@ import pandas as pd
 from scipy import stats
 
 CONFIDENCE = 0.95
+# The smallest difference in accuracy that matters, fixed before any run: a difference whose 90% interval lies
+# inside +-EQUIVALENCE_MARGIN (two one-sided tests at 5%) is "equivalent within 1 point".
+EQUIVALENCE_MARGIN = 0.01
 
 
 def per_seed(df: pd.DataFrame, summary: str = "average", index: str = "method") -> pd.Series:
@@ -53,12 +56,56 @@ def verdict(low: float, high: float, ours: str = "GALOT") -> str:
     return "not distinguishable"
 
 
+def paired_test(diff, margin: float = EQUIVALENCE_MARGIN, confidence: float = CONFIDENCE) -> dict:
+    """Everything one paired comparison states, from its per-seed differences: the mean, its ``confidence`` t
+    interval and half-width, the spread, the two-sided p of "no difference" and the two-one-sided-tests p of
+    "|difference| >= margin" (small p: equivalent within the margin). NaN where fewer than two seeds."""
+    diff = np.asarray(diff, dtype=float)
+    n = len(diff)
+    mean, low, high = mean_ci(diff, confidence)
+    row = dict(
+        seeds=n,
+        difference=mean,
+        ci_low=low,
+        ci_high=high,
+        sd=np.nan,
+        half_width=np.nan,
+        p_value=np.nan,
+        p_equivalent=np.nan,
+    )
+    if n < 2:
+        return row
+    sd = float(diff.std(ddof=1))
+    se = sd / math.sqrt(n)
+    row.update(sd=sd, half_width=(high - low) / 2)
+    if se == 0:  # every seed the same difference
+        row.update(p_value=0.0 if mean != 0 else 1.0, p_equivalent=0.0 if abs(mean) < margin else 1.0)
+        return row
+    row["p_value"] = float(2 * stats.t.sf(abs(mean) / se, n - 1))
+    below = stats.t.sf((mean + margin) / se, n - 1)  # H0: difference <= -margin
+    above = stats.t.cdf((mean - margin) / se, n - 1)  # H0: difference >= +margin
+    row["p_equivalent"] = float(max(below, above))
+    return row
+
+
+def holm(p_values) -> np.ndarray:
+    """Holm's step-down adjustment of a family's p-values (NaN counts as 1): reject where the adjusted p < alpha,
+    and the family's chance of any false rejection stays below alpha, whatever the comparisons' dependence."""
+    p = np.nan_to_num(np.asarray(p_values, dtype=float), nan=1.0)
+    order = np.argsort(p, kind="stable")
+    adjusted = np.maximum.accumulate((len(p) - np.arange(len(p))) * p[order]).clip(max=1.0)
+    out = np.empty_like(p)
+    out[order] = adjusted
+    return out
+
+
 def paired_differences(
     df: pd.DataFrame, ours: str, comparators, summary: str = "average", index: str = "method"
 ) -> pd.DataFrame:
     """``ours`` minus each comparator, paired by seed (the same seed shares the initial labels and query
-    stream): the mean difference, its 95% t interval over seeds and a verdict. Seeds missing on either side
-    are left out of that pair."""
+    stream): the mean difference, its 95% t interval over seeds, the tests of :func:`paired_test`, and the
+    uncorrected verdict (a family's corrected one: ``family``). Seeds missing on either side are left out of
+    that pair."""
     scores = per_seed(df, summary, index)
     rows = []
     for other in comparators:
@@ -66,17 +113,15 @@ def paired_differences(
             continue
         a, b = scores.loc[ours], scores.loc[other]
         seeds = a.index.intersection(b.index)
-        diff = (a.loc[seeds] - b.loc[seeds]).to_numpy()
-        mean, low, high = mean_ci(diff)
+        test = paired_test((a.loc[seeds] - b.loc[seeds]).to_numpy())
         rows.append(
             dict(
                 comparison=f"{ours} - {other}",
+                ours=ours,
+                other=other,
                 summary=summary,
-                seeds=len(seeds),
-                difference=mean,
-                ci_low=low,
-                ci_high=high,
-                verdict=verdict(low, high, ours),
+                **test,
+                verdict=verdict(test["ci_low"], test["ci_high"], ours),
             )
         )
     return pd.DataFrame(rows)
@@ -121,12 +166,20 @@ def describe_differences(table: pd.DataFrame) -> str:
     return "\n".join(lines)
 
 
-def compare(df: pd.DataFrame, comparisons, index: str = "method", summaries=("average", "final")) -> pd.DataFrame:
-    """Every (ours, comparators) pair of a comparison plan, paired by seed, for each summary."""
+def compare(
+    df: pd.DataFrame, comparisons, index: str = "method", summaries=("average", "final"), runs: dict | None = None
+) -> pd.DataFrame:
+    """Every (ours, comparators) pair of a comparison plan, paired by seed, for each summary. ``runs`` (name ->
+    (key, cycles), ``sections.run_keys``) adds what the two sides' runs are (``runs_key``) and over how many cycles,
+    by which ``family`` counts each comparison once."""
     tables = [
         paired_differences(df, ours, others, summary, index) for summary in summaries for ours, others in comparisons
     ]
-    return pd.concat(tables, ignore_index=True)
+    out = pd.concat(tables, ignore_index=True)
+    if runs is not None and len(out):
+        out["runs_key"] = [f"{runs[a][0]}|{runs[b][0]}" for a, b in zip(out.ours, out.other)]
+        out["cycles"] = [min(runs[a][1], runs[b][1]) for a, b in zip(out.ours, out.other)]
+    return out
 
 
 # The comparisons the report makes, fixed before any run from the profile alone (never picked by this run's

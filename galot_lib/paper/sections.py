@@ -14,6 +14,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from ..core.hashing import stable_hash
 from ..core.io import save_torch
 from ..core.timing import timed
 from ..generation.cache import GeneratedCache
@@ -311,6 +312,24 @@ def payoff(profile: Profile, progress: bool = True) -> list[dict]:
     for arm, job in tqdm(payoff_jobs(profile), desc="when optimising pays", disable=not progress):
         records += [dict(r, arm=arm) for r in job.run(profile)]
     return records
+
+
+def run_keys(profile: Profile, section: str, dataset: str | None = None) -> dict[str, tuple[str, int]]:
+    """Each run a section compares, by the name its tables give it: (what decides its results but its name, seed
+    and length, as a hash; its cycles). Two sections' comparisons with the same keys compare the same runs.
+    ``dataset``: Sec. 4.1's (default: its first)."""
+    seed, dataset = profile.seeds[0], dataset or profile.table1_datasets[0]
+    named = {
+        "4.1": lambda: [(j.method, j) for j in table1_jobs(profile, dataset)],
+        "4.2": lambda: [(j.method, j) for j in figure3_jobs(profile)],
+        "4.5": lambda: [(setting, j) for study, setting, j in ablation_jobs(profile) if study == "label_objectives"],
+        "W": lambda: payoff_jobs(profile),
+    }[section]()
+    return {
+        name: (stable_hash(dataclasses.replace(job, method="", seed=0, cycles=None)), job.cycles or profile.cycles)
+        for name, job in named
+        if job.seed in (seed, profile.ablation_seeds[0])
+    }
 
 
 def section_jobs(profile: Profile, section: str) -> list[RunJob]:
