@@ -5,7 +5,7 @@
 #   ./run_all.sh --profile smoke          the same, tiny (minutes)
 #   ./run_all.sh --profile paper          the paper's settings (GPU, Stable Diffusion, CIFAR/TinyImageNet)
 #   ./run_all.sh --profile paper --rehearse   the same code and settings on a CPU, with tiny stand-ins for the data
-#                                         and weights and a few steps (galot_lib/paper/rehearsal.py; minutes)
+#                                         and weights and a few steps (galot_lib/experiments/rehearsal.py; minutes)
 #   ./run_all.sh --only 4.2               one section (4.1 4.2 4.3 4.4 4.5 B W)
 #   ./run_all.sh --second-budget          notebook W at a second label budget (500 initial + 500 per cycle, 2 cycles,
 #                                         the key arms), in results/<profile>/W-budget500+500/ with its own timings
@@ -25,7 +25,7 @@
 set -euo pipefail
 cd "$(dirname "$0")"
 
-SECTIONS="4.1 4.2 4.3 4.4 4.5 B W"  # galot_lib.paper.sections.SECTIONS (a test keeps the two in step)
+SECTIONS="4.1 4.2 4.3 4.4 4.5 B W"  # galot_lib.experiments.sections.SECTIONS (a test keeps the two in step)
 usage="valid: --profile smoke|embedded|paper, --rehearse (with --profile paper), --only SECTION ($SECTIONS), --second-budget, --processes N|auto, --plan, -p NAME VALUE, --check-verdicts, --test"
 fail() { echo "run_all.sh: $1 ($usage)" >&2; exit 2; }
 
@@ -56,6 +56,7 @@ while [[ $# -gt 0 ]]; do
 done
 case "$profile" in smoke|embedded|paper) ;; *) fail "unknown profile '$profile'" ;; esac
 if [[ -n "$rehearse" && "$profile" != "paper" ]]; then fail "--rehearse rehearses the paper profile: add --profile paper"; fi
+[[ -z "$rehearse" ]] || profile="paper-rehearsal"  # the paper profile's fields with stand-ins (experiments/profiles.py)
 if [[ -n "$only" && " $SECTIONS " != *" $only "* ]]; then fail "unknown section '$only'"; fi
 if [[ ! "$processes" =~ ^([1-9][0-9]*|auto)$ ]]; then
   fail "--processes must be a positive integer or auto, got '$processes'"
@@ -103,21 +104,21 @@ print(f"== torch {torch.__version__}, torchvision {torchvision.__version__}, CUD
 PY
 
 if [[ -n "$rehearse" ]]; then
-  # The paper profile with stand-ins (galot_lib/paper/rehearsal.py): written once, outside the real data folders.
-  export GALOT_REHEARSAL_DIR="${GALOT_REHEARSAL_DIR:-$HOME/.cache/galot/rehearsal}"
-  python -m galot_lib.paper.rehearsal
+  # The rehearsal's stand-ins (galot_lib/experiments/rehearsal.py): written once, outside the real data folders
+  # ($GALOT_REHEARSAL_DIR, else ~/.cache/galot/rehearsal).
+  python -m galot_lib.experiments.rehearsal
 fi
 
 # Every -p NAME VALUE checked against the profile before any work (a bad one is named with what it accepts); the
 # profile fields they change go to the grid too, so that it computes the runs the notebooks will ask for.
 grid_settings=()
 if (( ${#extra[@]} > 0 )); then
-  settings="$(python -m galot_lib.paper.profile_fields --profile "$profile" "${extra[@]}" --grid-settings)"
+  settings="$(python -m galot_lib.experiments.profiles --profile "$profile" "${extra[@]}" --grid-settings)"
   [[ -z "$settings" ]] || mapfile -t grid_settings <<< "$settings"
 fi
 
 if [[ "$mode" == "plan" ]]; then
-  exec python -m galot_lib.paper.plan --profile "$profile" ${only:+--only "$only"}
+  exec python -m galot_lib.experiments.plan --profile "$profile" ${only:+--only "$only"}
 fi
 
 # ---------------------------------------------------------------- data
@@ -126,10 +127,13 @@ if [[ ! -f /usr/share/datasets/fashion-mnist/train-images-idx3-ubyte.gz ]] && [[
   apt-get install -y -qq dataset-fashion-mnist >/dev/null 2>&1 || { apt-get update -qq >/dev/null && apt-get install -y -qq dataset-fashion-mnist >/dev/null; } || true
 fi
 python -m galot_lib.learning.data --download
+if [[ "$mode" != "test" ]]; then  # every data file and model the sections need, named together before any work
+  python -m galot_lib.experiments.preflight --profile "$profile" ${only:+--only "$only"}
+fi
 
 # ---------------------------------------------------------------- work
 if [[ "$mode" == "check" ]]; then
-  exec python -m galot_lib.paper.verdict_check --profile "$profile"
+  exec python -m galot_lib.reporting.verdict_check --profile "$profile"
 fi
 if [[ "$mode" == "test" ]]; then
   echo "== lint and format (ruff, pyproject.toml's settings)"
@@ -140,7 +144,7 @@ if [[ "$mode" == "test" ]]; then
 fi
 
 export GALOT_PROFILE="$profile"
-out="results/$profile${rehearse:+-rehearsal}"  # the rehearsed profile's name, paper-rehearsal
+out="results/$profile"
 mkdir -p "$out/notebooks"
 timings="$out/timings.csv"
 if [[ -n "$suffix" ]]; then  # a study of other settings keeps its own times beside its results, not in the run's
@@ -163,10 +167,11 @@ if [[ "$processes" == "auto" ]]; then
   (( gpus > 0 || processes <= 4 )) || processes=4
 fi
 if (( processes > 1 )); then
-  # The runs first, shared out over the processes (galot_lib.paper.grid); the notebooks then find them done. If the
+  # The runs first, shared out over the processes (galot_lib.experiments.grid); the notebooks then find them done. If the
   # launch fails (no loopback networking, say), the notebooks compute what is missing in this one process.
   echo "== computing the runs with $processes processes ($gpus GPUs)"
-  grid=(-m galot_lib.paper.grid --profile "$profile" ${only:+--only "$only"} "${grid_settings[@]}")
+  grid=(-m galot_lib.experiments.grid --profile "$profile" ${only:+--only "$only"} "${grid_settings[@]}")
+  [[ -z "$suffix" ]] || grid+=(--ledger "$out/W$suffix/grid")  # a study of other settings keeps the run's ledger
   started=$(date -Iseconds); start=$(date +%s)
   if (( gpus > 0 )); then
     launcher=(accelerate launch --multi_gpu --num_processes "$processes")
@@ -205,7 +210,7 @@ NOTEBOOK_ARGS=""
 lanes=$(( processes > 1 ? processes : 1 ))
 order=()
 (( lanes == 1 )) || order=(--after-grid-work-first)
-mapfile -t notebooks < <(python -m galot_lib.paper.sections notebooks ${only:+--only "$only"} "${order[@]}")
+mapfile -t notebooks < <(python -m galot_lib.experiments.sections notebooks ${only:+--only "$only"} "${order[@]}")
 if (( lanes > 1 )); then
   echo "== ${#notebooks[@]} notebooks in $lanes lanes"
   export NOTEBOOK_ARGS="$NOTEBOOK_ARGS --no-progress-bar"  # bars of side-by-side notebooks would interleave
@@ -221,5 +226,5 @@ fi
 # The report: every executed notebook as a standalone HTML page and an index (headline, each section's main table and
 # figures), in $out/report/; the notebooks are checked on the way (a path of this machine, a widget, an error: named,
 # and this script fails).
-python -m galot_lib.paper.report --results "$out"
+python -m galot_lib.reporting.report --results "$out"
 echo "== results in $out/ (report: $out/report/index.html, timings: $timings)"

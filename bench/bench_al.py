@@ -16,9 +16,9 @@ import time
 import pandas as pd
 import torch
 
+from galot_lib.experiments.profiles import get_profile
+from galot_lib.experiments.runs import al_config, load_data
 from galot_lib.learning.loop import run_active_learning
-from galot_lib.paper.profiles import get_profile
-from galot_lib.paper.runs import al_config, load_data
 
 
 def main():

@@ -1,4 +1,4 @@
-"""How fast the live explorer (galot_lib.paper.explore, the last section of notebook B) answers a control change,
+"""How fast the live explorer (galot_lib.interactive.explore, the last section of notebook B) answers a control change,
 and what each control does to the classifier's margin and the judge's labels.
 
     python bench/bench_explore.py                  # the embedded profile (bundled model), 2 threads
@@ -22,8 +22,8 @@ import numpy as np
 import pandas as pd
 import torch
 
-from galot_lib.paper.explore import DIRECTIONS, Explorer
-from galot_lib.paper.profiles import get_profile
+from galot_lib.experiments.profiles import get_profile
+from galot_lib.interactive.explore import DIRECTIONS, Explorer
 
 GOAL_S = 2.0  # the issue's goal for one control change on 2 cores
 

@@ -31,14 +31,14 @@ from galot_lib.bundled_model.reference import load_reference
 from galot_lib.core.device import bf16_is_native
 from galot_lib.core.io import save_table
 from galot_lib.core.provenance import code_version
+from galot_lib.experiments import runs
+from galot_lib.experiments.profiles import get_profile
 from galot_lib.generation.galot import optimize_embeddings
 from galot_lib.generation.images import class_seeds, generate_images, planned_images
 from galot_lib.generation.layouts import contiguous_group_norms
 from galot_lib.generation.prompts import fill
 from galot_lib.generation.t2i import load_t2i
 from galot_lib.learning.train import predict_probs
-from galot_lib.paper import runs
-from galot_lib.paper.profiles import get_profile
 
 
 def set_layout(model, contiguous_norms: bool):

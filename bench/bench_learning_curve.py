@@ -58,11 +58,11 @@ def sizes(profile) -> list[tuple[str, int, int]]:
 def generated_images(profile, count: int) -> tuple[torch.Tensor, torch.Tensor]:
     """``count`` plain-prompt images, classes balanced, at the profile's sampling settings (cached in the bench's
     generated-set cache: the render is not part of what is timed)."""
+    from galot_lib.experiments.runs import load_data, t2i_model
     from galot_lib.generation.cache import GeneratedCache, cached, make_key
     from galot_lib.generation.images import generate_images, planned_images, split_evenly
     from galot_lib.generation.prompts import fill
     from galot_lib.learning.generated import Generated
-    from galot_lib.paper.runs import load_data, t2i_model
 
     pool, _ = load_data(profile)
     model, cfg = t2i_model(profile), profile.galot
@@ -89,8 +89,8 @@ def generated_images(profile, count: int) -> tuple[torch.Tensor, torch.Tensor]:
 
 def fits(profile, seeds, plan, gen_images, gen_labels) -> pd.DataFrame:
     from galot_lib.core.provenance import code_version
+    from galot_lib.experiments.runs import load_data
     from galot_lib.learning.train import accuracy, fit
-    from galot_lib.paper.runs import load_data
 
     pool, test = load_data(profile)
     version = code_version()
@@ -180,7 +180,7 @@ def main():
     args = p.parse_args()
     os.environ.setdefault("GALOT_CACHE_DIR", str(Path(args.workdir) / "generated"))
     from galot_lib.core.io import save_table
-    from galot_lib.paper.profiles import get_profile
+    from galot_lib.experiments.profiles import get_profile
 
     torch.set_num_threads(args.threads)
     profile = get_profile(args.profile)

@@ -1,5 +1,5 @@
 """Memory and time of the paper profile's Stable Diffusion paths, measured on this CPU with the full-size
-SD 2.1 base architecture and random weights (galot_lib.generation.sd_components; no download).
+SD 2.1 base architecture and random weights (galot_lib.stand_ins.sd_components; no download).
 
     python bench/bench_memory.py [--threads 2] [--quick]   # --quick: the plain paths and VAE checkpointing only
 
@@ -33,15 +33,15 @@ GIB = 1024**3
 
 
 def build(threads: int):
-    from galot_lib.generation.sd_components import sd21_base_components
     from galot_lib.generation.t2i import from_sd_components
+    from galot_lib.stand_ins.sd_components import sd21_base_components
 
     torch.set_num_threads(threads)
     return from_sd_components(**sd21_base_components(), device="cpu", dtype=torch.float32, name="sd21-base-random")
 
 
 def measure(path: str, variant: str, batch: int, threads: int) -> dict:
-    from galot_lib.generation.galot import GalotConfig, embedding_gradient
+    from galot_lib.generation.galot import GalotConfig, GradientProblem
     from galot_lib.learning.models import build_model
 
     model = build(threads)
@@ -68,18 +68,8 @@ def measure(path: str, variant: str, batch: int, threads: int) -> dict:
     else:
         classifier = build_model("ResNet18", 10, in_channels=3).eval()
         cfg = GalotConfig(sampling_steps=2, guidance=7.5, grad_samples=batch)
-        grad, _ = embedding_gradient(
-            model,
-            classifier,
-            cond[None].float(),
-            torch.zeros(batch, dtype=torch.long),
-            list(range(batch)),
-            cfg,
-            32,
-            3,
-            batch,
-            "last",
-        )
+        problem = GradientProblem(model, classifier, cfg, 32, 3, batch, "last")
+        grad, _ = problem.gradient(cond[None].float(), torch.zeros(batch, dtype=torch.long), list(range(batch)))
         zero = float((grad[:, 1:] == 0).float().mean())
         assert torch.isfinite(grad).all(), "non-finite gradient"
     seconds = time.perf_counter() - t0

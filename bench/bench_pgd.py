@@ -29,15 +29,15 @@ import pandas as pd
 import torch
 
 from galot_lib.bundled_model.reference import load_reference
-from galot_lib.generation.galot import embedding_gradient, gradient_agreement, optimize_embeddings
+from galot_lib.experiments import runs
+from galot_lib.experiments.profiles import get_profile
+from galot_lib.generation.galot import GradientProblem, gradient_agreement, optimize_embeddings
 from galot_lib.generation.heldout import measure_directions
 from galot_lib.generation.images import class_seeds, generate_images, planned_images
 from galot_lib.generation.label_filters import DiffusionZeroShot
 from galot_lib.generation.prompts import fill
 from galot_lib.learning.loop import initial_indices, training_seed
 from galot_lib.learning.train import fit, predict_probs
-from galot_lib.paper import runs
-from galot_lib.paper.profiles import get_profile
 
 HELDOUT_CYCLE = 997  # fresh noise seeds: a cycle number no run reaches
 
@@ -173,13 +173,10 @@ def main():
             grads, seconds = {}, {}
             for name, change in estimators.items():
                 cfg = dataclasses.replace(base, **change)
-                embedding_gradient(
-                    setup.model, classifier, setup.c_y, owner[:4], image_seeds[:4], cfg, 28, 1, 64, cfg.estimator
-                )  # warm-up
+                problem = GradientProblem(setup.model, classifier, cfg, 28, 1, 64, cfg.estimator)
+                problem.gradient(setup.c_y, owner[:4], image_seeds[:4])  # warm-up
                 t0 = time.perf_counter()
-                grads[name], _ = embedding_gradient(
-                    setup.model, classifier, setup.c_y, owner, image_seeds, cfg, 28, 1, 64, cfg.estimator
-                )
+                grads[name], _ = problem.gradient(setup.c_y, owner, image_seeds)
                 seconds[name] = time.perf_counter() - t0
             for name, g in grads.items():
                 cosine, signs = gradient_agreement(g[:, 1:], grads["full"][:, 1:])

@@ -36,13 +36,13 @@ def main():
         )
         sys.exit(2)
     from galot_lib.core.paths import cache_root
-    from galot_lib.generation.galot import embedding_gradient, memory_plan_for
+    from galot_lib.experiments.plan import THROUGHPUT_FILE
+    from galot_lib.experiments.profiles import get_profile
+    from galot_lib.generation.galot import GradientProblem, memory_plan_for
     from galot_lib.generation.images import generate_images, planned_images
-    from galot_lib.generation.sd_components import sd21_base_components
     from galot_lib.generation.t2i import from_sd_components
     from galot_lib.learning.models import build_model
-    from galot_lib.paper.plan import THROUGHPUT_FILE
-    from galot_lib.paper.profiles import get_profile
+    from galot_lib.stand_ins.sd_components import sd21_base_components
 
     device = torch.device("cuda")
     dtype = getattr(torch, args.dtype)
@@ -65,9 +65,8 @@ def main():
     torch.cuda.reset_peak_memory_stats()
     base = torch.cuda.memory_allocated()
     t0 = time.perf_counter()
-    grad, _ = embedding_gradient(
-        model, classifier, c, owner, list(range(len(owner))), cfg, 32, 3, plan.grad_micro_batch, cfg.estimator
-    )
+    problem = GradientProblem(model, classifier, cfg, 32, 3, plan.grad_micro_batch, cfg.estimator)
+    grad, _ = problem.gradient(c, owner, list(range(len(owner))))
     torch.cuda.synchronize()
     grad_s = time.perf_counter() - t0
     grad_peak = torch.cuda.max_memory_allocated() - base

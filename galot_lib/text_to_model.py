@@ -80,6 +80,7 @@ def check_output_folder(out: Path) -> Path:
 
 def train_from_text(
     class_names,
+    *,
     t2i="bundled",
     rounds: int = 3,
     images_per_round: int = 500,
@@ -348,17 +349,17 @@ def main(argv=None):
         raise SystemExit(f"text_to_model: {err}")
     result = train_from_text(
         classes,
-        t2i,
-        args.rounds,
-        args.images_per_round,
-        args.model,
-        size,
-        channels,
-        galot,
-        dataclasses.replace(TrainConfig(), epochs=args.epochs),
-        args.seed,
-        test,
-        args.out,
+        t2i=t2i,
+        rounds=args.rounds,
+        images_per_round=args.images_per_round,
+        model=args.model,
+        size=size,
+        channels=channels,
+        galot=galot,
+        train=dataclasses.replace(TrainConfig(), epochs=args.epochs),
+        seed=args.seed,
+        test=test,
+        out=args.out,
         shards=shards if shards.num_processes > 1 else None,
     )
     if shards.state.is_main_process:

@@ -9,8 +9,8 @@ import pytest
 from scipy import stats
 
 from galot_lib.core import timing
-from galot_lib.paper import analysis as an
-from galot_lib.paper.profiles import get_profile
+from galot_lib.experiments.profiles import get_profile
+from galot_lib.reporting import analysis as an
 
 
 def records(accuracy_of, methods, seeds, cycles=3):
@@ -77,56 +77,6 @@ def test_per_seed_summaries_and_comparisons_fixed_by_the_profile():
     assert an.label_comparisons(profile) == [
         (name, [profile.label_options[0][0]]) for name, _ in profile.label_options[1:]
     ]
-
-
-def test_seeds_needed_follows_the_power_of_the_paired_t_test():
-    # sd = smallest difference: the textbook paired-t answer at 95% confidence and 80% power is 10 seeds
-    assert an.seeds_needed(0.01, 0.01) == 10
-    assert an.seeds_needed(0.005, 0.01) < an.seeds_needed(0.01, 0.01) < an.seeds_needed(0.02, 0.01)
-    assert an.seeds_needed(1.0, 0.01, most=20) == 21  # "more than 20"
-    assert an.smallest_resolvable(0.01, 10) == pytest.approx(0.01, rel=0.05)  # the same question, inverted
-    assert an.power(0.01, an.smallest_resolvable(0.01, 5), 5) == pytest.approx(0.8, abs=1e-6)
-    with pytest.raises(ValueError, match="must be > 0"):
-        an.seeds_needed(0.0, 0.01)
-
-
-def test_headline_states_only_verdicts_that_held_under_the_perturbed_rerun():
-    original = pd.DataFrame(
-        [
-            dict(
-                comparison="A - B",
-                summary="final",
-                seeds=5,
-                difference=0.03,
-                ci_low=0.01,
-                ci_high=0.05,
-                verdict="A better",
-            ),
-            dict(
-                comparison="A - C",
-                summary="final",
-                seeds=5,
-                difference=0.02,
-                ci_low=0.005,
-                ci_high=0.035,
-                verdict="A better",
-            ),
-        ]
-    )
-    rerun = original.assign(
-        difference=[0.029, 0.0],
-        ci_low=[0.012, -0.12],
-        ci_high=[0.046, 0.12],
-        verdict=["A better", "not distinguishable"],
-    )
-    check = an.verdict_held(original, rerun)
-    assert list(check.held) == [True, False]
-    lines = [an._checked(r, check) for r in original.itertuples()]
-    assert lines[0] == "A better; perturbed rerun +2.9 points [+1.2, +4.6], held"
-    assert lines[1].startswith("not claimed: A better here, not distinguishable in the perturbed rerun")
-    assert an._checked(original.assign(difference=0.5).iloc[0:1].itertuples().__next__(), check).endswith(
-        "no perturbed rerun of this run to confirm it"
-    )  # a check of other numbers is not this run's
 
 
 def test_heldout_tables_pool_cycles_by_images():

@@ -3,7 +3,7 @@ the build machine, no progress widget, no error and no figure twice, and its HTM
 is self-contained and light. The same checks run on this session's own headless notebooks and report in
 tests/test_notebooks.py (test_executed_notebooks_are_clean, test_report_holds_every_section_table_and_figure).
 
-A notebook is held to this once ``python -m galot_lib.paper.report`` (the last step of ./run_all.sh) has checked it
+A notebook is held to this once ``python -m galot_lib.reporting.report`` (the last step of ./run_all.sh) has checked it
 and stamped ``metadata.galot``; notebooks executed before that step existed are skipped, by name, until the run is
 made again."""
 
@@ -14,7 +14,7 @@ from pathlib import Path
 import nbformat
 import pytest
 
-from galot_lib.paper.report import REPORT_DIR, STAMP, notebook_problems, report_problems
+from galot_lib.reporting.report import REPORT_DIR, STAMP, notebook_problems, report_problems
 
 REPO = Path(__file__).resolve().parent.parent
 

@@ -1,4 +1,4 @@
-"""The paper's data sets read from their documented on-disk formats (written by galot_lib.learning.fixture_data),
+"""The paper's data sets read from their documented on-disk formats (written by galot_lib.stand_ins.fixture_data),
 their prompt words, and the errors a missing or damaged file gives."""
 
 import pickle
@@ -7,14 +7,14 @@ import pytest
 import torch
 
 from galot_lib.learning.data import load_dataset
-from galot_lib.learning.fixture_data import (
+from galot_lib.learning.formats import DataFileError, tiny_imagenet_names
+from galot_lib.stand_ins.fixture_data import (
     CIFAR10_NAMES,
     TINY_SHARED_WORD,
     tiny_imagenet_words,
     write_cifar,
     write_tiny_imagenet,
 )
-from galot_lib.learning.formats import DataFileError, tiny_imagenet_names
 
 
 @pytest.fixture(scope="module")

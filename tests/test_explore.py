@@ -1,12 +1,12 @@
-"""The live explorer (galot_lib.paper.explore) on the smoke profile and the bundled model: its views, its caches,
+"""The live explorer (galot_lib.interactive.explore) on the smoke profile and the bundled model: its views, its caches,
 its widgets and its static stand-in in headless runs."""
 
 import numpy as np
 import pytest
 import torch
 
-from galot_lib.paper.explore import DIRECTIONS, Controls, Explorer
-from galot_lib.paper.profiles import get_profile
+from galot_lib.experiments.profiles import get_profile
+from galot_lib.interactive.explore import DIRECTIONS, Controls, Explorer
 
 
 @pytest.fixture(scope="module")

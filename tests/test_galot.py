@@ -13,7 +13,7 @@ from galot_lib.generation.cache import GeneratedCache
 from galot_lib.generation.galot import (
     EpsSchedule,
     GalotConfig,
-    embedding_gradient,
+    GradientProblem,
     memory_plan_for,
     objective_scores,
     optimize_embeddings,
@@ -84,9 +84,9 @@ def test_a_gradient_split_into_micro_batches_equals_the_one_batch_gradient(tiny_
     cfg = dataclasses.replace(CFG, grad_samples=4)
     owner = torch.arange(3).repeat_interleave(4)
     seeds = list(range(100, 112))
-    whole, scores = embedding_gradient(tiny_t2i, classifier, c, owner, seeds, cfg, 28, 1, 12, "last")
+    whole, scores = GradientProblem(tiny_t2i, classifier, cfg, 28, 1, 12).gradient(c, owner, seeds)
     for micro in (1, 3, 5):
-        split, split_scores = embedding_gradient(tiny_t2i, classifier, c, owner, seeds, cfg, 28, 1, micro, "last")
+        split, split_scores = GradientProblem(tiny_t2i, classifier, cfg, 28, 1, micro).gradient(c, owner, seeds)
         torch.testing.assert_close(split, whole, atol=1e-7, rtol=1e-5)
         torch.testing.assert_close(split_scores, scores)
     assert whole.abs().sum() > 0
@@ -158,9 +158,8 @@ def test_half_precision_gradients_do_not_flush_to_zero(sd_components):
         c = model.encode(["a photo of a bag", "a photo of a coat"]).float()
         with pytest.MonkeyPatch.context() as patch:
             patch.setattr(galot, "HALF_PRECISION_SCALE", scale)
-            grads[name], _ = embedding_gradient(
-                model, classifier, c, torch.tensor([0, 0, 1, 1]), [1, 2, 3, 4], cfg, 16, 3, 4, "last"
-            )
+            problem = GradientProblem(model, classifier, cfg, 16, 3, 4)
+            grads[name], _ = problem.gradient(c, torch.tensor([0, 0, 1, 1]), [1, 2, 3, 4])
     zero_share = {name: float((g[:, 1:] == 0).float().mean()) for name, g in grads.items()}
     assert zero_share["fp32"] == 0 and zero_share["fp16 unscaled"] == 1.0  # the failure this guards against
     assert zero_share["fp16"] == 0
@@ -477,3 +476,7 @@ def test_a_filter_that_passes_too_few_stops_with_what_to_change(tiny_t2i, classi
         ValueError, match="label filter .* passed 0 of .* raise oversample, lower eps or drop the filter"
     ):
         gen.make(1, classifier, 0.0, 9, 6, seed=5)
+    short = dataclasses.replace(cfg, keep_short=True)  # stand-ins only: fewer kept, and the records say how many
+    gen = with_filter(GalotGenerator(tiny_t2i, CLASSES, short, 28, 1), lambda images, labels, _: labels < 0)
+    made = gen.make(1, classifier, 0.0, 9, 6, seed=5)
+    assert len(made.labels) == 0 and made.info["kept_short"] == 6

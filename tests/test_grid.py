@@ -14,9 +14,9 @@ import pytest
 import torch
 
 from galot_lib.core import claims
-from galot_lib.paper import plan as planning
-from galot_lib.paper.profiles import get_profile
-from galot_lib.paper.sections import AFTER_GRID_WORK, SECTIONS, notebooks
+from galot_lib.experiments import plan as planning
+from galot_lib.experiments.profiles import get_profile
+from galot_lib.experiments.sections import AFTER_GRID_WORK, SECTIONS, notebooks
 
 REPO = Path(__file__).resolve().parent.parent
 TWO = "('RandomSampling', 'MarginSampling')"
@@ -62,7 +62,7 @@ def grid_env(tmp_path) -> dict:
 
 GRID = [
     "-m",
-    "galot_lib.paper.grid",
+    "galot_lib.experiments.grid",
     "--profile",
     "smoke",
     "--only",

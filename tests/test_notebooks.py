@@ -12,10 +12,9 @@ import pytest
 import torch
 from conftest import NOTEBOOK_CHAINS
 
-from galot_lib.paper import analysis as an
-from galot_lib.paper.profiles import BASELINES, get_profile
-from galot_lib.paper.rehearsal import rehearse
-from galot_lib.paper.sections import NOTEBOOK_DIR, SECTIONS
+from galot_lib.experiments.profiles import BASELINES, get_profile, rehearse
+from galot_lib.experiments.sections import NOTEBOOK_DIR, SECTIONS
+from galot_lib.reporting import analysis as an
 
 REPO = NOTEBOOK_DIR.parent
 SMOKE = get_profile("smoke")
@@ -30,14 +29,15 @@ LABEL_COLUMNS = label_columns(SMOKE)
 # Golden values: the smoke run's cycle-0 accuracies (300 test images), which no query has touched yet: the initial
 # classifier of each seed (every pool strategy's first cycle) and the GALOT rows' first classifiers. They moved by
 # at most 0.01 between 1 and 2 threads; later cycles move by up to 0.11, as a changed query changes the data, so
-# they are not pinned. Update on purpose, with the reason, when a change moves them.
+# they are not pinned. Update on purpose, with the reason, when a change moves them. Last moved by the trainer's
+# equal-sized batches and the bundled model's bf16 autocast (the GALOT rows; the pool's initial classifiers held).
 SMOKE_CYCLE0 = {
     ("RandomSampling", 0): 0.2767,
     ("RandomSampling", 1): 0.3600,
-    ("GALOT (basic)", 0): 0.3600,
-    ("GALOT (basic)", 1): 0.2667,
+    ("GALOT (basic)", 0): 0.3933,
+    ("GALOT (basic)", 1): 0.3733,
     ("GALOT", 0): 0.3800,
-    ("GALOT", 1): 0.2767,
+    ("GALOT", 1): 0.3733,
 }
 
 
@@ -69,8 +69,11 @@ def records(results, section) -> pd.DataFrame:
 
 def test_section_4_1(results):
     first = records(results, "4.1").query("cycle == 0").set_index(["method", "seed"]).accuracy
-    for key, golden in SMOKE_CYCLE0.items():
-        assert first[key] == pytest.approx(golden, abs=0.02), key
+    moved = {
+        key: round(float(first[key]), 4) for key, golden in SMOKE_CYCLE0.items() if abs(first[key] - golden) > 0.02
+    }
+    now = {key: round(float(first[key]), 4) for key in SMOKE_CYCLE0}
+    assert not moved, f"golden cycle-0 accuracies moved: {moved} (all now: {now})"
     table = pd.read_csv(results / "4.1" / "table1_fashion_mnist.csv", index_col=0)
     methods = [*BASELINES, "GAAL", "GALOT (basic)", "GALOT template, eps 0", "GALOT"]
     assert list(table.index) == methods + ["Improvement"]
@@ -168,7 +171,7 @@ def test_annotation_panel_saves_answers(rehearsed, tmp_path, monkeypatch):
     results = rehearsed
     import shutil
 
-    from galot_lib.paper.annotate import AnnotationPanel, human_accuracy
+    from galot_lib.interactive.annotate import AnnotationPanel, human_accuracy
 
     monkeypatch.delenv("GALOT_HEADLESS", raising=False)
     shutil.copy(results / "4.4" / "judged_images.pt", tmp_path)
@@ -256,7 +259,7 @@ def test_section_B(rehearsed):
 def test_section_W(rehearsed):
     """When optimising pays: every arm on every seed, kept at the same count; the contrasts fixed in advance; the
     selection arms kept their classes' most informative images; the zero-shot reference with its interval."""
-    from galot_lib.paper.profiles import PAYOFF_ARMS
+    from galot_lib.experiments.profiles import PAYOFF_ARMS
 
     results = rehearsed / "W"
     df = records(rehearsed, "W")
@@ -291,7 +294,7 @@ def test_executed_notebooks_are_clean(notebook_runs):
     error or a figure twice (the committed run's notebooks: tests/test_committed_notebooks.py)."""
     import nbformat
 
-    from galot_lib.paper.report import notebook_problems
+    from galot_lib.reporting.report import notebook_problems
 
     executed = [p for results in notebook_runs.values() for p in sorted((results / "notebooks").glob("*.ipynb"))]
     # papermill saves the rehearsal's executed notebooks; the smoke profile's runs through nbval, which saves none
@@ -314,7 +317,7 @@ def test_report_holds_every_section_table_and_figure(notebook_runs):
     """The report of the rehearsed run (every section; the smoke run's notebook goes through nbval, which saves no
     executed notebook): an index and a page per notebook, self-contained (figures embedded, no script, no request
     elsewhere, no path of the machine), with every section's title and main table and every figure the section saved."""
-    from galot_lib.paper import report
+    from galot_lib.reporting import report
 
     for profile, results in [("paper-rehearsal", notebook_runs["paper-rehearsal"])]:
         index, problems = report.build(results)
@@ -345,11 +348,11 @@ def test_report_holds_every_section_table_and_figure(notebook_runs):
 def test_every_notebook_is_run_and_tested():
     on_disk = {p.name for p in NOTEBOOK_DIR.glob("*.ipynb")}
     assert on_disk == set(SECTIONS.values()), (
-        "a notebook is missing from galot_lib.paper.sections (run_all.sh reads it)"
+        "a notebook is missing from galot_lib.experiments.sections (run_all.sh reads it)"
     )
     tested = {name[len("test_section_") :].replace("_", ".") for name in globals() if name.startswith("test_section_")}
     assert tested == set(SECTIONS), f"sections without a paper-claims test: {set(SECTIONS) - tested}"
-    assert "galot_lib.paper.sections notebooks" in (REPO / "run_all.sh").read_text()
+    assert "galot_lib.experiments.sections notebooks" in (REPO / "run_all.sh").read_text()
     rehearsed = [section for chain in NOTEBOOK_CHAINS for profile, section in chain if profile == "paper-rehearsal"]
     assert sorted(rehearsed) == sorted(SECTIONS), "tests/conftest.py's NOTEBOOK_CHAINS must rehearse every section once"
 
@@ -375,8 +378,8 @@ def test_source_notebooks_are_stripped_and_parameterised(name):
 def test_paper_profile_rehearsal_runs_every_section(rehearsed):
     """Every notebook ran the paper profile's code and settings with the rehearsal's stand-ins (tiny SD and CLIP
     folders, the three data sets in their official formats): the tables the paper profile makes are all there."""
+    from galot_lib.experiments.profiles import TRANSFER_MODELS
     from galot_lib.generation.prompts import PAPER_TEMPLATES
-    from galot_lib.paper.profiles import TRANSFER_MODELS
 
     config = json.loads((rehearsed / "4.1" / "config.json").read_text())
     assert (config["name"], config["model"], config["transfer_models"]) == (

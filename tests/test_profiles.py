@@ -5,8 +5,8 @@ import dataclasses
 
 import pytest
 
-from galot_lib.paper.profile_fields import RULES, choice
-from galot_lib.paper.profiles import PROFILES, Profile, get_profile
+from galot_lib.experiments.profile_fields import RULES, choice
+from galot_lib.experiments.profiles import PROFILES, Profile, get_profile
 
 # Fields checked against their name registries or as GALOT options in Profile.__post_init__ instead of RULES.
 REGISTRY_FIELDS = {"dataset", "model", "estimator_options", "label_options"}
@@ -17,7 +17,9 @@ def test_every_field_has_a_rule():
 
 
 @pytest.mark.parametrize("name", PROFILES)
-def test_the_profiles_pass_their_own_checks(name):
+def test_the_profiles_pass_their_own_checks(name, tmp_path, monkeypatch):
+    monkeypatch.setenv("GALOT_REHEARSAL_DIR", str(tmp_path))  # the rehearsal's stand-ins, as if written
+    (tmp_path / "READY.json").write_text("{}")
     assert get_profile(name).name == name
 
 
@@ -55,8 +57,9 @@ def test_notebook_parameters_that_are_not_fields_are_checked_too():
 def test_the_notebook_parameters_are_known_and_checked_before_any_notebook_runs():
     import json
 
-    from galot_lib.paper.profile_fields import NOTEBOOK_CHOICES, NOTEBOOK_FIELDS, check_notebook_parameters, main
-    from galot_lib.paper.sections import NOTEBOOK_DIR, SECTIONS
+    from galot_lib.experiments.profile_fields import NOTEBOOK_CHOICES, NOTEBOOK_FIELDS
+    from galot_lib.experiments.profiles import check_notebook_parameters, main
+    from galot_lib.experiments.sections import NOTEBOOK_DIR, SECTIONS
 
     names = set()
     for notebook in SECTIONS.values():
@@ -87,7 +90,7 @@ def test_fewer_seeds_keep_the_other_baselines_among_them():
 def test_the_grid_is_given_the_notebooks_settings():
     """./run_all.sh -p NAME VALUE: the profile fields change for the grid as for the notebooks (CYCLES for every run,
     Sec. 4.5's and notebook W's choice runs included); a choice among the profile's values changes no run."""
-    from galot_lib.paper.profile_fields import grid_settings
+    from galot_lib.experiments.profile_fields import grid_settings
 
     settings = grid_settings({"PROFILE": "smoke", "CYCLES": "3", "ARMS": "('eps 0', 'GALOT')", "SEED": "1"})
     assert settings == [("cycles", "3"), ("ablation_cycles", "3"), ("payoff_arms", "('eps 0', 'GALOT')")]

@@ -1,10 +1,10 @@
 """Named training recipes: which profile trains how, and how a user switches (a recipe name where a training
-configuration is expected, or $GALOT_TRAIN_RECIPE for every run of a profile)."""
+configuration is expected: ``-p TRAIN low-variance`` for every notebook and the grid)."""
 
 import pytest
 
+from galot_lib.experiments.profiles import get_profile
 from galot_lib.learning.train import RECIPES, TrainConfig, with_recipe
-from galot_lib.paper.profiles import get_profile
 
 
 def test_a_recipe_changes_how_a_classifier_trains_never_its_sizes():
@@ -18,11 +18,9 @@ def test_a_recipe_changes_how_a_classifier_trains_never_its_sizes():
 
 
 def test_profiles_train_by_their_recipe_and_a_user_can_switch(monkeypatch):
-    monkeypatch.delenv("GALOT_TRAIN_RECIPE", raising=False)
+    monkeypatch.setenv("GALOT_TRAIN_RECIPE", "low-variance")  # no environment variable changes a profile any more
     for name, recipe in (("smoke", "low-variance"), ("embedded", "low-variance"), ("paper", "deepalplus")):
         train = get_profile(name).train
         assert train == with_recipe(train, recipe), name
-    assert get_profile("paper", train="low-variance").train.averaging == "tail"  # a notebook / grid parameter
-    monkeypatch.setenv("GALOT_TRAIN_RECIPE", "low-variance")
-    assert get_profile("paper").train == with_recipe(get_profile("paper", train="deepalplus").train, "low-variance")
+    assert get_profile("paper", train="low-variance").train == with_recipe(get_profile("paper").train, "low-variance")
     assert set(RECIPES) == {"deepalplus", "low-variance"}

@@ -6,13 +6,13 @@ import dataclasses
 import pytest
 import torch
 
+from galot_lib.experiments import rehearsal
+from galot_lib.experiments.profiles import get_profile
 from galot_lib.generation.label_filters import ClipZeroShot
 from galot_lib.generation.prompts import PAPER_TEMPLATES, fill
 from galot_lib.generation.sampler import sample
 from galot_lib.generation.t2i import load_t2i
-from galot_lib.generation.tiny_models import prompt_words, save_tiny_clip, save_tiny_sd
-from galot_lib.paper import rehearsal
-from galot_lib.paper.profiles import get_profile
+from galot_lib.stand_ins.tiny_models import prompt_words, save_tiny_clip, save_tiny_sd
 
 # What the rehearsal may change (README, "Rehearsing the paper profile on a CPU"), and nothing else.
 SIZES = {
@@ -40,9 +40,11 @@ SIZES = {
 WEIGHTS_AND_PATHS = {"name", "data_dir", "t2i_model", "label_options"}
 
 
-def test_rehearsal_replaces_only_sizes_weights_and_paths(tmp_path):
+def test_rehearsal_replaces_only_sizes_weights_and_paths(tmp_path, monkeypatch):
+    monkeypatch.setenv("GALOT_REHEARSAL_DIR", str(tmp_path))
+    (tmp_path / rehearsal.READY).write_text("{}")
     paper = get_profile("paper")
-    rehearsed = rehearsal.rehearse(paper, tmp_path)
+    rehearsed = get_profile("paper-rehearsal")
     changed = {f.name for f in dataclasses.fields(paper) if getattr(paper, f.name) != getattr(rehearsed, f.name)}
     assert changed <= SIZES | WEIGHTS_AND_PATHS
     assert {
@@ -55,7 +57,7 @@ def test_rehearsal_replaces_only_sizes_weights_and_paths(tmp_path):
         for f in dataclasses.fields(paper.galot)
         if getattr(paper.galot, f.name) != getattr(rehearsed.galot, f.name)
     }
-    assert galot_changes <= {"pgd_steps", "grad_samples", "sampling_steps", "heldout_samples", "eps"}
+    assert galot_changes <= {"pgd_steps", "grad_samples", "sampling_steps", "heldout_samples", "eps", "keep_short"}
     assert (rehearsed.galot.eps.kind, rehearsed.galot.eps.start, rehearsed.galot.eps.end) == (
         paper.galot.eps.kind,
         paper.galot.eps.start,
@@ -65,13 +67,13 @@ def test_rehearsal_replaces_only_sizes_weights_and_paths(tmp_path):
     assert dict(rehearsed.label_options[-1][1])["clip_model"] == str(tmp_path / "clip")
 
 
-def test_the_switch_needs_complete_stand_ins(tmp_path, monkeypatch):
+def test_the_rehearsal_is_a_profile_of_its_own_that_needs_complete_stand_ins(tmp_path, monkeypatch):
     monkeypatch.setenv("GALOT_REHEARSAL_DIR", str(tmp_path))
-    with pytest.raises(FileNotFoundError, match=r"READY.json is missing.*python -m galot_lib.paper.rehearsal"):
-        get_profile("paper")
-    assert get_profile("smoke").name == "smoke"  # only the paper profile is rehearsed
+    with pytest.raises(FileNotFoundError, match=r"READY.json is missing.*python -m galot_lib.experiments.rehearsal"):
+        get_profile("paper-rehearsal")
+    assert get_profile("paper").name == "paper"  # no environment variable turns the paper profile into another
     (tmp_path / rehearsal.READY).write_text("{}")
-    profile = get_profile("paper", cycles=3)
+    profile = get_profile("paper-rehearsal", cycles=3)
     assert (profile.name, profile.t2i_model, profile.cycles) == ("paper-rehearsal", str(tmp_path / "sd"), 3)
 
 

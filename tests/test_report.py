@@ -1,20 +1,45 @@
-"""The committed report: the README's headline is the committed embedded run's numbers, exactly, and that run
-was one uninterrupted ./run_all.sh (its wall time is reported, not tested: a benchmark figure)."""
+"""The committed embedded run as a reader meets it: its results page and the README's findings are what the analysis
+code writes from its files, its learning curves rise, one code version made it, and it was one uninterrupted
+./run_all.sh (its wall time is reported, not tested: a benchmark figure)."""
 
 from datetime import timedelta
 from pathlib import Path
 
-from galot_lib.paper.analysis import headline, run_timings
-from galot_lib.paper.sections import SECTIONS
+import pandas as pd
+
+from galot_lib.experiments.sections import SECTIONS
+from galot_lib.reporting import results_page
+from galot_lib.reporting.analysis import run_timings
+from galot_lib.reporting.results import code_versions
+from galot_lib.reporting.seed_plan import plan_path
 
 REPO = Path(__file__).resolve().parent.parent
 EMBEDDED = REPO / "results" / "embedded"
 
 
-def test_readme_headline_is_the_committed_run():
+def test_results_page_and_readme_findings_are_the_committed_runs():
+    page = results_page.page(EMBEDDED, plan_path("embedded"))
+    assert (EMBEDDED / results_page.PAGE).read_text() == page
     readme = (REPO / "README.md").read_text()
-    missing = [line for line in headline(EMBEDDED) if line not in readme]
-    assert not missing, "README lines that differ from results/embedded/:\n" + "\n".join(missing)
+    findings = results_page.findings(pd.read_csv(EMBEDDED / "family.csv"))
+    missing = [line for line in findings if line not in readme]
+    assert findings and not missing, "README lines that differ from results/embedded/RESULTS.md:\n" + "\n".join(missing)
+
+
+def test_committed_learning_curves_do_not_fall():
+    check = pd.read_csv(EMBEDDED / "curve_check.csv")
+    assert set(check.method) >= {"RandomSampling", "MarginSampling", "KMeans", "BADGE", "BALD"}
+    assert not check.falls.any(), check[check.falls]
+    # and, as the house check reads them, no headline baseline's mean falls by more than a point
+    records = pd.read_csv(EMBEDDED / "4.1" / "records.csv")
+    for method in ("RandomSampling", "MarginSampling", "KMeans", "BADGE", "BALD"):
+        curve = records[records.method == method].groupby("cycle").accuracy.mean()
+        assert (curve.diff().dropna() > -0.01).all(), (method, curve)
+
+
+def test_one_code_version_made_the_committed_run():
+    versions = code_versions(EMBEDDED)
+    assert len(versions) == 1 and next(iter(versions)).startswith("src-"), versions
 
 
 def test_committed_run_is_one_uninterrupted_run_within_the_budget():

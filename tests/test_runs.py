@@ -1,7 +1,7 @@
 """Runs are keyed by what decides their results, so differently named sections share them."""
 
-from galot_lib.paper import judge, runs, sections
-from galot_lib.paper.profiles import get_profile
+from galot_lib.experiments import judge, runs, sections
+from galot_lib.experiments.profiles import get_profile
 
 
 def test_same_identity_under_another_name_reuses_the_run(tmp_path, monkeypatch):

@@ -71,7 +71,7 @@ def test_rounds_grow_the_generated_set_train_and_resume(make_bundled_folder, tmp
 )
 def test_bad_class_names_are_rejected(names, message):
     with pytest.raises(ValueError, match=message):
-        train_from_text(names, "unused")
+        train_from_text(names, t2i="unused")
 
 
 def export_folder(root: Path, per_class: int = 15) -> Path:

@@ -6,16 +6,18 @@ import json
 import pandas as pd
 import pytest
 
-from galot_lib.paper import analysis as an
-from galot_lib.paper import verdict_check as vc
-from galot_lib.paper.profiles import PAYOFF_ARMS, get_profile
-from galot_lib.paper.sections import GALOT_ROWS
+from galot_lib.core.provenance import code_version
+from galot_lib.experiments import sections
+from galot_lib.experiments.profiles import PAYOFF_ARMS, get_profile
+from galot_lib.experiments.sections import GALOT_ROWS
+from galot_lib.reporting import family
+from galot_lib.reporting import verdict_check as vc
 
 SMOKE = get_profile("smoke").replace(headline_baselines=("RandomSampling", "BADGE"))
 
 
 def test_it_reruns_exactly_the_runs_the_headline_compares():
-    table1, figure3, labels, arms = vc.headline_jobs(SMOKE)
+    table1, figure3, labels, arms = sections.headline_jobs(SMOKE)
     assert {job.method for job in table1} == {*GALOT_ROWS, "RandomSampling", "BADGE"}
     assert {job.seed for job in table1} == set(SMOKE.seeds) and all(job.kind != "gaal" for job in table1)
     assert {job.method for job in figure3} == {"AL", "GAL", "AL+GAL"}
@@ -25,29 +27,33 @@ def test_it_reruns_exactly_the_runs_the_headline_compares():
     assert {arm for arm, _ in arms} == {name for name, _ in PAYOFF_ARMS}
 
 
-def finished_run(root, threads):
-    """The tables a finished run leaves that the check reads (no runs behind them)."""
+def finished_run(root, threads, version=None):
+    """The tables a finished run leaves that the check reads (no runs behind them), made by ``version`` (default:
+    this checkout's code)."""
     row = dict(
         comparison="GALOT - BADGE",
+        ours="GALOT",
+        other="BADGE",
         summary="final",
         seeds=len(SMOKE.seeds),
         difference=0.03,
         ci_low=0.01,
         ci_high=0.05,
+        p_value=0.01,
+        p_equivalent=0.9,
         verdict="GALOT better",
         dataset="fashion_mnist",
+        runs_key="a|b",
+        cycles=2,
     )
-    for section, table in (
-        ("4.1", "paired_differences.csv"),
-        ("4.2", "paired_differences.csv"),
-        ("4.5", "label_objectives_paired.csv"),
-    ):
+    for section, table, _ in family.SECTION_TABLES:
         (root / "smoke" / section).mkdir(parents=True)
-        (root / "smoke" / section / "config.json").write_text(json.dumps(SMOKE.as_dict()))
+        config = dict(SMOKE.as_dict(), code_version=version or code_version())
+        (root / "smoke" / section / "config.json").write_text(json.dumps(config))
         pd.DataFrame([row]).to_csv(root / "smoke" / section / table, index=False)
-    pd.DataFrame([dict(method="GALOT", seed=0, cycle=0, threads=threads)]).to_csv(
-        root / "smoke" / "4.1" / "records.csv"
-    )
+    pd.DataFrame(
+        [dict(method="GALOT", seed=0, cycle=0, threads=threads, code_version=version or code_version())]
+    ).to_csv(root / "smoke" / "4.1" / "records.csv")
 
 
 def test_it_refuses_a_missing_run_and_the_runs_own_thread_count(tmp_path, monkeypatch):
@@ -60,25 +66,34 @@ def test_it_refuses_a_missing_run_and_the_runs_own_thread_count(tmp_path, monkey
     monkeypatch.setattr(vc, "get_profile", lambda name: SMOKE)
     with pytest.raises(SystemExit, match=r"differ from the run's \[1\]"):
         vc.main(["--profile", "smoke", "--threads", "1"])
-    assert len(an.headline_comparisons(tmp_path / "smoke")) == 3  # one per section, on the planned seeds
+    assert len(family.section_comparisons(tmp_path / "smoke")) == 4  # one per section, on the planned seeds
+    assert len(family.members(family.section_comparisons(tmp_path / "smoke"))) == 1  # the same runs: counted once
+
+
+def test_it_refuses_a_run_made_by_other_code(tmp_path, monkeypatch):
+    monkeypatch.setenv("GALOT_RESULTS_DIR", str(tmp_path))
+    finished_run(tmp_path, threads=1, version="src-000000000000")
+    monkeypatch.setattr(vc, "get_profile", lambda name: SMOKE)
+    with pytest.raises(SystemExit, match=f"made by code src-000000000000, not by this checkout's {code_version()}"):
+        vc.main(["--profile", "smoke", "--threads", "2"])
 
 
 def test_each_line_says_whether_the_verdict_held():
-    original = pd.DataFrame(
-        [
-            dict(
-                comparison="A - B",
-                summary="average",
-                seeds=5,
-                difference=0.02,
-                ci_low=0.01,
-                ci_high=0.03,
-                verdict="A better",
-            )
-        ]
-        * 2
-    ).assign(summary=["average", "final"])
-    rerun = original.assign(ci_low=[0.011, -0.01], verdict=["A better", "not distinguishable"])
-    lines = vc.describe(an.verdict_held(original, rerun))
-    assert lines[0].endswith("| held") and lines[1].endswith("| FLIPPED")
-    assert "run +2.0 [+1.0, +3.0] A better | rerun +2.0 [-1.0, +3.0] not distinguishable" in lines[1]
+    table = pd.DataFrame(
+        dict(
+            comparison=["A - B", "A - B"],
+            summary=["average", "final"],
+            difference=0.02,
+            ci_low=0.01,
+            ci_high=0.03,
+            verdict="A better",
+            rerun_difference=0.02,
+            rerun_ci_low=[0.011, -0.01],
+            rerun_ci_high=0.03,
+            rerun_verdict=["A better", "not resolved at 5 seeds"],
+            held=[True, False],
+        )
+    )
+    lines = vc.describe(table)
+    assert lines[0].endswith("| held") and lines[1].endswith("| NOT HELD")
+    assert "run +2.0 [+1.0, +3.0] A better | rerun +2.0 [-1.0, +3.0] not resolved at 5 seeds" in lines[1]

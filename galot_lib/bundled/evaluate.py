@@ -26,12 +26,12 @@ from ..bundled_model import WEIGHTS_DIR
 from ..bundled_model.reference import load_reference
 from ..core.figures import image_grid
 from ..core.io import save_figure, save_table, write_json, write_text
+from ..experiments.judge import judge_templates
+from ..experiments.profiles import get_profile
 from ..generation.galot import GalotConfig
 from ..generation.images import generate_images, images_per_second, planned_images
 from ..generation.prompts import PAPER_TEMPLATES, fill
 from ..generation.t2i import load_t2i
-from ..paper.judge import judge_templates
-from ..paper.profiles import get_profile
 
 TARGET_IPS, TARGET_ACC = 20.0, 0.90
 CARD_TEMPLATE = "a photo of a {label}"

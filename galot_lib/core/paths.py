@@ -20,6 +20,13 @@ def results_root() -> Path:
     return Path(os.environ.get("GALOT_RESULTS_DIR", REPO / "results"))
 
 
+def results_dir(profile_name: str, section: str) -> Path:
+    """``$GALOT_RESULTS_DIR/<profile>/<section>`` (default ``<repo>/results``), created."""
+    path = results_root() / profile_name / section
+    path.mkdir(parents=True, exist_ok=True)
+    return path
+
+
 def cache_root() -> Path:
     """Generated sets: ``$GALOT_CACHE_DIR``, else ``~/.cache/galot/generated``."""
     return Path(os.environ.get("GALOT_CACHE_DIR", _CACHE_HOME / "generated"))
@@ -30,11 +37,10 @@ def data_root() -> Path:
     return Path(os.environ.get("GALOT_DATA_DIR", _CACHE_HOME / "data"))
 
 
-def rehearsal_root() -> Path | None:
-    """The paper profile's rehearsal stand-ins (``galot_lib.paper.rehearsal``): ``$GALOT_REHEARSAL_DIR``; unset:
-    no rehearsal, the paper profile is the real one."""
-    folder = os.environ.get("GALOT_REHEARSAL_DIR")
-    return Path(folder).expanduser() if folder else None
+def rehearsal_root() -> Path:
+    """The stand-ins of the paper profile's rehearsal (``galot_lib.experiments.rehearsal``): ``$GALOT_REHEARSAL_DIR``,
+    else ``~/.cache/galot/rehearsal``."""
+    return Path(os.environ.get("GALOT_REHEARSAL_DIR", _CACHE_HOME / "rehearsal")).expanduser()
 
 
 def shown(path: str | Path) -> str:

@@ -116,6 +116,10 @@ class GalotConfig:
     measure_fidelity: bool = False  # also take the full gradient at PGD's first step and compare
     per_image: bool = False  # one PGD per generated image, against that image's own noise (grad_samples unused),
     # instead of one c* per class shared by the cycle's images of the class
+    # A label filter that passes too few images of a class to fill its share (within MAX_RENDER_FACTOR x the share)
+    # stops the run; keep_short=True keeps fewer instead and the records count the shortfall (kept_short): for
+    # stand-in models whose filters judge at random (the rehearsal), never for a comparison of arms.
+    keep_short: bool = False
 
     def __post_init__(self):
         check_template(self.template)
@@ -285,6 +289,7 @@ def optimize_embeddings(
     if not random:
         classifier.eval()
     micro = plan.grad_micro_batch if plan is not None else classes * n
+    problem = GradientProblem(model, classifier, config, size, channels, micro, config.estimator, classes_of_rows)
     zero_share, fidelity = [], None
     movable = slice(1, None) if config.fix_first_token else slice(None)
     for k in range(config.pgd_steps):
@@ -297,37 +302,12 @@ def optimize_embeddings(
                 if noise_seeds is not None
                 else [int(s) for r in rngs for s in r.integers(0, 2**31, size=n)]
             )
-            grad, scores = embedding_gradient(
-                model,
-                classifier,
-                c,
-                owner,
-                image_seeds,
-                config,
-                size,
-                channels,
-                micro,
-                config.estimator,
-                classes_of_rows,
-            )
+            grad, scores = problem.gradient(c, owner, image_seeds)
             check_finite(grad, f"the PGD gradient at step {k}")
             if k == 0:
                 before = scores.view(classes, n).mean(1)
                 if config.measure_fidelity:
-                    fidelity = gradient_fidelity(
-                        grad,
-                        model,
-                        classifier,
-                        c,
-                        owner,
-                        image_seeds,
-                        config,
-                        size,
-                        channels,
-                        micro,
-                        movable,
-                        classes_of_rows,
-                    )
+                    fidelity = problem.fidelity(grad, c, owner, image_seeds, movable)
             zero_share.append(float((grad[:, movable] == 0).float().mean()))
             direction = grad.sign()
         c = project(c + eta * direction.to(c.device, c.dtype), c_y, eps, config.norm, config.fix_first_token)
@@ -335,81 +315,73 @@ def optimize_embeddings(
     return PGDResult(c.detach(), before, zero_share, time.perf_counter() - start, fidelity)
 
 
-def embedding_gradient(
-    model: T2IModel,
-    classifier,
-    c: torch.Tensor,
-    owner: torch.Tensor,
-    image_seeds: list[int],
-    config: GalotConfig,
-    size: int,
-    channels: int,
-    micro_batch: int,
-    estimator: str,
-    classes_of_rows: torch.Tensor | None = None,
-) -> tuple[torch.Tensor, torch.Tensor]:
-    """d/dc of sum_row mean_image objective, [C, L, D], and every image's objective score.
+@dataclass(frozen=True)
+class GradientProblem:
+    """What PGD differentiates: the objective of ``classifier`` on ``model``'s images, sampled as ``config`` says
+    (steps, guidance, objective), resized to ``size`` x ``size`` x ``channels``, through ``estimator`` (``last``,
+    ``full`` or ``x0``), ``micro_batch`` images per backward pass; with per-image prompts, ``classes_of_rows`` names
+    the class each row's prompt names (by default each row is its class)."""
 
-    Image i comes from row ``owner[i]`` of ``c`` (whose prompt names class ``classes_of_rows[owner[i]]``; by
-    default the row is the class) and noise ``image_seeds[i]``; the images are differentiated in
-    micro-batches whose gradients add up. In half precision the objective is scaled before the backward
-    (and the gradient unscaled after), so small gradients do not flush to zero; an overflow halves the
-    scale and retries."""
-    n = 1 if classes_of_rows is not None else config.grad_samples  # gradient images per row (per-image: one)
-    labels = owner if classes_of_rows is None else torch.as_tensor(classes_of_rows)[owner]
-    grad = torch.zeros_like(c)
-    scores = torch.empty(len(owner))
-    for part in chunks(len(owner), micro_batch):
-        who = owner[part].to(c.device)
-        scale = HALF_PRECISION_SCALE if model.dtype == torch.float16 else 1.0
-        while True:
-            leaf = c[who].clone().requires_grad_(True)
-            images = sample(
-                model,
-                leaf,
-                image_seeds[part],
-                steps=config.sampling_steps,
-                guidance=config.guidance,
-                grad=estimator,
-                grad_step=config.estimator_step if estimator == "x0" else None,
-            )
-            score = objective_scores(classifier, images, labels[part].to(images.device), config, size, channels)
-            (g,) = torch.autograd.grad(score.sum() * (scale / n), leaf)
-            if torch.isfinite(g).all() or scale <= 1.0:
-                break
-            scale /= 2.0**4
-        grad.index_add_(0, who, g.float() / scale)
-        scores[part] = score.detach().float().cpu()
-    return grad, scores
+    model: T2IModel
+    classifier: torch.nn.Module
+    config: GalotConfig
+    size: int
+    channels: int
+    micro_batch: int
+    estimator: str = "last"
+    classes_of_rows: torch.Tensor | None = None
 
+    def gradient(
+        self, c: torch.Tensor, owner: torch.Tensor, image_seeds: list[int]
+    ) -> tuple[torch.Tensor, torch.Tensor]:
+        """d/dc of sum_row mean_image objective, [C, L, D], and every image's objective score.
 
-def gradient_fidelity(
-    grad: torch.Tensor,
-    model: T2IModel,
-    classifier,
-    c: torch.Tensor,
-    owner: torch.Tensor,
-    image_seeds: list[int],
-    config: GalotConfig,
-    size: int,
-    channels: int,
-    micro_batch: int,
-    movable: slice,
-    classes_of_rows: torch.Tensor | None = None,
-) -> dict:
-    """How well ``grad`` (the run's estimator) agrees with the exact full-chain gradient on the same images:
-    cosine and sign agreement (the share of coordinates whose signs match: what a sign step uses),
-    averaged over classes, and the seconds each took."""
-    t0 = time.perf_counter()
-    exact, _ = embedding_gradient(
-        model, classifier, c, owner, image_seeds, config, size, channels, micro_batch, "full", classes_of_rows
-    )
-    cosine, signs = gradient_agreement(grad[:, movable], exact[:, movable])
-    return dict(
-        grad_cosine_full=float(cosine.mean()),
-        grad_sign_agreement_full=float(signs.mean()),
-        full_gradient_s=time.perf_counter() - t0,
-    )
+        Image i comes from row ``owner[i]`` of ``c`` and noise ``image_seeds[i]``; the images are differentiated in
+        micro-batches whose gradients add up. In half precision the objective is scaled before the backward (and
+        the gradient unscaled after), so small gradients do not flush to zero; an overflow divides the scale by 16
+        and retries."""
+        config, model = self.config, self.model
+        n = 1 if self.classes_of_rows is not None else config.grad_samples  # gradient images per row
+        labels = owner if self.classes_of_rows is None else torch.as_tensor(self.classes_of_rows)[owner]
+        grad = torch.zeros_like(c)
+        scores = torch.empty(len(owner))
+        for part in chunks(len(owner), self.micro_batch):
+            who = owner[part].to(c.device)
+            scale = HALF_PRECISION_SCALE if model.dtype == torch.float16 else 1.0
+            while True:
+                leaf = c[who].clone().requires_grad_(True)
+                images = sample(
+                    model,
+                    leaf,
+                    image_seeds[part],
+                    steps=config.sampling_steps,
+                    guidance=config.guidance,
+                    grad=self.estimator,
+                    grad_step=config.estimator_step if self.estimator == "x0" else None,
+                )
+                score = objective_scores(
+                    self.classifier, images, labels[part].to(images.device), config, self.size, self.channels
+                )
+                (g,) = torch.autograd.grad(score.sum() * (scale / n), leaf)
+                if torch.isfinite(g).all() or scale <= 1.0:
+                    break
+                scale /= 2.0**4
+            grad.index_add_(0, who, g.float() / scale)
+            scores[part] = score.detach().float().cpu()
+        return grad, scores
+
+    def fidelity(self, grad: torch.Tensor, c: torch.Tensor, owner, image_seeds: list[int], movable: slice) -> dict:
+        """How well ``grad`` (this problem's estimator) agrees with the exact full-chain gradient on the same images:
+        cosine and sign agreement (the share of coordinates whose signs match: what a sign step uses), averaged
+        over classes, and the seconds the exact one took."""
+        t0 = time.perf_counter()
+        exact, _ = dataclasses.replace(self, estimator="full").gradient(c, owner, image_seeds)
+        cosine, signs = gradient_agreement(grad[:, movable], exact[:, movable])
+        return dict(
+            grad_cosine_full=float(cosine.mean()),
+            grad_sign_agreement_full=float(signs.mean()),
+            full_gradient_s=time.perf_counter() - t0,
+        )
 
 
 def gradient_agreement(grad: torch.Tensor, exact: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
@@ -466,18 +438,8 @@ def memory_plan_for(
                 )
 
         def gradient(n: int):
-            embedding_gradient(
-                model,
-                classifier,
-                c,
-                torch.zeros(n, dtype=torch.long),
-                list(range(n)),
-                config,
-                size,
-                channels,
-                n,
-                config.estimator,
-            )
+            problem = GradientProblem(model, classifier, config, size, channels, n, config.estimator)
+            problem.gradient(c, torch.zeros(n, dtype=torch.long), list(range(n)))
 
         sample_cost = measure_path(generation, model.device)
         grad_cost = measure_path(gradient, model.device) if classifier is not None else None

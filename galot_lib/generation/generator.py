@@ -275,19 +275,19 @@ class GalotGenerator:
         passes too rarely to fill its share within ``MAX_RENDER_FACTOR`` times it stops the run, saying what to
         change."""
         quota = torch.as_tensor(split_evenly(n_keep, len(self.class_names), seed))
-        verdicts = None
+        verdicts, given_up = None, torch.zeros(len(quota), dtype=torch.bool)
         while True:
             keep, verdicts = self.kept(made, n_keep, seed, cycle, info, classifier, verdicts)
-            short = quota - torch.bincount(made.labels[keep], minlength=len(quota))
-            if not short.any():
-                return keep, made
+            short = (quota - torch.bincount(made.labels[keep], minlength=len(quota))).masked_fill(given_up, 0)
+            if not short.any() or (self.label_filter is None and self.config.keep_rule == "any"):
+                return keep, made  # a random n_keep of the rendered (Table 6) keeps n_keep, not each class's share
             rendered = torch.bincount(made.labels, minlength=len(quota))
             passed = torch.bincount(made.labels[verdicts[0]], minlength=len(quota))
             checked = torch.bincount(made.labels[verdicts[1]], minlength=len(quota))
             rate = (passed.float() + 1) / (checked.float() + 2)  # the pass rate so far (Laplace's estimate)
             extra = torch.where(short > 0, (short / rate).ceil().long() + 1, 0)
             hopeless = (short > 0) & (rendered + extra > MAX_RENDER_FACTOR * quota)
-            if hopeless.any():
+            if hopeless.any() and not self.config.keep_short:
                 c = int(torch.nonzero(hopeless)[0])
                 raise ValueError(
                     f"the label filter ({self.config.label_filter}) passed {int(passed[c])} of {int(checked[c])} images "
@@ -295,6 +295,12 @@ class GalotGenerator:
                     f"share of {int(quota[c])} would take over {MAX_RENDER_FACTOR} x that share: raise oversample, "
                     "lower eps or drop the filter"
                 )
+            if hopeless.any():  # keep_short: stated, the records count what was not filled
+                info["kept_short"] = info.get("kept_short", 0) + int(short[hopeless].sum())
+                given_up |= hopeless
+                extra[hopeless] = 0
+                if not extra.any():
+                    return keep, made
             labels = torch.cat([torch.full((n,), c, dtype=torch.long) for c, n in enumerate(extra.tolist())])
             seeds = [
                 s

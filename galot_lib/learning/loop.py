@@ -33,6 +33,7 @@ from ..core.device import default_device
 from ..core.hashing import stable_hash
 from ..core.io import save_torch, write_json
 from ..core.progress import tqdm
+from ..core.provenance import provenance
 from ..core.seeds import Purpose, seed_for
 from .data import ImageSet
 from .generated import Generated
@@ -266,6 +267,7 @@ def run_active_learning(
         model=config.model,
         strategy=config.strategy if use_pool and synthesis is None else None,
         config_hash=chash,
+        **provenance(),
         **(extra_record or {}),
     )
     bar = tqdm(

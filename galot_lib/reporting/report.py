@@ -1,6 +1,6 @@
 """The report a reader opens: a run's executed notebooks as HTML pages and an index page, in one folder.
 
-``python -m galot_lib.paper.report --profile embedded`` (``run_all.sh`` runs it after the notebooks) writes
+``python -m galot_lib.reporting.report --profile embedded`` (``run_all.sh`` runs it after the notebooks) writes
 ``results/<profile>/report/``: ``index.html`` (the README's headline lines, each section's main table and figures,
 links to the full notebooks) and one page per executed notebook (nbconvert's ``basic`` template, without prompts).
 Every page stands alone: figures are embedded as base64 data, the style is inline, there is no script and nothing
@@ -26,7 +26,10 @@ import pandas as pd
 
 from ..core.io import write_text
 from ..core.paths import REPO, results_root, shown
-from .sections import SECTIONS
+from ..core.provenance import check_same_code, code_version
+from ..experiments.sections import SECTIONS
+from .results import code_versions
+from .results_page import write as write_results_page
 
 REPORT_DIR = "report"
 STAMP = "galot"  # notebook metadata key: {"report": REPORT_DIR} once the report step has checked the notebook
@@ -192,14 +195,50 @@ def table_html(path: Path) -> str:
     return table.to_html(float_format=lambda v: f"{v:.4f}", na_rep="", border=0)
 
 
-def headline_lines(results: Path) -> list[str] | None:
-    """The README's headline (:func:`galot_lib.paper.analysis.headline`) where the run has what it needs."""
-    from . import analysis as an
+def headline_html(results: Path) -> str:
+    """The run's findings, its headline family (forest plot and table) and its learning curves with their check, from
+    the files :func:`results_page.write` left (nothing where the run lacks Sec. 4.1)."""
+    from .family import FAMILY_TABLE
+    from .results_page import curve_sentence, findings
 
-    needed = [results / section / "config.json" for section, _, _ in an.HEADLINE_COMPARISONS]
-    if not all(p.exists() for p in needed):
-        return None
-    return an.headline(results)
+    if not (results / FAMILY_TABLE).exists():
+        return "<p><i>No headline: it needs Sec. 4.1 of this run.</i></p>"
+    table = pd.read_csv(results / FAMILY_TABLE)
+    items = "".join(f"<li>{_inline(line.lstrip('- '))}</li>" for line in findings(table))
+    shown = table[
+        [
+            "family",
+            "comparison",
+            "aliases",
+            "seeds",
+            "difference",
+            "ci_low",
+            "ci_high",
+            "p_holm",
+            "p_equivalent_holm",
+            "verdict",
+            "stated",
+        ]
+    ]
+    curves = results / "4.1" / "table1_curves.png"
+    return "".join(
+        [
+            f'<h2>What it found</h2><ul class="headline">{items}</ul>',
+            f'<h2>The headline family</h2><img alt="the headline family" src="{png_data_uri(results / "family.png")}">',
+            shown.to_html(index=False, float_format=lambda v: f"{v:.4f}", na_rep="", border=0),
+            "<h2>Learning curves</h2>",
+            f'<img alt="learning curves" src="{png_data_uri(curves)}">' if curves.exists() else "",
+            f"<p>{_inline(curve_sentence(pd.read_csv(results / 'curve_check.csv')))}</p>",
+            f"<p>The whole page in Markdown: <code>{html.escape(shown(results / 'RESULTS.md'))}</code>.</p>",
+        ]
+    )
+
+
+def _inline(text: str) -> str:
+    """Markdown's **bold** and `code` as HTML, the rest escaped."""
+    text = html.escape(text)
+    text = re.sub(r"\*\*(.+?)\*\*", r"<b>\1</b>", text)
+    return re.sub(r"`(.+?)`", r"<code>\1</code>", text)
 
 
 def index_page(results: Path, notebooks: list[tuple[str, Path, dict]]) -> str:
@@ -210,12 +249,11 @@ def index_page(results: Path, notebooks: list[tuple[str, Path, dict]]) -> str:
         f"<p>Executed notebooks of <code>{html.escape(shown(results))}</code>, one page each below; "
         "tables and figures as the run saved them beside the notebooks.</p>",
     ]
-    lines = headline_lines(results)
-    if lines:
-        items = "".join(f"<li>{html.escape(line.lstrip('- '))}</li>" for line in lines)
-        parts.append(f'<h2>Headline</h2><ul class="headline">{items}</ul>')
-    else:
-        parts.append("<p><i>No headline: it needs Secs. 4.1, 4.2 and 4.5 of this run.</i></p>")
+    parts.append(
+        f"<p>Code: <code>{html.escape(', '.join(sorted(code_versions(results))))}</code> (this checkout: "
+        f"<code>{code_version()}</code>).</p>"
+    )
+    parts.append(headline_html(results))
     parts.append(
         "<h2>Sections</h2><ul>"
         + "".join(
@@ -268,6 +306,12 @@ def build(results: str | Path) -> tuple[Path, dict[str, list[str]]]:
         raise FileNotFoundError(f"no executed notebook under {shown(results / 'notebooks')}: run ./run_all.sh first")
     out = results / REPORT_DIR
     problems = {}
+    try:
+        check_same_code(code_versions(results), f"the run in {shown(results)}")
+    except ValueError as err:
+        problems["code version"] = [str(err)]
+    if (results / "4.1" / "paired_differences.csv").exists():
+        write_results_page(results)
     for section, path, nb in notebooks:
         problems[path.name] = notebook_problems(nb)
         write_text(out / f"{path.stem}.html", notebook_page(nb, notebook_title(nb, path.stem)))

@@ -7,6 +7,7 @@ as the paper's tables are laid out. The paper's numbers live in ``results/paper/
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import numpy as np
@@ -14,17 +15,11 @@ import pandas as pd
 
 from ..core.figures import image_grid  # noqa: F401 (the notebooks draw their image grids through here)
 from ..core.io import save_figure, save_table, write_json  # noqa: F401 (save_figure: the notebooks save through here)
-from ..core.paths import REPO, results_root, shown_source  # noqa: F401 (shown_source: the notebooks print through here)
-from .profiles import BASELINES
+from ..core.paths import REPO, results_dir, results_root, shown_source  # noqa: F401 (the notebooks use these here)
+from ..core.provenance import provenance
+from ..experiments.profiles import BASELINES
 
 PAPER_DIR = REPO / "results" / "paper"
-
-
-def results_dir(profile_name: str, section: str) -> Path:
-    """``$GALOT_RESULTS_DIR/<profile>/<section>`` (default ``<repo>/results``), created."""
-    path = results_root() / profile_name / section
-    path.mkdir(parents=True, exist_ok=True)
-    return path
 
 
 def frame(records: list[dict]) -> pd.DataFrame:
@@ -128,6 +123,23 @@ def paper_table(name: str) -> pd.DataFrame:
 def save_json(obj, path: Path) -> Path:
     """A configuration beside the results (written atomically, indented for reading)."""
     return write_json(path, obj, indent=2)
+
+
+def code_versions(results: Path) -> set[str]:
+    """The code versions a finished run's records and configurations carry ("none" for any that carry none:
+    made before records named their code)."""
+    found = set()
+    for path in Path(results).glob("*/records.csv"):
+        table = pd.read_csv(path, usecols=lambda c: c == "code_version")
+        found |= set(table.code_version.fillna("none")) if "code_version" in table else {"none"}
+    for path in Path(results).glob("*/config.json"):
+        found.add(json.loads(path.read_text()).get("code_version", "none"))
+    return found
+
+
+def save_config(profile, folder: Path) -> Path:
+    """A section's ``config.json``: the profile it ran with and the code that ran it (``core.provenance``)."""
+    return save_json(dict(profile.as_dict(), **provenance()), Path(folder) / "config.json")
 
 
 # One colour per meaning, the same in every panel and every figure: GALOT's rows warm, the pool strategies from a

@@ -11,6 +11,7 @@ from __future__ import annotations
 import dataclasses
 import os
 from dataclasses import dataclass
+from pathlib import Path
 
 from ..generation.galot import EpsSchedule, GalotConfig
 from ..generation.prompts import BASIC_TEMPLATE, GALOT_TEMPLATE, PAPER_TEMPLATES
@@ -18,9 +19,18 @@ from ..learning.data import check_dataset_name
 from ..learning.models import MODELS
 from ..learning.strategies import STRATEGIES
 from ..learning.train import TrainConfig, with_recipe
-from .profile_fields import check_fields, choice, parse_parameter  # noqa: F401 (choice: for the notebooks)
+from . import rehearsal
+from .profile_fields import (
+    NOTEBOOK_CHOICES,
+    NOTEBOOK_FIELDS,
+    RULES,
+    check_fields,
+    choice,
+    grid_settings,
+    parse_parameter,
+)
 
-PROFILES = ("smoke", "embedded", "paper")
+PROFILES = ("smoke", "embedded", "paper", "paper-rehearsal")
 # Table 1's eleven pool-based baselines, in the paper's order.
 BASELINES = (
     "RandomSampling",
@@ -161,84 +171,32 @@ class Profile:
         return dataclasses.asdict(self)
 
 
-def _smoke() -> Profile:
-    return Profile(
-        name="smoke",
-        dataset="fashion_mnist",
-        table1_datasets=("fashion_mnist",),
-        pool_size=400,
-        test_size=300,
-        seeds=(0, 1),
-        headline_baselines=BASELINES,
-        baseline_seeds=(0, 1),
-        study_seeds=(0,),
-        ablation_seeds=(0, 1),
-        choice_seeds=(2,),
-        default_arm="GALOT",
-        zero_shot_test_images=20,
-        cycles=2,
-        transfer_cycles=2,
-        ablation_cycles=2,
-        initial_labeled=20,
-        query_size=20,
-        candidates=None,
-        model="TinyCNN",
-        transfer_models=("TinyCNN", "SmallCNN"),
-        strategies=BASELINES,
-        train=with_recipe(TrainConfig(epochs=2, min_steps=40, batch_size=32), "low-variance"),
-        t2i_model="bundled",
-        # guidance 1 (no unconditional half) halves the smoke profile's UNet work: tests check plumbing, not images
-        galot=GalotConfig(
-            template=GALOT_TEMPLATE,
-            pgd_steps=1,
-            grad_samples=2,
-            sampling_steps=2,
-            guidance=1.0,
-            eps=EpsSchedule("linear", 0.05, 0.1, cycles=2),
-            heldout_samples=1,
-        ),
-        estimator_options=estimator_options(2),
-        label_options=LABEL_OPTIONS,
-        table4_eps=(0.0, 0.1),
-        fig4_eps=(0.0, 0.5),
-        fig4_per_class=2,
-        fully_supervised_epochs=3,
-        fully_supervised_batch_size=64,
-        gaal_gan_steps=20,
-        memory_budget_gb=2.0,
-        max_batch=64,
-        templates=(GALOT_TEMPLATE, BASIC_TEMPLATE),
-    )
-
-
 def _embedded() -> Profile:
-    # Sized so that the whole reproduction fits the 2-core budget (README, "Embedded budget"); the
-    # eps scale is the bundled model's own (MiniLM token states, measured by bench/bench_pgd.py).
+    """The default, and the base the other profiles change: Fashion-MNIST, the bundled model and SmallCNN, sized so
+    that the whole reproduction fits 2 CPU cores in 40 minutes; the eps scale is the bundled model's own (MiniLM
+    token states, measured by bench/bench_pgd.py)."""
     return Profile(
         name="embedded",
         dataset="fashion_mnist",
         table1_datasets=("fashion_mnist",),
         pool_size=None,
         test_size=5_000,
-        # Five seeds for what the headline compares, named here before any run: the GALOT rows against
-        # MarginSampling (Fig. 3's AL and GALOT's A_AL) and the four strongest pool baselines of the earlier embedded
-        # runs. With the low-variance recipe, bench/bench_train.py's seed plan has five seeds resolve 0.7-1.1 points
-        # of average accuracy for these comparisons (final accuracy: 1.6-2.7 points). Two seeds for the other
-        # baselines and GAAL (never headline comparisons), one for the paper's single-seed-sized ablations.
+        # The seeds the headline compares, named before any run (docs/statistics.md: the seed plan from pilot runs):
+        # the GALOT rows against MarginSampling (Fig. 3's AL and GALOT's A_AL) and the four strongest pool baselines
+        # of earlier runs. Two seeds for the other baselines and GAAL (never headline comparisons), one for the
+        # paper's single-seed-sized ablations.
         seeds=(0, 1, 2, 3, 4),
         headline_baselines=("MarginSampling", "KMeans", "RandomSampling", "BADGE", "BALD"),
         baseline_seeds=(0, 1),
         study_seeds=(0,),
         ablation_seeds=(0, 1, 2, 3, 4),
-        cycles=4,
-        transfer_cycles=2,
-        # Notebook W chooses the default GALOT arm on a seed of its own (over the ablation cycles), then reports it on
-        # the headline's five seeds. The choice run of seed 5 (average accuracy over 3 cycles, label-preserving arms):
-        # GALOT + filter 0.707, per-image + filter 0.703, eps 0 0.688, eps 0 + filter 0.688, GALOT 0.686, selection
-        # m=4 + filter 0.685, selection m=4 0.682 (its kept images judged right 0.93 against eps 0's 0.98: not kept).
+        # Notebook W chooses the default GALOT arm on a seed of its own (over the ablation cycles), by a rule fixed
+        # before the run (analysis.choose_default), then reports it on the headline's seeds.
         choice_seeds=(5,),
         default_arm="GALOT + filter",
         zero_shot_test_images=1_000,
+        cycles=4,
+        transfer_cycles=2,
         ablation_cycles=3,
         initial_labeled=50,
         query_size=50,
@@ -273,16 +231,58 @@ def _embedded() -> Profile:
     )
 
 
+def _smoke() -> Profile:
+    """The embedded profile at the size of a test: a few hundred images, 2 cycles, TinyCNN, 2 sampling steps."""
+    embedded = _embedded()
+    return embedded.replace(
+        name="smoke",
+        pool_size=400,
+        test_size=300,
+        seeds=(0, 1),
+        headline_baselines=BASELINES,
+        ablation_seeds=(0, 1),
+        choice_seeds=(2,),
+        default_arm="GALOT",
+        zero_shot_test_images=20,
+        cycles=2,
+        transfer_cycles=2,
+        ablation_cycles=2,
+        initial_labeled=20,
+        query_size=20,
+        candidates=None,
+        model="TinyCNN",
+        transfer_models=("TinyCNN", "SmallCNN"),
+        train=with_recipe(TrainConfig(epochs=2, min_steps=40, batch_size=32), "low-variance"),
+        # guidance 1 (no unconditional half) halves the smoke profile's UNet work: tests check plumbing, not images
+        galot=dataclasses.replace(
+            embedded.galot,
+            pgd_steps=1,
+            sampling_steps=2,
+            guidance=1.0,
+            eps=EpsSchedule("linear", 0.05, 0.1, cycles=2),
+            heldout_samples=1,
+        ),
+        estimator_options=estimator_options(2),
+        table4_eps=(0.0, 0.1),
+        fig4_eps=(0.0, 0.5),
+        fig4_per_class=2,
+        fully_supervised_epochs=3,
+        fully_supervised_batch_size=64,
+        gaal_gan_steps=20,
+        memory_budget_gb=2.0,
+        templates=(GALOT_TEMPLATE, BASIC_TEMPLATE),
+    )
+
+
 def _paper() -> Profile:
-    return Profile(
+    """Table 8's settings: CIFAR-10/100 and TinyImageNet, Stable Diffusion 2.1 base, ResNet18, DeepALPlus' recipe."""
+    return _embedded().replace(
         name="paper",
         dataset="cifar10",
         table1_datasets=("cifar10", "cifar100", "tiny_imagenet"),
-        pool_size=None,
         test_size=None,
         seeds=(0, 1),
         headline_baselines=BASELINES,
-        baseline_seeds=(0, 1),
         study_seeds=(0, 1),
         ablation_seeds=(0, 1, 2),
         choice_seeds=(2,),
@@ -296,9 +296,8 @@ def _paper() -> Profile:
         candidates=None,
         model="ResNet18",
         transfer_models=TRANSFER_MODELS,
-        strategies=BASELINES,
         # DeepALPlus' training recipe for the baselines (Adam 1e-3, batch 128, crop + flip), as the paper ran them;
-        # $GALOT_TRAIN_RECIPE=low-variance trains every run of a profile the embedded way instead.
+        # -p TRAIN low-variance trains every run of a profile the embedded way instead.
         train=with_recipe(
             TrainConfig(epochs=30, min_steps=0, batch_size=128, optimizer="adam", crop_padding=4), "deepalplus"
         ),
@@ -321,7 +320,6 @@ def _paper() -> Profile:
         ),
         table4_eps=(0.0, 0.25, 0.5, 1.0, 10.0),
         fig4_eps=(0.0, 0.5, 1.0, 10.0),
-        fig4_per_class=10,
         fully_supervised_epochs=100,
         fully_supervised_batch_size=128,
         gaal_gan_steps=20000,
@@ -330,7 +328,56 @@ def _paper() -> Profile:
     )
 
 
-_BUILDERS = {"smoke": _smoke, "embedded": _embedded, "paper": _paper}
+def _paper_rehearsal() -> Profile:
+    """The paper profile rehearsed on a CPU with the stand-ins of ``$GALOT_REHEARSAL_DIR``."""
+    return rehearse(_paper(), rehearsal.ready_folder())
+
+
+def rehearse(paper: Profile, folder) -> Profile:
+    """``paper``'s fields and code with only sizes, weights and paths replaced by the stand-ins in ``folder``
+    (``experiments.rehearsal``; docs/rehearsal.md lists every change)."""
+    folder = Path(folder)
+    steps, cycles, clip = 2, 2, str(folder / "clip")  # sampling steps (the paper: 25) and cycles
+    return paper.replace(
+        name=rehearsal.NAME,
+        data_dir=str(folder / "data"),
+        t2i_model=str(folder / "sd"),
+        label_options=tuple(
+            (name, tuple((k, clip if k == "clip_model" else v) for k, v in changes))
+            for name, changes in paper.label_options
+        ),
+        seeds=paper.seeds[:1],
+        baseline_seeds=paper.baseline_seeds[:1],
+        study_seeds=paper.study_seeds[:1],
+        ablation_seeds=paper.ablation_seeds[:1],
+        choice_seeds=paper.choice_seeds[:1],
+        zero_shot_test_images=10,
+        cycles=cycles,
+        transfer_cycles=cycles,
+        ablation_cycles=cycles,
+        pool_size=20,
+        test_size=10,
+        initial_labeled=10,
+        query_size=10,
+        train=dataclasses.replace(paper.train, epochs=1),
+        galot=dataclasses.replace(
+            paper.galot,
+            pgd_steps=1,
+            grad_samples=1,
+            sampling_steps=steps,
+            heldout_samples=1,
+            eps=dataclasses.replace(paper.galot.eps, cycles=cycles),
+            keep_short=True,  # random-weight filters pass some classes never: keep fewer, counted in the records
+        ),
+        estimator_options=estimator_options(steps),
+        fig4_per_class=1,
+        fully_supervised_epochs=1,
+        gaal_gan_steps=2,
+        gaal_search_steps=2,
+    )
+
+
+_BUILDERS = {"smoke": _smoke, "embedded": _embedded, "paper": _paper, rehearsal.NAME: _paper_rehearsal}
 
 
 def resolve_name(name: str = "default") -> str:
@@ -343,19 +390,57 @@ def resolve_name(name: str = "default") -> str:
 
 
 def get_profile(name: str = "default", **overrides) -> Profile:
-    """The named profile, trained by ``$GALOT_TRAIN_RECIPE`` if set (a name from ``learning.train.RECIPES``), with
-    notebook parameters that are not None applied on top (``train`` may be a recipe name too)."""
+    """The named profile with the notebook parameters that are not None applied on top (``train`` may be a recipe
+    name, a name from ``learning.train.RECIPES``)."""
     profile = _BUILDERS[resolve_name(name)]()
-    if os.environ.get("GALOT_TRAIN_RECIPE"):
-        profile = profile.replace(train=with_recipe(profile.train, os.environ["GALOT_TRAIN_RECIPE"]))
-    if profile.name == "paper":
-        from .rehearsal import active_rehearsal, rehearse
-
-        stand_ins = active_rehearsal()  # $GALOT_REHEARSAL_DIR: the paper profile with tiny stand-ins
-        profile = rehearse(profile, stand_ins) if stand_ins is not None else profile
     changes = {k: parse_parameter(k, getattr(profile, k, None), v) for k, v in overrides.items() if v is not None}
     if isinstance(changes.get("seeds"), tuple) and "baseline_seeds" not in changes:
         # Fewer seeds (-p SEEDS "[0]"): the other baselines keep those of their seeds that remain, else the first
         kept = tuple(s for s in profile.baseline_seeds if s in changes["seeds"])
         changes["baseline_seeds"] = kept or changes["seeds"][:1]
     return profile.replace(**changes) if changes else profile
+
+
+def check_notebook_parameters(profile_name: str, parameters: dict) -> None:
+    """What ``./run_all.sh -p NAME VALUE`` passes to every notebook, checked before any notebook starts: each name must
+    be a notebook parameter (or a profile field) and each value one its field accepts."""
+    fields = {k: v for k, v in parameters.items() if k != "PROFILE" and k not in NOTEBOOK_CHOICES}
+    unknown = [k for k in fields if k not in NOTEBOOK_FIELDS and k not in RULES]
+    if unknown:
+        raise ValueError(
+            f"unknown notebook parameter(s) {unknown}; valid: {', '.join(['PROFILE', *NOTEBOOK_FIELDS, *NOTEBOOK_CHOICES])} "
+            "(or a profile field's name)"
+        )
+    profile = get_profile(profile_name, **{NOTEBOOK_FIELDS.get(k, k): v for k, v in fields.items()})
+    for name, field in NOTEBOOK_CHOICES.items():
+        if name in parameters:
+            choice(
+                name,
+                parameters[name],
+                (None, *getattr(profile, field)) if name == "ANNOTATION_EPS" else getattr(profile, field),
+            )
+
+
+def main(argv=None):
+    """``python -m galot_lib.experiments.profiles --profile NAME [-p NAME VALUE]...``: exit 2 naming a bad parameter;
+    with ``--grid-settings``, then print the grid's ``--set FIELD VALUE`` arguments, one per line."""
+    import argparse
+    import sys
+
+    p = argparse.ArgumentParser(description="check notebook parameters against a profile before any work")
+    p.add_argument("--profile", default="default")
+    p.add_argument("-p", "--parameters", nargs=2, action="append", default=[], metavar=("NAME", "VALUE"))
+    p.add_argument("--grid-settings", action="store_true")
+    args = p.parse_args(argv)
+    try:
+        check_notebook_parameters(args.profile, dict(args.parameters))
+    except (ValueError, FileNotFoundError) as err:
+        print(f"run_all.sh: {err}", file=sys.stderr)
+        raise SystemExit(2)
+    if args.grid_settings:
+        for field, value in grid_settings(dict(args.parameters)):
+            print("--set", field, value, sep="\n")
+
+
+if __name__ == "__main__":
+    main()

@@ -23,6 +23,7 @@ from ..core.device import default_device
 from ..core.hashing import stable_hash
 from ..core.io import save_torch, write_json
 from ..core.paths import runs_root, shown_source
+from ..core.provenance import provenance
 from ..core.seeds import Purpose, seed_for
 from ..core.timing import timed
 from ..generation.cache import GeneratedCache
@@ -32,7 +33,6 @@ from ..learning.data import ImageSet, fixed_subset, load_dataset
 from ..learning.generated import Generated
 from ..learning.loop import ALConfig, run_active_learning, run_identity
 from ..learning.train import accuracy, fit
-from .analysis import wilson_interval
 from .profiles import Profile
 
 _T2I: dict[str, object] = {}
@@ -106,6 +106,7 @@ def run(
         pool_size=len(pool),
         seed=seed,
         identity=identity,
+        **provenance(),
     )
     with claimed(folder, wait):
         write_json(folder / "config.json", described)
@@ -332,6 +333,7 @@ def fully_supervised(profile: Profile, pool: ImageSet, test: ImageSet, seed: int
             epochs=config.epochs,
             config_hash=stable_hash([dataclasses.asdict(config), model, pool.name, len(pool)]),
             accuracy=accuracy(trained.model, test.images, test.labels),
+            **provenance(),
         )
         write_json(result_path, record)
         return record
@@ -360,7 +362,8 @@ def judge_for(profile: Profile, pool: ImageSet, test: ImageSet):
 def zero_shot_reference(profile: Profile, wait: bool = True) -> dict:
     """What the generator already knows: the text-to-image model as a zero-shot classifier of the first
     ``zero_shot_test_images`` test images (the diffusion classifier behind the label filter, over all classes with
-    the GALOT template's prompts), with a 95% Wilson interval. Computed once, beside the runs."""
+    the GALOT template's prompts): how many it gets right (its interval: ``reporting.analysis.with_wilson_interval``).
+    Computed once, beside the runs."""
     from ..generation.label_filters import DIFFUSION_TIMESTEPS, DiffusionZeroShot
     from ..generation.prompts import fill
 
@@ -387,18 +390,16 @@ def zero_shot_reference(profile: Profile, wait: bool = True) -> dict:
                 model, model.encode([fill(profile.galot.template, c) for c in pool.class_names])
             )
             correct = int((classifier.predict(test.images[:n]) == test.labels[:n]).sum())
-        low, high = wilson_interval(correct, n)
         record = dict(
             method="T2I model as zero-shot classifier",
             dataset=pool.dataset,
             test_images=n,
             correct=correct,
             accuracy=correct / n,
-            ci_low=low,
-            ci_high=high,
             t2i=shown_source(profile.t2i_model),
             template=profile.galot.template,
             timesteps=list(classifier.timesteps),
+            **provenance(),
         )
         write_json(folder / "result.json", record)
         return record

@@ -5,7 +5,6 @@ section checks against the paper. Notebooks call these and only plot and save.
 
 from __future__ import annotations
 
-import json
 import math
 from pathlib import Path
 
@@ -43,6 +42,12 @@ def wilson_interval(successes: int, n: int, z: float = 1.959964) -> tuple[float,
     p = successes / n
     centre, half = p + z * z / (2 * n), z * (p * (1 - p) / n + z * z / (4 * n * n)) ** 0.5
     return (centre - half) / (1 + z * z / n), (centre + half) / (1 + z * z / n)
+
+
+def with_wilson_interval(record: dict) -> dict:
+    """A classifier's record (``correct`` of ``test_images``) with the 95% Wilson interval of its accuracy."""
+    low, high = wilson_interval(record["correct"], record["test_images"])
+    return dict(record, ci_low=low, ci_high=high)
 
 
 def verdict(low: float, high: float, ours: str = "GALOT") -> str:
@@ -125,34 +130,6 @@ def paired_differences(
             )
         )
     return pd.DataFrame(rows)
-
-
-def power(sd: float, difference: float, seeds: int, confidence: float = CONFIDENCE) -> float:
-    """The chance that a true paired ``difference`` gives an interval clear of zero over ``seeds`` seeds whose
-    per-seed differences spread by ``sd`` (two-sided t test, noncentral t)."""
-    critical = stats.t.ppf(0.5 + confidence / 2, seeds - 1)
-    shift = difference * math.sqrt(seeds) / sd
-    return float(stats.nct.sf(critical, seeds - 1, shift) + stats.nct.cdf(-critical, seeds - 1, shift))
-
-
-def seeds_needed(
-    sd: float, smallest: float, confidence: float = CONFIDENCE, power_wanted: float = 0.8, most: int = 100
-) -> int:
-    """Paired seeds a comparison needs so that a true difference of ``smallest`` is told from none with
-    probability ``power_wanted``: fixed before a run, from the trainer's spread, instead of adding seeds until an
-    interval excludes zero (which would bias the verdicts). ``most`` + 1 means "more than ``most``"."""
-    if sd <= 0 or smallest <= 0:
-        raise ValueError(f"sd and smallest must be > 0, got {sd} and {smallest}")
-    return next((n for n in range(2, most + 1) if power(sd, smallest, n, confidence) >= power_wanted), most + 1)
-
-
-def smallest_resolvable(sd: float, seeds: int, confidence: float = CONFIDENCE, power_wanted: float = 0.8) -> float:
-    """The smallest true difference ``seeds`` paired seeds tell from none with probability ``power_wanted``."""
-    low, high = 0.0, 100 * sd
-    for _ in range(60):  # bisection: power grows with the difference
-        middle = (low + high) / 2
-        low, high = (middle, high) if power(sd, middle, seeds, confidence) < power_wanted else (low, middle)
-    return high
 
 
 def describe_differences(table: pd.DataFrame) -> str:
@@ -280,6 +257,31 @@ def choose_default(arms: pd.DataFrame, index: str = "arm", tolerance: float = LA
     plain = arms.set_index(index).loc["eps 0", "kept_label_correct"]
     keeps_labels = arms if pd.isna(plain) else arms[arms.kept_label_correct >= plain - tolerance]
     return str(keeps_labels.sort_values("average", ascending=False)[index].iloc[0])
+
+
+def curve_check(df: pd.DataFrame, methods, index: str = "method") -> pd.DataFrame:
+    """Learning curves that must not fall: for each of ``methods`` (the pool baselines: more labels, same recipe)
+    and each cycle after the first, the change of test accuracy from the cycle before, paired by seed, with its 95%
+    interval; ``falls`` where the whole interval lies below zero (a drop larger than the seeds' own noise, which
+    points at the trainer, not at the labels)."""
+    rows = []
+    for method, part in df[df[index].isin(list(methods))].groupby(index, sort=False):
+        curve = part.pivot_table(index="seed", columns="cycle", values="accuracy")
+        for cycle in curve.columns[1:]:
+            change = (curve[cycle] - curve[cycle - 1]).dropna()
+            mean, low, high = mean_ci(change)
+            rows.append(
+                {
+                    index: method,
+                    "cycle": int(cycle),
+                    "seeds": len(change),
+                    "change": mean,
+                    "ci_low": low,
+                    "ci_high": high,
+                    "falls": bool(high < 0),
+                }
+            )
+    return pd.DataFrame(rows, columns=[index, "cycle", "seeds", "change", "ci_low", "ci_high", "falls"])
 
 
 # ----------------------------------------------------------------------------- held-out informativeness
@@ -440,113 +442,7 @@ def pseudo_label_accuracy(judged: pd.DataFrame, templates) -> pd.DataFrame:
     return (acc.correct / acc.total).unstack("eps").reindex(list(templates))
 
 
-# ----------------------------------------------------------------------------- the README's headline
-HEADLINE_COMPARISONS = (
-    ("4.1", "paired_differences.csv", "seeds"),
-    ("4.2", "paired_differences.csv", "seeds"),
-    ("4.5", "label_objectives_paired.csv", "ablation_seeds"),
-    ("W", "paired_differences.csv", "seeds"),
-)  # (section, table, its seeds field)
-VERDICT_CHECK = "verdict_check.csv"  # beside a run's sections: its comparisons rerun under other float rounding
-
-
-def headline_comparisons(results: Path) -> pd.DataFrame:
-    """The comparisons a finished run reports (Sec. 4.1's on its first data set, and those of the other sections it
-    ran), each on every seed its section planned (a pair with fewer, a comparator run on fewer seeds, is not a headline comparison), with the section
-    they come from."""
-    tables = []
-    for section, name, seeds_field in HEADLINE_COMPARISONS:
-        if not (Path(results) / section / name).exists() and section != "4.1":
-            continue  # a run of some sections only (./run_all.sh --only): Sec. 4.1's is the least a headline needs
-        config = json.loads((Path(results) / section / "config.json").read_text())
-        table = pd.read_csv(Path(results) / section / name)
-        if "dataset" in table:  # Sec. 4.1 on several data sets: the headline's is the first
-            table = table[table.dataset == config["table1_datasets"][0]].drop(columns="dataset")
-        tables.append(table[table.seeds == len(config[seeds_field])].assign(section=section))
-    return pd.concat(tables, ignore_index=True)
-
-
-def verdict_held(original: pd.DataFrame, rerun: pd.DataFrame) -> pd.DataFrame:
-    """The two runs' comparisons side by side, matched by (comparison, summary), and whether each verdict held."""
-    keys = ["comparison", "summary"]
-    rerun = rerun[keys + ["difference", "ci_low", "ci_high", "verdict"]].add_prefix("rerun_")
-    out = original.merge(rerun, left_on=keys, right_on=[f"rerun_{k}" for k in keys], how="left")
-    out["held"] = out.verdict == out.rerun_verdict
-    return out.drop(columns=[f"rerun_{k}" for k in keys])
-
-
-def _interval(difference: float, low: float, high: float) -> str:
-    return f"{difference * 100:+.1f} points [{low * 100:+.1f}, {high * 100:+.1f}]"
-
-
-def _checked(row, check: pd.DataFrame | None) -> str:
-    """A comparison's verdict as the README may state it: only one that held under the perturbed rerun."""
-    match = (
-        None
-        if check is None
-        else check[
-            (check.comparison == row.comparison)
-            & (check.summary == row.summary)
-            & np.isclose(check.difference, row.difference, rtol=0, atol=1e-9)
-        ]
-    )
-    if match is None or match.empty:
-        return f"not claimed: {row.verdict} here, no perturbed rerun of this run to confirm it"
-    rerun = match.iloc[0]
-    again = f"perturbed rerun {_interval(rerun.rerun_difference, rerun.rerun_ci_low, rerun.rerun_ci_high)}"
-    if rerun.held:
-        return f"{row.verdict}; {again}, held"
-    return f"not claimed: {row.verdict} here, {rerun.rerun_verdict} in the {again}"
-
-
-def headline(results: Path) -> list[str]:
-    """The README's headline, line by line, from a finished run's tables (``results/<profile>/``): a test
-    checks that the README holds these exact lines, so the two cannot drift apart. Every comparison is one the
-    profile fixed in advance, on its full seeds; its verdict is stated only where the perturbed rerun
-    (``verdict_check.csv``, :mod:`galot_lib.paper.verdict_check`) reached it too."""
-    results = Path(results)
-    lines = []
-    config = json.loads((results / "4.1" / "config.json").read_text())
-    table1 = pd.read_csv(results / "4.1" / f"table1_{config['table1_datasets'][0]}.csv", index_col=0)
-    records = pd.read_csv(results / "4.1" / "records.csv")
-    seeds = records.groupby("method").seed.nunique()
-    # each row over all its seeds (Table 1's ALL_SEEDS column; a run older than that column has only "Average")
-    average = "Average, all seeds" if "Average, all seeds" in table1 else "Average"
-    for method in ("GALOT", "GALOT template, eps 0", "GALOT (basic)"):
-        lines.append(
-            f"- {method}: mean accuracy over the cycles {table1.loc[method, average]:.4f} ({seeds[method]} seeds)"
-        )
-    lines.append(
-        "- pool baselines named before the run: "
-        + ", ".join(f"{m} {table1.loc[m, average]:.4f} ({seeds[m]} seeds)" for m in config["headline_baselines"])
-    )
-    check_path = results / VERDICT_CHECK
-    check = pd.read_csv(check_path) if check_path.exists() else None
-    for r in headline_comparisons(results).itertuples():
-        lines.append(
-            f"- {r.comparison}, {r.summary} accuracy: {_interval(r.difference, r.ci_low, r.ci_high)}, "
-            f"{_checked(r, check)}"
-        )
-    per_cycle = pd.read_csv(results / "4.1" / "heldout_gain.csv").rename(columns={"images": "heldout_n"})
-    pooled = heldout_table(per_cycle, "dataset").iloc[0]  # Table 1's data set, its cycles pooled
-    lines.append(
-        f"- held-out acquisition gain of GALOT's embeddings over the plain prompt: "
-        f"{pooled.heldout_gain:+.4f} (random direction {pooled.heldout_random_gain:+.4f}); "
-        f"judged labels correct: plain {pooled.label_correct_plain:.3f}, optimised "
-        f"{pooled.label_correct_optimized:.3f}, random {pooled.label_correct_random:.3f}"
-    )
-    zero_shot = results / "W" / "zero_shot.json"
-    if zero_shot.exists():  # what the generator knows before any label (notebook W)
-        z = json.loads(zero_shot.read_text())
-        lines.append(
-            f"- the text-to-image model ({z['t2i']}) as a zero-shot classifier of {z['test_images']:,} test "
-            f"images, no labels: {z['accuracy']:.4f} [{z['ci_low']:.4f}, {z['ci_high']:.4f}]"
-        )
-    if (results / "timings.csv").exists():  # written by run_all.sh (a run made otherwise has no wall time)
-        lines.append(f"- wall time of the whole run: {run_wall_seconds(results) / 60:.1f} minutes on 2 CPU cores")
-    return lines
-
-
+# ----------------------------------------------------------------------------- the run's wall time
 def run_timings(results: Path) -> pd.DataFrame:
     """The steps of the run of every section that ``timings.csv`` holds (``run_all.sh`` starts the file with such
     a run; later runs of single sections add rows under their own run ids)."""

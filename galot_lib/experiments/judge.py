@@ -11,6 +11,7 @@ from __future__ import annotations
 import dataclasses
 
 from ..core.progress import tqdm
+from ..core.provenance import provenance
 from ..generation.cache import GeneratedCache, cached, make_key
 from ..generation.galot import GalotConfig, optimize_embeddings
 from ..generation.images import class_seeds, generate_images, planned_images
@@ -108,6 +109,7 @@ def judge_templates(
                     guidance=config.guidance,
                     pgd_steps=config.pgd_steps,
                     norm=config.norm,
+                    **provenance(),
                 )
             )
     return records

@@ -24,6 +24,8 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from ..experiments.sections import run_keys
+from . import analysis as an
 from .analysis import CONFIDENCE, EQUIVALENCE_MARGIN, holm
 
 # (section, its table of paired comparisons, the profile field of its seeds), in the order that names a member
@@ -37,6 +39,24 @@ FAMILIES = {"average": "primary", "final": "secondary"}  # summary -> family
 VERDICT_CHECK = "verdict_check.csv"  # beside a run's sections: its comparisons rerun under other float rounding
 FAMILY_TABLE = "family.csv"
 ALPHA = 1 - CONFIDENCE
+
+
+def computed_comparisons(profile, records: dict[str, list[dict]]) -> pd.DataFrame:
+    """Each section's comparisons of ``records`` (``sections.headline_records``), as the notebooks compute them
+    (with the runs they compare)."""
+    plans = {
+        "4.1": ("method", an.table1_comparisons(profile)),
+        "4.2": ("method", an.FIGURE3_COMPARISONS),
+        "4.5": ("setting", an.label_comparisons(profile)),
+        "W": ("arm", an.payoff_comparisons(profile)),
+    }
+    return pd.concat(
+        [
+            an.compare(pd.DataFrame(records[s]), plan, index=index, runs=run_keys(profile, s)).assign(section=s)
+            for s, (index, plan) in plans.items()
+        ],
+        ignore_index=True,
+    )
 
 
 def section_comparisons(results: Path) -> pd.DataFrame:

@@ -25,13 +25,13 @@ import torch
 
 from ..core.progress import headless
 from ..core.timing import timed
+from ..experiments.profiles import Profile
+from ..experiments.runs import al_config, initial_classifiers_folder, judge_for, load_data, t2i_model
 from ..generation.galot import EpsSchedule, optimize_embeddings
 from ..generation.images import class_seeds, generate_images, image_seeds
 from ..generation.prompts import fill
 from ..learning.loop import initial_classifier
 from ..learning.train import predict_probs
-from .profiles import Profile
-from .runs import al_config, initial_classifiers_folder, judge_for, load_data, t2i_model
 
 DIRECTIONS = ("gradient", "random")  # PGD on the classifier's margin | random sign steps of the same size
 EXPLORE_CYCLE = 7  # the cycle number the explorer's PGD draws its noise for (no AL cycle uses it)

@@ -1,0 +1,250 @@
+"""A finished run's results page, ``results/<profile>/RESULTS.md``, written by the analysis code from the run's own
+files (the report step writes it beside the HTML report; a test keeps the README's findings equal to it).
+
+What it holds, in the order a reader asks: what the run found (sentences only for what the table cannot say), the
+headline family as one table and one forest plot (``family``), the learning curves with their check, the seed plan's
+predicted resolution beside the achieved one, notebook W's arms, the references, where the time went, and which code
+made the run. Beside it: ``family.csv``, ``family.png``, ``curve_check.csv``.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pandas as pd
+
+from ..core.io import save_figure, save_table, write_text
+from ..core.paths import shown
+from ..experiments.profiles import BASELINES
+from . import analysis as an
+from .family import EQUIVALENCE_MARGIN, FAMILY_TABLE, family_table, forest_plot
+from .seed_plan import plan_path
+
+PAGE = "RESULTS.md"
+
+
+def points(value: float) -> str:
+    return f"{value * 100:+.1f}"
+
+
+def interval(r) -> str:
+    return f"{points(r.difference)} [{points(r.ci_low)}, {points(r.ci_high)}]"
+
+
+def findings(table: pd.DataFrame) -> list[str]:
+    """The family's stated verdicts in a few sentences: what is better, what is equivalent, what is not resolved
+    (primary family, average accuracy), and what the rerun did not reach."""
+    primary = table[table.family == "primary"]
+    lines = []
+    wins = primary[primary.stated.str.contains(" better") & ~primary.stated.str.startswith("not claimed")]
+    losses = primary[primary.stated.str.contains(" worse") & ~primary.stated.str.startswith("not claimed")]
+    equivalent = primary[primary.stated.str.startswith("equivalent")]
+    unresolved = primary[primary.stated.str.startswith("not resolved")]
+    unclaimed = table[table.stated.str.startswith("not claimed")]
+    for title, part in (("better", wins), ("worse", losses)):
+        if len(part):
+            lines.append(
+                f"- **{title}** on average accuracy (Holm-corrected, reached again by the perturbed rerun): "
+                + "; ".join(f"{r.comparison} {interval(r)} points" for r in part.itertuples())
+            )
+    if len(equivalent):
+        lines.append(
+            f"- **equivalent within {EQUIVALENCE_MARGIN * 100:g} point** on average accuracy: "
+            + "; ".join(f"{r.comparison} {interval(r)}" for r in equivalent.itertuples())
+        )
+    if len(unresolved):
+        lines.append(
+            "- **not resolved** on average accuracy at the run's seeds (the 95% interval holds zero and reaches past "
+            f"+-{EQUIVALENCE_MARGIN * 100:g} point): "
+            + "; ".join(f"{r.comparison} {interval(r)}" for r in unresolved.itertuples())
+        )
+    if len(unclaimed):
+        lines.append(
+            f"- not claimed, because the perturbed rerun did not reach the same verdict: {len(unclaimed)} of "
+            f"{len(table)} ({', '.join(f'{r.comparison} ({r.summary})' for r in unclaimed.itertuples())})"
+        )
+    return lines
+
+
+def family_markdown(table: pd.DataFrame) -> str:
+    shown = pd.DataFrame(
+        {
+            "family": table.family,
+            "comparison": table.comparison,
+            "also reported as": table.aliases.fillna(""),
+            "seeds": table.seeds,
+            "difference, points [95% CI]": [interval(r) for r in table.itertuples()],
+            "p (Holm)": table.p_holm.map(lambda p: f"{p:.3g}"),
+            f"p equivalent within {EQUIVALENCE_MARGIN * 100:g} (Holm)": table.p_equivalent_holm.map(
+                lambda p: f"{p:.3g}"
+            ),
+            "verdict": table.verdict,
+            "rerun": [
+                f"{points(r.rerun_difference)} [{points(r.rerun_ci_low)}, {points(r.rerun_ci_high)}]: {r.rerun_verdict}"
+                if "rerun_verdict" in table and isinstance(r.rerun_verdict, str)
+                else "-"
+                for r in table.itertuples()
+            ],
+            "stated": table.stated,
+        }
+    )
+    return shown.to_markdown(index=False)
+
+
+def curves(results: Path) -> pd.DataFrame:
+    """The learning-curve check of Sec. 4.1's pool baselines (``analysis.curve_check``)."""
+    records = pd.read_csv(results / "4.1" / "records.csv")
+    return an.curve_check(records[records.strategy.notna()], BASELINES)
+
+
+def curve_sentence(check: pd.DataFrame) -> str:
+    falls = check[check.falls]
+    if falls.empty:
+        return (
+            "Every pool baseline's accuracy rises or holds from each cycle to the next: no drop is larger than its "
+            "paired 95% interval."
+        )
+    return "**The learning curves fall**, by more than their paired 95% interval: " + "; ".join(
+        f"{r.method} at cycle {r.cycle} {points(r.change)} [{points(r.ci_low)}, {points(r.ci_high)}]"
+        for r in falls.itertuples()
+    )
+
+
+def seed_plan_table(table: pd.DataFrame, plan_file: Path) -> str | None:
+    """The plan's predicted half-width beside the achieved one, per member (None without a plan)."""
+    if not plan_file.exists():
+        return None
+    plan = pd.read_csv(plan_file)
+    both = table.merge(
+        plan[["runs_key", "summary", "pilot_seeds", "pilot_sd", "predicted_half_width"]],
+        on=["runs_key", "summary"],
+        how="inner",
+    )
+    if both.empty:
+        return None
+    shown = pd.DataFrame(
+        {
+            "comparison": both.comparison,
+            "summary": both.summary,
+            "pilot seeds": both.pilot_seeds,
+            "seeds": both.seeds,
+            "predicted +-": (both.predicted_half_width * 100).round(2),
+            "achieved +-": (both.half_width * 100).round(2),
+            "achieved / predicted": (both.half_width / both.predicted_half_width).round(2),
+        }
+    )
+    return shown.to_markdown(index=False)
+
+
+def wall_time(results: Path) -> str | None:
+    if not (results / "timings.csv").exists():
+        return None
+    return f"{an.run_wall_seconds(results) / 60:.1f} minutes"
+
+
+def page(results: Path, plan_file: Path) -> str:
+    """RESULTS.md's text (figures written beside it by :func:`write`)."""
+    table = pd.read_csv(results / FAMILY_TABLE)
+    config = json.loads((results / "4.1" / "config.json").read_text())
+    check = pd.read_csv(results / "curve_check.csv")
+    parts = [
+        f"# Results of the {results.name} run",
+        "",
+        f"Written by `python -m galot_lib.reporting.report` from the files beside it. Code `{config.get('code_version')}` "
+        f"(commit {config.get('git_commit')}); seeds {config['seeds']}; "
+        + (f"wall time {wall_time(results)} (`timings.csv`)." if wall_time(results) else "no wall time recorded."),
+        "",
+        "## What it found",
+        "",
+        *findings(table),
+        "",
+        "## The headline family",
+        "",
+        "Every comparison the profile fixed before the run, each counted once (a comparison another section reports "
+        "on the same runs is listed as its alias), paired by seed. Two families, each Holm-corrected: the primary on "
+        "average accuracy over the cycles, the secondary on final accuracy. A member is *better* or *worse* where "
+        f"the corrected test of no difference rejects, *equivalent within {EQUIVALENCE_MARGIN * 100:g} point* where "
+        "the corrected two one-sided tests do, and otherwise *not resolved* at its seeds. *Stated* is the verdict "
+        "only where the perturbed rerun (`./run_all.sh --check-verdicts`: other float rounding), corrected the same "
+        "way, reached it too.",
+        "",
+        "![the headline family](family.png)",
+        "",
+        family_markdown(table),
+        "",
+        "## Learning curves",
+        "",
+        "![learning curves](4.1/table1_curves.png)",
+        "",
+        curve_sentence(check) + " (`curve_check.csv`)",
+    ]
+    plan = seed_plan_table(table, plan_file)
+    if plan is not None:
+        parts += [
+            "",
+            "## Seed plan: predicted and achieved resolution",
+            "",
+            "Half-widths of the 95% intervals, in points: predicted from whole runs on pilot seeds no headline "
+            f"reports (`{shown(plan_file)}`, `python -m galot_lib.reporting.seed_plan`), achieved by this run.",
+            "",
+            plan,
+        ]
+    if (results / "W" / "arms.csv").exists():
+        arms = pd.read_csv(results / "W" / "arms.csv")
+        cols = [
+            "arm",
+            "seeds",
+            "average",
+            "final",
+            "kept_gain",
+            "kept_label_correct",
+            "heldout_gain",
+            "images_rendered_per_run",
+            "seconds_per_run",
+        ]
+        parts += [
+            "",
+            "## Notebook W: the arms",
+            "",
+            arms[[c for c in cols if c in arms]].to_markdown(index=False, floatfmt=".4f"),
+        ]
+    zero_shot = results / "W" / "zero_shot.json"
+    if zero_shot.exists():
+        z = json.loads(zero_shot.read_text())
+        parts += [
+            "",
+            "## What the generator knows",
+            "",
+            f"The text-to-image model ({z['t2i']}) as a zero-shot classifier of {z['test_images']:,} test "
+            f"images, no labels: {z['accuracy']:.4f} [{z['ci_low']:.4f}, {z['ci_high']:.4f}] (`W/zero_shot.json`).",
+        ]
+    ledgers = sorted((results / "grid").glob("timing_process*.csv"))
+    if ledgers:
+        ledger = pd.concat(pd.read_csv(p) for p in ledgers).groupby("phase", sort=False).seconds.sum()
+        parts += [
+            "",
+            "## Where the time went",
+            "",
+            f"The grid's processes, {ledger.sum() / 60:.1f} process-minutes (`grid/timing_process*.csv`): "
+            + ", ".join(f"{phase} {s / ledger.sum():.0%}" for phase, s in ledger.items() if s > 0)
+            + ".",
+        ]
+    return "\n".join(parts) + "\n"
+
+
+def write(results: Path) -> Path:
+    """The family table and plot, the curve check and RESULTS.md of a finished run; returns the page's path."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    results = Path(results)
+    table = family_table(results)
+    save_table(table, results / FAMILY_TABLE, index=False)
+    fig = forest_plot(table)
+    save_figure(fig, results / "family.png")
+    plt.close(fig)
+    save_table(curves(results), results / "curve_check.csv", index=False)
+    return write_text(results / PAGE, page(results, plan_path(results.name)))

@@ -1,0 +1,137 @@
+"""The seed plan: what each comparison of the headline family resolves at the profile's seeds, from whole runs on
+pilot seeds that no headline reports.
+
+    python -m galot_lib.reporting.seed_plan --profile embedded --pilot-seeds 20 21 22 23 24 25 26 27 [--processes 2]
+
+A paired comparison's resolution at n seeds is the half-width of its 95% interval, t(n - 1) sd / sqrt(n), where sd
+is the spread of its per-seed differences. The plan takes sd from whole active-learning runs (the queries follow
+each seed's own classifier, so the AL path's noise is in it, not only the trainer's) of every run the family
+compares, on ``--pilot-seeds``, in folders of their own (``runs/seed-plan/<profile>``). It writes, per member of the
+family, the pilot's spread, the resolution predicted at the seeds the profile gives its section, and the seeds a
++-1-point interval would need, to ``bench/results/seed_plan_<profile>.csv``; a finished run's results page prints the
+resolution it achieved beside the prediction. The pilot's time goes to a ledger of its own, never to the run's.
+"""
+
+from __future__ import annotations
+
+import argparse
+import math
+import os
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pandas as pd
+import torch
+from scipy import stats
+
+from ..core.io import save_table
+from ..core.paths import REPO, runs_root
+from ..core.provenance import code_version
+from ..experiments.profiles import PROFILES, get_profile
+from ..experiments.sections import headline_records
+from .family import SECTION_TABLES, computed_comparisons, members
+
+TARGET = 0.01  # the half-width a comparison should reach: the equivalence margin
+SEEDS_FIELD = {section: field for section, _, field in SECTION_TABLES}
+
+
+def plan_path(profile_name: str) -> Path:
+    return REPO / "bench" / "results" / f"seed_plan_{profile_name}.csv"
+
+
+def half_width(sd: float, seeds: int) -> float:
+    """The half-width of a 95% t interval of a mean over ``seeds`` paired seeds spread by ``sd``."""
+    return float(stats.t.ppf(0.975, seeds - 1) * sd / math.sqrt(seeds)) if seeds > 1 else math.inf
+
+
+def seeds_for(sd: float, target: float = TARGET, most: int = 100) -> int:
+    """The fewest paired seeds whose 95% interval is at most +-``target`` wide (``most`` + 1: more than ``most``)."""
+    return next((n for n in range(2, most + 1) if half_width(sd, n) <= target), most + 1)
+
+
+def pilot_profile(profile, pilot_seeds: tuple[int, ...]):
+    """The profile with the pilot seeds in every field the headline's runs read, and no choice run."""
+    return profile.replace(
+        seeds=pilot_seeds, ablation_seeds=pilot_seeds, baseline_seeds=pilot_seeds[:1], choice_seeds=()
+    )
+
+
+def plan(profile, pilot: pd.DataFrame) -> pd.DataFrame:
+    """Per member of the family (``pilot``: its comparisons on the pilot seeds): the pilot's spread and the
+    resolution predicted at the profile's seeds."""
+    out = members(pilot)[["section", "comparison", "aliases", "summary", "family", "runs_key", "seeds", "sd"]]
+    out = out.rename(columns={"seeds": "pilot_seeds", "sd": "pilot_sd"})
+    out["seeds"] = [len(getattr(profile, SEEDS_FIELD[s])) for s in out.section]
+    out["predicted_half_width"] = [half_width(sd, n) for sd, n in zip(out.pilot_sd, out.seeds)]
+    out["seeds_for_1_point"] = [seeds_for(sd) for sd in out.pilot_sd]
+    return out.assign(profile=profile.name, code_version=code_version())
+
+
+def launch_pilot(profile_name: str, pilot_seeds: tuple[int, ...], processes: int, ledger: Path):
+    """The pilot's runs with ``processes`` CPU processes (the grid, headline runs only)."""
+    settings = [
+        ("seeds", pilot_seeds),
+        ("ablation_seeds", pilot_seeds),
+        ("baseline_seeds", pilot_seeds[:1]),
+        ("choice_seeds", ()),
+    ]
+    command = [
+        sys.executable,
+        "-m",
+        "torch.distributed.run",
+        "--standalone",
+        "--nproc_per_node",
+        str(processes),
+        "-m",
+        "galot_lib.experiments.grid",
+        "--profile",
+        profile_name,
+        "--headline-only",
+        "--no-progress",
+        "--ledger",
+        str(ledger),
+    ]
+    for field, value in settings:
+        command += ["--set", field, repr(tuple(value))]
+    subprocess.run(command, check=True)
+
+
+def main(argv=None):
+    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--profile", default="embedded", choices=PROFILES)
+    p.add_argument("--pilot-seeds", type=int, nargs="+", default=list(range(20, 28)))
+    p.add_argument("--processes", type=int, default=min(os.cpu_count() or 1, 4))
+    args = p.parse_args(argv)
+    profile = get_profile(args.profile)
+    pilot_seeds = tuple(args.pilot_seeds)
+    reported = set(profile.seeds) | set(profile.ablation_seeds) | set(profile.choice_seeds)
+    if len(pilot_seeds) < 3 or set(pilot_seeds) & reported:
+        raise SystemExit(
+            f"seed_plan: give at least 3 pilot seeds that no headline reports (the profile's: {sorted(reported)}), "
+            f"got {list(pilot_seeds)}"
+        )
+    folder = runs_root() / "seed-plan" / profile.name
+    os.environ["GALOT_RUNS_DIR"], os.environ["GALOT_CACHE_DIR"] = str(folder / "runs"), str(folder / "generated")
+    start = time.perf_counter()
+    if args.processes > 1:
+        launch_pilot(profile.name, pilot_seeds, args.processes, folder / "ledger")
+    torch.set_num_threads(max(1, (os.cpu_count() or 1) // max(args.processes, 1)))  # the grid's threads: read back
+    pilot = pilot_profile(profile, pilot_seeds)
+    table = plan(profile, computed_comparisons(pilot, headline_records(pilot, progress=False)))
+    save_table(table, plan_path(profile.name), index=False)
+    shown = table.assign(pilot_sd=table.pilot_sd * 100, predicted_half_width=table.predicted_half_width * 100)
+    print(
+        shown[
+            ["comparison", "summary", "pilot_seeds", "pilot_sd", "seeds", "predicted_half_width", "seeds_for_1_point"]
+        ].to_markdown(index=False, floatfmt=".2f")
+    )
+    print(
+        f"pilot of {len(pilot_seeds)} seeds in {(time.perf_counter() - start) / 60:.1f} minutes; written to "
+        f"{plan_path(profile.name)} (spreads and half-widths in points)"
+    )
+
+
+if __name__ == "__main__":
+    main()
