@@ -50,7 +50,7 @@ while [[ $# -gt 0 ]]; do
     --test) mode="test"; shift ;;
     --check-verdicts) mode="check"; shift ;;
     -p|--parameters) [[ $# -ge 3 ]] || fail "-p needs a name and a value"; extra+=(-p "$2" "$3"); shift 3 ;;
-    -h|--help) sed -n '2,25p' "$0"; exit 0 ;;
+    -h|--help) sed -n '2,/^set -euo/p' "$0" | sed -e '$d' -e 's/^# \{0,1\}//'; exit 0 ;;
     *) fail "unknown argument '$1'" ;;
   esac
 done

@@ -18,7 +18,9 @@ import argparse
 import json
 import sys
 import time
+from pathlib import Path
 
+import pandas as pd
 import torch
 
 GIB = 1024**3
@@ -28,6 +30,7 @@ def main():
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--dtype", default="float16", choices=["float16", "bfloat16", "float32"])
     p.add_argument("--classes", type=int, default=1, help="classes in the PGD step")
+    p.add_argument("--out", default="bench/results/gpu_check.csv", help="the measurements, one CSV row (appended)")
     args = p.parse_args()
     if not torch.cuda.is_available():
         print(
@@ -36,6 +39,7 @@ def main():
         )
         sys.exit(2)
     from galot_lib.core.paths import cache_root
+    from galot_lib.core.provenance import code_version
     from galot_lib.experiments.plan import THROUGHPUT_FILE
     from galot_lib.experiments.profiles import get_profile
     from galot_lib.generation.galot import GradientProblem, memory_plan_for
@@ -102,6 +106,34 @@ def main():
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_text(json.dumps(throughput, indent=1))
     print(f"throughput written to {path}: {throughput}")
+    row = dict(
+        device=torch.cuda.get_device_name(device),
+        torch=torch.__version__,
+        dtype=args.dtype,
+        classes=args.classes,
+        grad_samples=cfg.grad_samples,
+        sampling_steps=cfg.sampling_steps,
+        guidance=cfg.guidance,
+        grad_micro_batch=plan.grad_micro_batch,
+        sample_micro_batch=plan.sample_micro_batch,
+        pgd_step_s=grad_s,
+        pgd_s_per_image=grad_s / len(owner),
+        pgd_peak_gib=grad_peak / GIB,
+        pgd_plan_gib=predicted_grad / GIB,
+        zero_gradient_share=zero,
+        gradient_finite=bool(torch.isfinite(grad).all()),
+        generation_images=len(seeds),
+        generation_images_per_s=len(seeds) / gen_s,
+        generation_peak_gib=gen_peak / GIB,
+        generation_plan_gib=predicted_gen / GIB,
+        unet_evals_per_s=throughput["unet_evals_per_s"],
+        train_images_per_s=throughput["train_images_per_s"],
+        code_version=code_version(),
+    )
+    out = Path(args.out)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    pd.DataFrame([row]).to_csv(out, mode="a", header=not out.exists(), index=False)
+    print(f"measurements appended to {out}")
     failures = []
     if grad_peak > 1.1 * predicted_grad or gen_peak > 1.1 * predicted_gen:
         failures.append("a peak exceeded the memory plan's prediction by more than 10%")

@@ -270,6 +270,21 @@ def test_memory_plan_fits_the_budget_or_says_what_one_image_needs(tiny_t2i, clas
         cost.fitting(120, "PGD")
 
 
+def test_the_gradient_micro_batch_stays_below_32_bit_indexing(tiny_t2i, classifier, monkeypatch):
+    """Some CUDA kernels refuse tensors of 2^31 elements (SD's VAE decoder at 36 images on an H200): the plan caps the
+    gradient's micro-batch by its largest activation, whatever the memory allows."""
+    from galot_lib.generation.memory import largest_output
+
+    c = tiny_t2i.encode(prompts("bag")).float()
+    largest = largest_output(
+        lambda: GradientProblem(tiny_t2i, classifier, CFG, 28, 1, 1).gradient(c, torch.zeros(1, dtype=torch.long), [0]),
+        (tiny_t2i.unet, classifier),
+    )
+    monkeypatch.setattr(galot, "INT32_ELEMENTS", 3 * largest + 1)
+    plan = memory_plan_for(tiny_t2i, classifier, CFG, 28, 1, budget_gb=1.25, max_batch=64)  # a budget of its own
+    assert plan.grad_micro_batch == plan.grad_index_limit == 3 and "32-bit indexing" in plan.summary()
+
+
 def test_heldout_summary_is_paired():
     labels = torch.tensor([0, 0, 1, 1])
     scores = dict(

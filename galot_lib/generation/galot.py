@@ -23,7 +23,16 @@ import torch
 
 from ..core.checks import check_finite
 from ..learning.strategies import DIFFERENTIABLE_ACQUISITIONS, acquisition_scores
-from .memory import MAX_MICRO_BATCH, MemoryPlan, cached_plan, chunks, measure_path, memory_budget
+from .memory import (
+    INT32_ELEMENTS,
+    MAX_MICRO_BATCH,
+    MemoryPlan,
+    cached_plan,
+    chunks,
+    largest_output,
+    measure_path,
+    memory_budget,
+)
 from .pixels import to_classifier_input
 from .prompts import GALOT_TEMPLATE, check_template
 from .sampler import sample
@@ -442,15 +451,19 @@ def memory_plan_for(
             problem.gradient(c, torch.zeros(n, dtype=torch.long), list(range(n)))
 
         sample_cost = measure_path(generation, model.device)
-        grad_cost = measure_path(gradient, model.device) if classifier is not None else None
-        return MemoryPlan(
+        generation_plan = (
             str(model.device),
             budget,
             source,
             sample_cost,
             min(max_batch, sample_cost.fitting(budget, "generation")),
-            grad_cost,
-            None if grad_cost is None else min(max_batch, grad_cost.fitting(budget, "PGD's gradient")),
         )
+        if classifier is None:
+            return MemoryPlan(*generation_plan)
+        grad_cost = measure_path(gradient, model.device)
+        largest = largest_output(lambda: gradient(1), (model.unet, model.vae, classifier))
+        index_limit = max(1, INT32_ELEMENTS // max(largest, 1))
+        grad_micro = min(max_batch, grad_cost.fitting(budget, "PGD's gradient"), index_limit)
+        return MemoryPlan(*generation_plan, grad_cost, grad_micro, index_limit)
 
     return cached_plan(key, build)

@@ -34,7 +34,7 @@ from .memory import MAX_MICRO_BATCH, MemoryPlan
 from .prompts import fill
 from .t2i import T2IModel
 
-MAX_RENDER_FACTOR = 10  # a class's images rendered at most this many times its kept share (label filter top-ups)
+MAX_RENDER_FACTOR = 50  # a class's images rendered at most this many times its kept share (label filter top-ups)
 
 
 @dataclass

@@ -29,6 +29,10 @@ import torch
 GIB = 1024**3
 CUDA_HEADROOM = 0.85  # the allocator's fragmentation and the classifier's training share the card
 MAX_MICRO_BATCH = 256  # beyond this a larger batch buys no speed on any device we measured
+# Some CUDA kernels index with 32-bit integers: the backward of nearest upsampling in SD's VAE decoder refuses a
+# gradient of 2^31 elements or more (36 images x 256 channels x 512 x 512 on an H200, bench/gpu_check.py), whatever
+# the memory; the gradient's micro-batch stays below it.
+INT32_ELEMENTS = 2**31 - 1
 _PLANS: dict[tuple, "MemoryPlan"] = {}
 
 
@@ -66,6 +70,7 @@ class MemoryPlan:
     sample_micro_batch: int
     gradient: PathCost | None = None
     grad_micro_batch: int | None = None
+    grad_index_limit: int | None = None  # the most images whose largest activation stays below INT32_ELEMENTS
 
     def summary(self) -> str:
         def part(name, cost, micro):
@@ -77,6 +82,8 @@ class MemoryPlan:
         parts = [part("generation", self.generation, self.sample_micro_batch)]
         if self.gradient is not None:
             parts.append(part("PGD gradient", self.gradient, self.grad_micro_batch))
+            if self.grad_index_limit is not None and self.grad_micro_batch == self.grad_index_limit:
+                parts[-1] += f" (at most {self.grad_index_limit}: 32-bit indexing of the largest activation)"
         return f"memory plan on {self.device}, budget {self.budget / GIB:.2f} GiB ({self.budget_source}): " + "; ".join(
             parts
         )
@@ -93,6 +100,25 @@ def memory_budget(device: torch.device, budget_gb: float | None) -> tuple[int, s
     if not budget_gb > 0:
         raise ValueError(f"memory_budget_gb must be > 0 (or None: half of this machine's memory), got {budget_gb!r}")
     return int(budget_gb * GIB), "the profile's memory_budget_gb"
+
+
+def largest_output(run: Callable[[], None], modules) -> int:
+    """The most elements any submodule of ``modules`` outputs while ``run()`` runs (for the 32-bit index limit)."""
+    largest = 0
+
+    def hook(_module, _inputs, output):
+        nonlocal largest
+        for t in output if isinstance(output, (tuple, list)) else (output,):
+            if isinstance(t, torch.Tensor):
+                largest = max(largest, t.numel())
+
+    handles = [m.register_forward_hook(hook) for module in modules if module is not None for m in module.modules()]
+    try:
+        run()
+    finally:
+        for handle in handles:
+            handle.remove()
+    return largest
 
 
 def measure_path(run: Callable[[int], None], device: torch.device) -> PathCost:

@@ -308,17 +308,9 @@ def _from_sd_folder(folder: Path, name: str, fingerprint: str | None, device, dt
     pipe = DiffusionPipeline.from_pretrained(
         folder, safety_checker=None, feature_extractor=None, requires_safety_checker=False
     )
+    components = {c: getattr(pipe, c) for c in SD_COMPONENTS}
     return from_sd_components(
-        unet=pipe.unet,
-        vae=pipe.vae,
-        text_encoder=pipe.text_encoder,
-        tokenizer=pipe.tokenizer,
-        scheduler=pipe.scheduler,
-        name=name,
-        fingerprint=fingerprint,
-        device=device,
-        dtype=dtype,
-        image_size=image_size,
+        **components, name=name, fingerprint=fingerprint, device=device, dtype=dtype, image_size=image_size
     )
 
 

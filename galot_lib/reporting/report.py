@@ -1,7 +1,7 @@
 """The report a reader opens: a run's executed notebooks as HTML pages and an index page, in one folder.
 
 ``python -m galot_lib.reporting.report --profile embedded`` (``run_all.sh`` runs it after the notebooks) writes
-``results/<profile>/report/``: ``index.html`` (the README's headline lines, each section's main table and figures,
+``results/<profile>/report/``: ``index.html`` (the run's findings, its headline family and learning curves, each section's main table and figures,
 links to the full notebooks) and one page per executed notebook (nbconvert's ``basic`` template, without prompts).
 Every page stands alone: figures are embedded as base64 data, the style is inline, there is no script and nothing
 is fetched from anywhere. The executed notebooks are checked on the way (:func:`notebook_problems`: a path of the

@@ -207,6 +207,11 @@ def page(results: Path, plan_file: Path) -> str:
             "",
             "## Notebook W: the arms",
             "",
+            "Per arm over the headline seeds (`W/arms.csv`). `kept_gain`: the kept images' acquisition over the plain "
+            "prompt's at the same count; for the selection arms it is high by construction (they keep the "
+            "highest-scoring images on that very score), so it measures the selection, not a better prompt. "
+            "`heldout_gain`: the moved prompt's gain on fresh noise seeds (per-image prompts: on their own noise).",
+            "",
             arms[[c for c in cols if c in arms]].to_markdown(index=False, floatfmt=".4f"),
         ]
     zero_shot = results / "W" / "zero_shot.json"

@@ -52,6 +52,21 @@ def prompt_words(texts) -> list[str]:
     return sorted({w for t in texts for w in re.findall(r"[a-z]+|[0-9]", t.lower())})
 
 
+def tiny_text_config(tokenizer, width: int, intermediate: int) -> dict:
+    """A two-layer CLIP text transformer's configuration over ``tokenizer``'s vocabulary, 77 tokens."""
+    return dict(
+        vocab_size=len(tokenizer),
+        hidden_size=width,
+        intermediate_size=intermediate,
+        num_hidden_layers=2,
+        num_attention_heads=2,
+        max_position_embeddings=77,
+        bos_token_id=tokenizer.bos_token_id,
+        eos_token_id=tokenizer.eos_token_id,
+        pad_token_id=tokenizer.pad_token_id,
+    )
+
+
 # Two sizes of the same Stable-Diffusion-shaped model: the rehearsal's (32 px images through a 4x VAE, a 32-wide
 # text encoder) and the unit tests' (16 px through a 2x VAE, 16 wide: the equivalence tests run it many times).
 REHEARSAL_SD = dict(
@@ -94,19 +109,7 @@ def tiny_sd_components(
     from .sd_components import SD21_SCHEDULER
 
     torch.manual_seed(seed)
-    text_encoder = CLIPTextModel(
-        CLIPTextConfig(
-            vocab_size=len(tokenizer),
-            hidden_size=text_width,
-            intermediate_size=text_intermediate,
-            num_hidden_layers=2,
-            num_attention_heads=2,
-            max_position_embeddings=77,
-            bos_token_id=tokenizer.bos_token_id,
-            eos_token_id=tokenizer.eos_token_id,
-            pad_token_id=tokenizer.pad_token_id,
-        )
-    )
+    text_encoder = CLIPTextModel(CLIPTextConfig(**tiny_text_config(tokenizer, text_width, text_intermediate)))
     vae = AutoencoderKL(
         in_channels=3,
         out_channels=3,
@@ -214,17 +217,7 @@ def save_tiny_clip(folder: Path, words=(), image_size: int = 32, seed: int = 0) 
     torch.manual_seed(seed)
     tokenizer = word_tokenizer(folder, words)
     config = CLIPConfig(
-        text_config=dict(
-            vocab_size=len(tokenizer),
-            hidden_size=TINY_TEXT_WIDTH,
-            intermediate_size=64,
-            num_hidden_layers=2,
-            num_attention_heads=2,
-            max_position_embeddings=77,
-            bos_token_id=tokenizer.bos_token_id,
-            eos_token_id=tokenizer.eos_token_id,
-            pad_token_id=tokenizer.pad_token_id,
-        ),
+        text_config=tiny_text_config(tokenizer, TINY_TEXT_WIDTH, 64),
         vision_config=dict(
             hidden_size=TINY_TEXT_WIDTH,
             intermediate_size=64,
