@@ -205,7 +205,7 @@ def headline_html(results: Path) -> str:
         return "<p><i>No headline: it needs Sec. 4.1 of this run.</i></p>"
     table = pd.read_csv(results / FAMILY_TABLE)
     items = "".join(f"<li>{_inline(line.lstrip('- '))}</li>" for line in findings(table))
-    shown = table[
+    family = table[
         [
             "family",
             "comparison",
@@ -225,7 +225,7 @@ def headline_html(results: Path) -> str:
         [
             f'<h2>What it found</h2><ul class="headline">{items}</ul>',
             f'<h2>The headline family</h2><img alt="the headline family" src="{png_data_uri(results / "family.png")}">',
-            shown.to_html(index=False, float_format=lambda v: f"{v:.4f}", na_rep="", border=0),
+            family.to_html(index=False, float_format=lambda v: f"{v:.4f}", na_rep="", border=0),
             "<h2>Learning curves</h2>",
             f'<img alt="learning curves" src="{png_data_uri(curves)}">' if curves.exists() else "",
             f"<p>{_inline(curve_sentence(pd.read_csv(results / 'curve_check.csv')))}</p>",
