@@ -22,8 +22,12 @@ from pathlib import Path
 
 # DeepALPlus, MarginSampling on Fashion-MNIST at its defaults, whole processes on this project's 2-core machine (AMD
 # EPYC), 2 seeds: quoted from issue 31 of this project (filed 2026-12, measured the same hour as a run of ours).
-PEER = dict(name="DeepALPlus", seconds=(378.7, 359.4), mean_accuracy=(0.603, 0.615),
-            source="issue 31 (2026-12), this project's 2-core AMD EPYC machine")
+PEER = dict(
+    name="DeepALPlus",
+    seconds=(378.7, 359.4),
+    mean_accuracy=(0.603, 0.615),
+    source="issue 31 (2026-12), this project's 2-core AMD EPYC machine",
+)
 
 
 def ours(seed: int, threads: int) -> dict:
@@ -37,11 +41,23 @@ def ours(seed: int, threads: int) -> dict:
     torch.set_num_threads(threads)
     profile = get_profile("embedded")
     pool, test = load_dataset("fashion_mnist", "pool"), load_dataset("fashion_mnist", "test")
-    config = ALConfig(strategy="MarginSampling", model=profile.model, initial_labeled=100, query_size=100, cycles=5,
-                      candidates=None, train=profile.train)
+    config = ALConfig(
+        strategy="MarginSampling",
+        model=profile.model,
+        initial_labeled=100,
+        query_size=100,
+        cycles=5,
+        candidates=None,
+        train=profile.train,
+    )
     records = run_active_learning(config, pool, test, seed, progress=False)
-    return dict(seed=seed, mean_accuracy=sum(r["accuracy"] for r in records) / len(records),
-                final_accuracy=records[-1]["accuracy"], pool=len(pool), test=len(test))
+    return dict(
+        seed=seed,
+        mean_accuracy=sum(r["accuracy"] for r in records) / len(records),
+        final_accuracy=records[-1]["accuracy"],
+        pool=len(pool),
+        test=len(test),
+    )
 
 
 def main():
@@ -62,8 +78,12 @@ def main():
     rows = []
     for seed in args.seeds:
         t0 = time.perf_counter()
-        done = subprocess.run([sys.executable, __file__, "--ours", str(seed), "--threads", str(args.threads)],
-                              capture_output=True, text=True, check=True)
+        done = subprocess.run(
+            [sys.executable, __file__, "--ours", str(seed), "--threads", str(args.threads)],
+            capture_output=True,
+            text=True,
+            check=True,
+        )
         seconds = time.perf_counter() - t0
         rows.append(dict(json.loads(done.stdout.strip().splitlines()[-1]), seconds=seconds))
         print(f"ours, seed {seed}: {seconds:.1f} s, mean accuracy {rows[-1]['mean_accuracy']:.4f}", flush=True)
@@ -72,9 +92,11 @@ def main():
     peer_acc = sum(PEER["mean_accuracy"]) / len(PEER["mean_accuracy"])
     df["peer_seconds_mean"], df["peer_mean_accuracy"], df["peer_source"] = peer_s, peer_acc, PEER["source"]
     save_table(df, Path(args.out), index=False)
-    print(f"ours {df.seconds.mean():.1f} s per run (mean accuracy {df.mean_accuracy.mean():.4f}); {PEER['name']} "
-          f"{peer_s:.1f} s ({peer_acc:.4f}), quoted from {PEER['source']}: {peer_s / df.seconds.mean():.1f}x faster, "
-          f"{(df.mean_accuracy.mean() - peer_acc) * 100:+.1f} points")
+    print(
+        f"ours {df.seconds.mean():.1f} s per run (mean accuracy {df.mean_accuracy.mean():.4f}); {PEER['name']} "
+        f"{peer_s:.1f} s ({peer_acc:.4f}), quoted from {PEER['source']}: {peer_s / df.seconds.mean():.1f}x faster, "
+        f"{(df.mean_accuracy.mean() - peer_acc) * 100:+.1f} points"
+    )
 
 
 if __name__ == "__main__":

@@ -24,6 +24,7 @@ def test_results_page_and_readme_findings_are_the_committed_runs():
     findings = results_page.findings(pd.read_csv(EMBEDDED / "family.csv"))
     missing = [line for line in findings if line not in readme]
     assert findings and not missing, "README lines that differ from results/embedded/RESULTS.md:\n" + "\n".join(missing)
+    assert f"{results_page.wall_time(EMBEDDED)} on 2 CPU cores" in readme, "the README's wall time is not timings.csv's"
 
 
 def test_committed_learning_curves_do_not_fall():

@@ -28,6 +28,8 @@ from ..experiments.sections import run_keys
 from . import analysis as an
 from .analysis import CONFIDENCE, EQUIVALENCE_MARGIN, holm
 
+NO_RERUN = "not claimed: no perturbed rerun of this run"  # the stated verdict before the verdict check
+
 # (section, its table of paired comparisons, the profile field of its seeds), in the order that names a member
 SECTION_TABLES = (
     ("4.1", "paired_differences.csv", "seeds"),
@@ -127,7 +129,7 @@ def family_table(results: Path) -> pd.DataFrame:
     table = corrected(members(section_comparisons(results)))
     check = Path(results) / VERDICT_CHECK
     if not check.exists():
-        table["stated"] = "not claimed: no perturbed rerun of this run"
+        table["stated"] = NO_RERUN
         return table
     rerun = corrected(members(pd.read_csv(check)))
     keep = ["runs_key", "summary", "difference", "ci_low", "ci_high", "verdict"]

@@ -18,7 +18,7 @@ from ..core.io import save_figure, save_table, write_text
 from ..core.paths import shown
 from ..experiments.profiles import BASELINES
 from . import analysis as an
-from .family import EQUIVALENCE_MARGIN, FAMILY_TABLE, family_table, forest_plot
+from .family import EQUIVALENCE_MARGIN, FAMILY_TABLE, NO_RERUN, family_table, forest_plot
 from .seed_plan import plan_path
 
 PAGE = "RESULTS.md"
@@ -33,37 +33,56 @@ def interval(r) -> str:
 
 
 def findings(table: pd.DataFrame) -> list[str]:
-    """The family's stated verdicts in a few sentences: what is better, what is equivalent, what is not resolved
-    (primary family, average accuracy), and what the rerun did not reach."""
-    primary = table[table.family == "primary"]
+    """The family's stated verdicts in a few sentences: what is better, worse or equivalent and what is not resolved
+    (the primary family, average accuracy), what the secondary family (final accuracy) adds, and what the perturbed
+    rerun did not reach. Intervals are the uncorrected 95% ones; verdicts are Holm-corrected."""
+    margin = f"{EQUIVALENCE_MARGIN * 100:g} point"
+    stated = ~table.stated.str.startswith("not claimed")
     lines = []
-    wins = primary[primary.stated.str.contains(" better") & ~primary.stated.str.startswith("not claimed")]
-    losses = primary[primary.stated.str.contains(" worse") & ~primary.stated.str.startswith("not claimed")]
-    equivalent = primary[primary.stated.str.startswith("equivalent")]
-    unresolved = primary[primary.stated.str.startswith("not resolved")]
-    unclaimed = table[table.stated.str.startswith("not claimed")]
-    for title, part in (("better", wins), ("worse", losses)):
-        if len(part):
+    primary = table[(table.family == "primary") & stated]
+    for title, rows in (
+        ("better", primary[primary.stated.str.contains(" better")]),
+        ("worse", primary[primary.stated.str.contains(" worse")]),
+    ):
+        if len(rows):
             lines.append(
                 f"- **{title}** on average accuracy (Holm-corrected, reached again by the perturbed rerun): "
-                + "; ".join(f"{r.comparison} {interval(r)} points" for r in part.itertuples())
+                + "; ".join(f"{r.comparison} {interval(r)} points" for r in rows.itertuples())
             )
+    equivalent = primary[primary.stated.str.startswith("equivalent")]
     if len(equivalent):
         lines.append(
-            f"- **equivalent within {EQUIVALENCE_MARGIN * 100:g} point** on average accuracy: "
+            f"- **equivalent within {margin}** on average accuracy (Holm-corrected two one-sided tests): "
             + "; ".join(f"{r.comparison} {interval(r)}" for r in equivalent.itertuples())
         )
+    unresolved = primary[primary.stated.str.startswith("not resolved")]
     if len(unresolved):
         lines.append(
-            "- **not resolved** on average accuracy at the run's seeds (the 95% interval holds zero and reaches past "
-            f"+-{EQUIVALENCE_MARGIN * 100:g} point): "
+            "- **not resolved** on average accuracy at the run's seeds (neither the Holm-corrected test of no "
+            f"difference nor that of equivalence within {margin} rejects): "
             + "; ".join(f"{r.comparison} {interval(r)}" for r in unresolved.itertuples())
         )
-    if len(unclaimed):
+    secondary = table[(table.family == "secondary") & stated]
+    decided = secondary[~secondary.stated.str.startswith("not resolved")]
+    if len(secondary):
         lines.append(
-            f"- not claimed, because the perturbed rerun did not reach the same verdict: {len(unclaimed)} of "
-            f"{len(table)} ({', '.join(f'{r.comparison} ({r.summary})' for r in unclaimed.itertuples())})"
+            "- on final accuracy (the secondary family): "
+            + "".join(f"{r.comparison} {interval(r)}, {r.stated}; " for r in decided.itertuples())
+            + f"{len(secondary) - len(decided)} of {len(secondary)} not resolved"
         )
+    for reason, rows in (
+        ("no perturbed rerun of this run yet (`./run_all.sh --check-verdicts`)", table[table.stated == NO_RERUN]),
+        (
+            "the perturbed rerun did not reach the same verdict",
+            table[~stated & (table.stated != NO_RERUN)],
+        ),
+    ):
+        if len(rows):
+            lines.append(
+                f"- not claimed, because {reason}: {len(rows)} of {len(table)} ("
+                + ", ".join(f"{r.comparison} ({r.summary})" for r in rows.itertuples())
+                + ")"
+            )
     return lines
 
 
@@ -74,7 +93,7 @@ def family_markdown(table: pd.DataFrame) -> str:
             "comparison": table.comparison,
             "also reported as": table.aliases.fillna(""),
             "seeds": table.seeds,
-            "difference, points [95% CI]": [interval(r) for r in table.itertuples()],
+            "difference, points [95% CI, uncorrected]": [interval(r) for r in table.itertuples()],
             "p (Holm)": table.p_holm.map(lambda p: f"{p:.3g}"),
             f"p equivalent within {EQUIVALENCE_MARGIN * 100:g} (Holm)": table.p_equivalent_holm.map(
                 lambda p: f"{p:.3g}"
