@@ -2,7 +2,7 @@
 and the trainer's speed against a plain reference loop.
 
     python bench/bench_train.py [--profile embedded] [--recipes NAME ...] [--seeds 5] [--run-seed 100]  # recipes
-    python bench/bench_train.py --speed [--n 2000] [--epochs 15] [--model SmallCNN]                   # speed
+    python bench/bench_train.py --speed [--n 2000] [--epochs 15] [--model SmallCNN] [--fit-n 700]    # speed
 
 Recipes. A verdict over seeds is only as reproducible as each training is, and a run costs what its fits cost. For
 every recipe (the profile's training settings with a few fields changed; the first, the paper's baselines', is the
@@ -17,7 +17,10 @@ and the summary as CSV.
 Speed. The usual loop of AL code bases (DeepALPlus-style: a Dataset turning each uint8 image into a PIL image,
 torchvision's RandomCrop + RandomHorizontalFlip + ToTensor per sample, a DataLoader with batch 128, Adam 1e-3)
 against ``learning.train.fit`` with the same net, epochs, batch size and optimiser, both evaluated on the full
-Fashion-MNIST test set.
+Fashion-MNIST test set. Then where the time of one of the profile's own fits goes (its largest shape in a run,
+``--fit-n`` images: PyTorch's profiler, self time per kind of kernel) and the same fit in fp32 and with batch 128 at
+half the steps (the same images seen): seconds per fit and test accuracy over ``--seeds`` training seeds. Every row
+goes to ``--speed-out`` (default ``bench/results/train_speed.csv``).
 """
 
 from __future__ import annotations
@@ -234,6 +237,80 @@ def speed_bench(args):
         f"galot_lib.learning.train.fit (batched tensor augmentation)      : {r[:, 1].mean():7.2f} s   test accuracy {r[:, 3].mean():.4f}"
     )
     print(f"speed-up: {r[:, 0].mean() / r[:, 1].mean():.2f}x")
+    rows = [
+        dict(
+            kind="against the reference loop",
+            setting=name,
+            n=args.n,
+            seconds=r[:, i].mean(),
+            accuracy=r[:, i + 2].mean(),
+        )
+        for i, name in enumerate(("reference loop (DataLoader + PIL transforms)", "learning.train.fit"))
+    ]
+    rows += fit_breakdown(args, pool, test)
+    from galot_lib.core.io import save_table
+    from galot_lib.core.provenance import code_version
+
+    df = pd.DataFrame(rows).assign(threads=args.threads, seeds=args.seeds, code_version=code_version())
+    save_table(df, Path(args.speed_out), index=False)
+    print(df.drop(columns=["code_version"]).to_markdown(index=False, floatfmt=".4f"))
+
+
+# Self time of PyTorch's CPU kernels, by what they compute (anything else: the optimiser, augmentation, dispatch).
+KERNEL_KINDS = {
+    "convolutions (forward and backward)": ("convolution",),
+    "batch norm (forward and backward)": ("batch_norm",),
+    "max-pooling (forward and backward)": ("max_pool",),
+    "ReLU (forward and backward)": ("clamp_min", "threshold_backward", "relu"),
+}
+
+
+def fit_breakdown(args, pool, test) -> list[dict]:
+    """Where one of the profile's fits spends its time, and what fp32 or batch 128 at half the steps would change."""
+    from torch.profiler import ProfilerActivity, profile
+
+    from galot_lib.experiments.profiles import get_profile
+    from galot_lib.learning.train import accuracy, fit, training_steps
+
+    train = get_profile(args.profile).train
+    images, labels = pool.images[: args.fit_n], pool.labels[: args.fit_n]
+    fit(args.model, images[:100], labels[:100], 10, train, seed=0)  # warm-up
+    with profile(activities=[ProfilerActivity.CPU]) as prof:
+        fit(args.model, images, labels, 10, train, seed=0)
+    self_us = {e.key: e.self_cpu_time_total for e in prof.key_averages()}
+    total = sum(self_us.values())
+    rows, named = [], 0.0
+    for kind, parts in KERNEL_KINDS.items():
+        share = sum(t for k, t in self_us.items() if any(p in k for p in parts)) / total
+        named += share
+        rows.append(dict(kind="share of a fit's CPU time", setting=kind, n=args.fit_n, share=share))
+    rows.append(dict(kind="share of a fit's CPU time", setting="everything else", n=args.fit_n, share=1 - named))
+    variants = {
+        "the profile's (bf16 autocast, batch 64)": train,
+        "fp32": dataclasses.replace(train, mixed_precision=False),
+        "batch 128, half the steps, lr x2": dataclasses.replace(
+            train, batch_size=2 * train.batch_size, min_steps=train.min_steps // 2, lr=2 * train.lr
+        ),
+    }
+    for name, config in variants.items():
+        seconds, right = [], []
+        for seed in range(args.seeds):
+            t0 = time.perf_counter()
+            model = fit(args.model, images, labels, 10, config, seed=seed).model
+            seconds.append(time.perf_counter() - t0)
+            right.append(accuracy(model, test.images, test.labels))
+        rows.append(
+            dict(
+                kind="one fit of the run's largest shape",
+                setting=name,
+                n=args.fit_n,
+                steps=training_steps(args.fit_n, config),
+                seconds=float(np.mean(seconds)),
+                accuracy=float(np.mean(right)),
+                accuracy_sd=float(np.std(right, ddof=1)) if len(right) > 1 else float("nan"),
+            )
+        )
+    return rows
 
 
 def main():
@@ -257,6 +334,8 @@ def main():
     p.add_argument("--epochs", type=int, default=15, help="speed: epochs")
     p.add_argument("--model", default="SmallCNN", help="speed: the classifier")
     p.add_argument("--threads", type=int, default=2, help="speed: CPU threads")
+    p.add_argument("--fit-n", type=int, default=700, help="speed: images of the profile's fit (a run's largest shape)")
+    p.add_argument("--speed-out", default="bench/results/train_speed.csv", help="speed: the figures as CSV")
     args = p.parse_args()
     if args.speed:
         args.seeds = args.seeds or 2
