@@ -69,7 +69,7 @@ def test_per_seed_summaries_and_comparisons_fixed_by_the_profile():
         and list(table.summary) == ["average"] * 3 + ["final"] * 3
     )
     assert table.difference.to_numpy() == pytest.approx([0.2, 0.1, 0.1] * 2)
-    profile = get_profile("smoke").replace(headline_baselines=("KMeans", "BADGE"))
+    profile = get_profile("smoke", headline_baselines=("KMeans", "BADGE"))
     assert an.table1_comparisons(profile) == [
         ("GALOT template, eps 0", ["GALOT (basic)"]),
         ("GALOT", ["GALOT template, eps 0", "KMeans", "BADGE"]),

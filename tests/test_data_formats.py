@@ -102,3 +102,22 @@ def test_a_full_size_file_with_another_checksum_warns_of_a_damaged_download(tmp_
         pickle.dump({b"data": np.zeros((rows, 3072), np.uint8), b"labels": [0] * rows}, f, protocol=2)
     with pytest.warns(UserWarning, match=r"test_batch has the official size but md5 .* may be damaged"):
         assert len(load_dataset("cifar10", "test", tmp_path)) == rows
+
+
+def test_idx_files_are_read_as_documented_and_a_damaged_one_is_named(tmp_path):
+    import numpy as np
+
+    from galot_lib.learning.formats import read_idx
+
+    images = np.arange(2 * 3 * 4, dtype=np.uint8).reshape(2, 3, 4)
+    path = tmp_path / "images-idx3-ubyte"
+    path.write_bytes(bytes([0, 0, 8, 3]) + np.array([2, 3, 4], dtype=">i4").tobytes() + images.tobytes())
+    assert np.array_equal(read_idx(path), images)
+    truncated = tmp_path / "truncated-idx3-ubyte"
+    truncated.write_bytes(path.read_bytes()[:-1])
+    with pytest.raises(DataFileError, match=r"truncated-idx3-ubyte declares shape \(2, 3, 4\) \(24 bytes\)"):
+        read_idx(truncated)
+    zipped = tmp_path / "zipped-idx3-ubyte"
+    zipped.write_bytes(b"PK\x03\x04")
+    with pytest.raises(DataFileError, match=r"zipped-idx3-ubyte is not an IDX file of unsigned bytes"):
+        read_idx(zipped)

@@ -94,3 +94,35 @@ def test_the_grid_is_given_the_notebooks_settings():
 
     settings = grid_settings({"PROFILE": "smoke", "CYCLES": "3", "ARMS": "('eps 0', 'GALOT')", "SEED": "1"})
     assert settings == [("cycles", "3"), ("ablation_cycles", "3"), ("payoff_arms", "('eps 0', 'GALOT')")]
+
+
+def test_the_seed_plans_extra_seeds_are_checked_and_go_with_the_profiles_seeds():
+    embedded = get_profile("embedded")
+    assert embedded.seeds_of("AL+GAL") == embedded.seeds_of("GALOT") and len(embedded.seeds_of("GALOT")) == 12
+    assert embedded.seeds_of("GALOT (basic)") == embedded.seeds  # a run the plan gives no more keeps the profile's
+    with pytest.raises(ValueError, match="extra_seeds names 'LeastConfidence', not a headline run; valid: "):
+        embedded.replace(extra_seeds=(("LeastConfidence", (6,)),))
+    with pytest.raises(ValueError, match=r"extra_seeds of 'GALOT' \(5, 6\) overlap seeds .* or choice_seeds \(5,\)"):
+        embedded.replace(extra_seeds=(("GALOT", (5, 6)),))
+    with pytest.raises(ValueError, match="profile field 'extra_seeds'.*each run once"):
+        embedded.replace(extra_seeds=(("GALOT", (6,)), ("GALOT", (7,))))
+    assert get_profile("embedded", seeds="[0]").extra_seeds == ()  # -p SEEDS: the given seeds for every run
+    kept = get_profile("embedded", headline_baselines="['BADGE']").extra_seeds  # runs no longer headline lose theirs
+    assert {run for run, _ in kept} == {"GALOT", "GAL", "BADGE"}
+    assert get_profile("smoke", extra_seeds="[['GALOT', [3]]]").seeds_of("GALOT") == (0, 1, 3)  # as papermill gives it
+
+
+def test_the_embedded_seeds_are_the_seed_plans():
+    """Each primary comparison of the plan (bench/results/seed_plan_embedded.csv) pairs on the seeds a +-1-point
+    interval needs by its pilot, or on the profile's seeds where those are more."""
+    import pandas as pd
+
+    from galot_lib.reporting.family import planned_seeds
+    from galot_lib.reporting.seed_plan import plan_path
+
+    profile = get_profile("embedded")
+    plan = pd.read_csv(plan_path("embedded"))
+    for r in plan[plan.family == "primary"].itertuples():
+        ours, other = r.comparison.split(" - ")
+        wanted = max(len(profile.seeds), r.seeds_for_1_point)
+        assert planned_seeds(profile.as_dict(), r.section, ours, other) == wanted, r.comparison

@@ -165,9 +165,10 @@ def main(argv=None):
     profile = get_profile(args.profile)
     table = plan(profile, [args.only] if args.only else list(SECTIONS))
     rate = table.attrs["throughput"]
+    most = max(len(profile.seeds_of(run)) for run in ("GALOT", *dict(profile.extra_seeds)))  # the seed plan's
     print(
         f"plan for the {profile.name} profile ({profile.t2i_model}, T = {profile.galot.sampling_steps}, "
-        f"{len(profile.seeds)} seeds, {profile.cycles} cycles); nothing has been run"
+        f"{len(profile.seeds)} seeds, up to {most} for some headline runs, {profile.cycles} cycles); nothing has been run"
     )
     print(table.to_string(index=False, float_format=lambda v: f"{v:,.1f}"))
     print(

@@ -48,6 +48,14 @@ RULES = {
         lambda v: v == () or _ints(v, 0),
         "a tuple of distinct integers >= 0 not among seeds, e.g. (5, 6), or () for no choice run",
     ),
+    "extra_seeds": (
+        lambda v: (
+            isinstance(v, tuple)
+            and all(isinstance(p, tuple) and len(p) == 2 and isinstance(p[0], str) and _ints(p[1], 0) for p in v)
+            and len({p[0] for p in v}) == len(v)
+        ),
+        "a tuple of (run name, seeds) pairs, each run once, e.g. (('GALOT', (6, 7)), ('BADGE', (6,))), or ()",
+    ),
     "default_arm": (lambda v: isinstance(v, str) and v != "", "the name of an arm of profiles.PAYOFF_ARMS"),
     "payoff_arms": (
         lambda v: isinstance(v, tuple) and len(v) > 0 and all(isinstance(a, str) for a in v),
@@ -117,8 +125,13 @@ def parse_parameter(name: str, current, value):
                 f"profile field {name!r}: cannot read the parameter value {value!r} ({err}); accepted: {accepted}"
             ) from err
     if isinstance(current, tuple) and isinstance(value, (list, tuple)):
-        value = tuple(value)
+        value = _as_tuples(value)
     return value
+
+
+def _as_tuples(value):
+    """Lists, nested too, as the tuples a profile holds (a literal or JSON gives lists)."""
+    return tuple(_as_tuples(v) for v in value) if isinstance(value, (list, tuple)) else value
 
 
 def choice(name: str, value, accepted: tuple):

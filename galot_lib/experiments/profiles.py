@@ -70,6 +70,17 @@ PAYOFF_ARMS = (
     ("selection m=4 + filter", SELECTION + (("oversample", 4.0), ("label_filter", "diffusion"))),
     ("per-image + filter", (("per_image", True),) + DIFFUSION_FILTER),
 )
+# Table 1's three GALOT rows (sections.galot_row), and Fig. 3's runs by the Table 1 run each is (AL is
+# MarginSampling, AL+GAL is GALOT; GAL, generated data only, is Fig. 3's own).
+GALOT_ROWS = ("GALOT (basic)", "GALOT template, eps 0", "GALOT")
+FIGURE3_RUNS = {"AL": "MarginSampling", "GAL": "GAL", "AL+GAL": "GALOT"}
+
+
+def run_seeds(seeds, extra_seeds, run: str) -> tuple[int, ...]:
+    """The seeds of a headline run of Table 1 or Fig. 3 (by either's name): ``seeds``, then the run's
+    ``extra_seeds`` (pairs of run name and seeds, as a profile or its config.json holds them)."""
+    extra = {name: tuple(more) for name, more in extra_seeds}
+    return tuple(seeds) + extra.get(FIGURE3_RUNS.get(run, run), ())
 
 
 def estimator_options(steps: int) -> tuple[tuple[str, tuple], ...]:
@@ -98,6 +109,9 @@ class Profile:
     study_seeds: tuple[int, ...]  # repeats of the SEM ablations (Table 3, Figs. 5-6) and of Table 4 / estimators
     ablation_seeds: tuple[int, ...]  # repeats of the label-aware objectives study (confidence intervals over seeds)
     choice_seeds: tuple[int, ...]  # notebook W's choice run: seeds no headline reports, on which default_arm is chosen
+    # The runs whose comparisons need more than ``seeds`` to resolve 1 point (the seed plan), with the seeds each gets
+    # beyond them: (run name of Table 1 or "GAL", seeds); a comparison pairs on the seeds both its runs have.
+    extra_seeds: tuple[tuple[str, tuple[int, ...]], ...]
     # (empty: no choice run, as in the second label budget's study)
     default_arm: str  # the PAYOFF_ARMS arm chosen on choice_seeds (before the headline seeds are looked at)
     zero_shot_test_images: int  # test images the text-to-image model classifies zero-shot (notebook W's reference)
@@ -147,6 +161,14 @@ class Profile:
         for name in ("seeds", "baseline_seeds", "study_seeds", "ablation_seeds"):
             if not getattr(self, name):
                 raise ValueError(f"{name} must not be empty")
+        runs = (*GALOT_ROWS, *self.headline_baselines, "GAL")
+        for run, more in self.extra_seeds:
+            if run not in runs:
+                raise ValueError(f"extra_seeds names {run!r}, not a headline run; valid: {', '.join(runs)}")
+            if set(more) & set(self.seeds + self.choice_seeds):
+                raise ValueError(
+                    f"extra_seeds of {run!r} {more} overlap seeds {self.seeds} or choice_seeds {self.choice_seeds}"
+                )
         arms = [name for name, _ in PAYOFF_ARMS]
         for arm in (self.default_arm, *self.payoff_arms):
             if arm not in arms:
@@ -157,6 +179,10 @@ class Profile:
             )
         for name, changes in self.estimator_options + self.label_options + PAYOFF_ARMS:
             dataclasses.replace(self.galot, **dict(changes))  # an impossible option fails here, before any work
+
+    def seeds_of(self, run: str) -> tuple[int, ...]:
+        """The seeds of a headline run of Table 1 or Fig. 3: :func:`run_seeds`."""
+        return run_seeds(self.seeds, self.extra_seeds, run)
 
     def replace(self, **changes) -> "Profile":
         """A copy with some fields changed (notebook parameters override profile values)."""
@@ -205,6 +231,18 @@ def _embedded() -> Profile:
         # Notebook W chooses the default GALOT arm on a seed of its own (over the ablation cycles), by a rule fixed
         # before the run (analysis.choose_default), then reports it on the headline's seeds.
         choice_seeds=(5,),
+        # The primary comparisons the seed plan (bench/results/seed_plan_embedded.csv, 8 pilot seeds) finds needing
+        # more than 5 seeds for a +-1-point interval get that many, on seeds 6 on (after the choice seed): GALOT -
+        # MarginSampling / KMeans 7, - RandomSampling 9, - BALD 11, - BADGE and AL+GAL - GAL 12. The others keep 5.
+        extra_seeds=(
+            ("GALOT", tuple(range(6, 13))),
+            ("GAL", tuple(range(6, 13))),
+            ("BADGE", tuple(range(6, 13))),
+            ("BALD", tuple(range(6, 12))),
+            ("RandomSampling", tuple(range(6, 10))),
+            ("MarginSampling", (6, 7)),
+            ("KMeans", (6, 7)),
+        ),
         default_arm="GALOT + filter",
         zero_shot_test_images=1_000,
         **label_budget(initial=50, per_cycle=50, cycles=4, transfer_cycles=2, ablation_cycles=3),
@@ -250,6 +288,7 @@ def _smoke() -> Profile:
         headline_baselines=BASELINES,
         ablation_seeds=(0, 1),
         choice_seeds=(2,),
+        extra_seeds=(("RandomSampling", (3,)),),  # the path a seed plan takes, at a test's cost
         default_arm="GALOT",
         zero_shot_test_images=20,
         **label_budget(initial=20, per_cycle=20, cycles=2, transfer_cycles=2, ablation_cycles=2),
@@ -291,6 +330,7 @@ def _paper() -> Profile:
         study_seeds=(0, 1),
         ablation_seeds=(0, 1, 2),
         choice_seeds=(2,),
+        extra_seeds=(),
         default_arm="GALOT",
         zero_shot_test_images=10_000,
         **label_budget(initial=1000, per_cycle=1000, cycles=10, transfer_cycles=10, ablation_cycles=5),
@@ -399,6 +439,10 @@ def get_profile(name: str = "default", **overrides) -> Profile:
         # Fewer seeds (-p SEEDS "[0]"): the other baselines keep those of their seeds that remain, else the first
         kept = tuple(s for s in profile.baseline_seeds if s in changes["seeds"])
         changes["baseline_seeds"] = kept or changes["seeds"][:1]
+    if "extra_seeds" not in changes:  # the seed plan's extras are the profile's seeds': seeds of one's own drop them
+        headline = (*GALOT_ROWS, *changes.get("headline_baselines", profile.headline_baselines), "GAL")
+        kept = () if "seeds" in changes else tuple((r, s) for r, s in profile.extra_seeds if r in headline)
+        changes["extra_seeds"] = kept
     return profile.replace(**changes) if changes else profile
 
 

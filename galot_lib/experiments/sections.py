@@ -22,7 +22,7 @@ from ..generation.galot import EpsSchedule, optimize_embeddings
 from ..generation.images import class_seeds, generate_images, planned_images
 from ..generation.prompts import fill
 from ..learning.loop import initial_classifier
-from .profiles import PAYOFF_ARMS, Profile
+from .profiles import FIGURE3_RUNS, GALOT_ROWS, PAYOFF_ARMS, Profile
 from .runs import (
     ReplayGenerated,
     RunJob,
@@ -62,9 +62,6 @@ def run_jobs(profile: Profile, jobs: list[RunJob], desc: str, progress: bool = T
     return records
 
 
-GALOT_ROWS = ("GALOT (basic)", "GALOT template, eps 0", "GALOT")
-
-
 def galot_row(profile: Profile, name: str, dataset: str, seed: int) -> RunJob:
     """Table 1's three GALOT rows, each adding one step: GALOT (basic) is the bare "{label}" prompt, unoptimised;
     "GALOT template, eps 0" changes only the template; GALOT adds the optimisation."""
@@ -77,8 +74,8 @@ def galot_row(profile: Profile, name: str, dataset: str, seed: int) -> RunJob:
 
 
 def table1_jobs(profile: Profile, dataset: str) -> list[RunJob]:
-    """Sec. 4.1: the three GALOT rows and the headline baselines for every seed; the other pool baselines and
-    GAAL for the profile's baseline seeds."""
+    """Sec. 4.1: the three GALOT rows and the headline baselines for every seed, and for the extra seeds the seed
+    plan gives some of them; the other pool baselines and GAAL for the profile's baseline seeds."""
     jobs = []
     for seed in profile.seeds:
         jobs += [galot_row(profile, name, dataset, seed) for name in GALOT_ROWS]
@@ -89,6 +86,11 @@ def table1_jobs(profile: Profile, dataset: str) -> list[RunJob]:
         ]
         if seed in profile.baseline_seeds:
             jobs.append(RunJob("gaal", dataset, seed, "GAAL"))
+    for name, seeds in profile.extra_seeds:
+        if name in GALOT_ROWS:
+            jobs += [galot_row(profile, name, dataset, seed) for seed in seeds]
+        elif name in profile.headline_baselines:
+            jobs += [RunJob("baseline", dataset, seed, name, strategy=name) for seed in seeds]
     return jobs
 
 
@@ -97,16 +99,15 @@ def table1(profile: Profile, dataset: str, progress: bool = True) -> list[dict]:
 
 
 def figure3_jobs(profile: Profile) -> list[RunJob]:
-    """Sec. 4.2: AL (MarginSampling), GAL (generated data only) and AL+GAL (GALOT), for every seed."""
-    return [
-        job
-        for seed in profile.seeds
-        for job in (
-            RunJob("baseline", profile.dataset, seed, "AL", strategy="MarginSampling"),
-            RunJob("galot", profile.dataset, seed, "GAL", use_pool=False),
-            RunJob("galot", profile.dataset, seed, "AL+GAL"),
-        )
-    ]
+    """Sec. 4.2: AL (MarginSampling), GAL (generated data only) and AL+GAL (GALOT), for every seed of the Table 1
+    run each is (:data:`FIGURE3_RUNS`)."""
+    dataset = profile.dataset
+    build = {
+        "AL": lambda seed: RunJob("baseline", dataset, seed, "AL", strategy="MarginSampling"),
+        "GAL": lambda seed: RunJob("galot", dataset, seed, "GAL", use_pool=False),
+        "AL+GAL": lambda seed: RunJob("galot", dataset, seed, "AL+GAL"),
+    }
+    return [build[name](seed) for name in FIGURE3_RUNS for seed in profile.seeds_of(name)]
 
 
 def figure3(profile: Profile, progress: bool = True) -> list[dict]:

@@ -155,12 +155,12 @@ def prepare_fashion_mnist(root: str | Path | None = None, download: bool = False
 
 
 def _fashion_mnist(split: str, root: Path, download: bool) -> ImageSet:
-    from torchvision.datasets import FashionMNIST
+    from .formats import read_idx
 
-    prepare_fashion_mnist(root, download)
-    ds = FashionMNIST(str(root), train=split != "test", download=False)
-    images = ds.data.unsqueeze(1).contiguous()  # [N, 1, 28, 28] uint8
-    labels = ds.targets.long()
+    raw = prepare_fashion_mnist(root, download)
+    prefix = "t10k" if split == "test" else "train"
+    images = torch.from_numpy(read_idx(raw / f"{prefix}-images-idx3-ubyte")).unsqueeze(1).contiguous()  # [N, 1, 28, 28]
+    labels = torch.from_numpy(read_idx(raw / f"{prefix}-labels-idx1-ubyte").astype(np.int64))
     if split != "test":
         gen_idx, pool_idx = generator_pool_indices(labels)
         idx = gen_idx if split == "generator" else pool_idx

@@ -24,19 +24,22 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from ..experiments.profiles import run_seeds
 from ..experiments.sections import run_keys
 from . import analysis as an
 from .analysis import CONFIDENCE, EQUIVALENCE_MARGIN, holm
 
 NO_RERUN = "not claimed: no perturbed rerun of this run"  # the stated verdict before the verdict check
 
-# (section, its table of paired comparisons, the profile field of its seeds), in the order that names a member
+# (section, its table of paired comparisons, the profile field of its seeds; None: the seeds both runs compared have,
+# Table 1's and Fig. 3's runs having seeds of their own, Profile.seeds_of), in the order that names a member
 SECTION_TABLES = (
-    ("4.1", "paired_differences.csv", "seeds"),
-    ("4.2", "paired_differences.csv", "seeds"),
+    ("4.1", "paired_differences.csv", None),
+    ("4.2", "paired_differences.csv", None),
     ("W", "paired_differences.csv", "seeds"),
     ("4.5", "label_objectives_paired.csv", "ablation_seeds"),
 )
+SEEDS_FIELD = {section: field for section, _, field in SECTION_TABLES}
 FAMILIES = {"average": "primary", "final": "secondary"}  # summary -> family
 VERDICT_CHECK = "verdict_check.csv"  # beside a run's sections: its comparisons rerun under other float rounding
 FAMILY_TABLE = "family.csv"
@@ -61,11 +64,21 @@ def computed_comparisons(profile, records: dict[str, list[dict]]) -> pd.DataFram
     )
 
 
+def planned_seeds(config: dict, section: str, ours: str, other: str) -> int:
+    """The seeds a section's comparison of ``ours`` with ``other`` pairs on as the profile (``config``: its fields as
+    a dict, e.g. a section's config.json) plans them."""
+    field = SEEDS_FIELD[section]
+    if field is not None:
+        return len(config[field])
+    extra = config.get("extra_seeds", ())
+    return len(set(run_seeds(config["seeds"], extra, ours)) & set(run_seeds(config["seeds"], extra, other)))
+
+
 def section_comparisons(results: Path) -> pd.DataFrame:
     """Every paired comparison a finished run's sections wrote, on every seed its section planned (a pair with
     fewer is no headline comparison), with its section; Sec. 4.1's on its first data set."""
     tables = []
-    for section, name, seeds_field in SECTION_TABLES:
+    for section, name, _ in SECTION_TABLES:
         path = Path(results) / section / name
         if not path.exists():
             if section == "4.1":
@@ -75,7 +88,8 @@ def section_comparisons(results: Path) -> pd.DataFrame:
         table = pd.read_csv(path)
         if "dataset" in table:
             table = table[table.dataset == config["table1_datasets"][0]].drop(columns="dataset")
-        tables.append(table[table.seeds == len(config[seeds_field])].assign(section=section))
+        planned = [planned_seeds(config, section, r.ours, r.other) for r in table.itertuples()]
+        tables.append(table[table.seeds == planned].assign(section=section))
     return pd.concat(tables, ignore_index=True)
 
 

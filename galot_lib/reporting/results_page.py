@@ -19,7 +19,7 @@ from ..core.paths import shown
 from ..experiments.profiles import BASELINES
 from . import analysis as an
 from .family import EQUIVALENCE_MARGIN, FAMILY_TABLE, NO_RERUN, family_table, forest_plot
-from .seed_plan import plan_path
+from .seed_plan import half_width, plan_path
 
 PAGE = "RESULTS.md"
 
@@ -136,12 +136,11 @@ def seed_plan_table(table: pd.DataFrame, plan_file: Path) -> str | None:
         return None
     plan = pd.read_csv(plan_file)
     both = table.merge(
-        plan[["runs_key", "summary", "pilot_seeds", "pilot_sd", "predicted_half_width"]],
-        on=["runs_key", "summary"],
-        how="inner",
+        plan[["runs_key", "summary", "pilot_seeds", "pilot_sd"]], on=["runs_key", "summary"], how="inner"
     )
     if both.empty:
         return None
+    both["predicted_half_width"] = [half_width(sd, n) for sd, n in zip(both.pilot_sd, both.seeds)]  # at its seeds
     shown = pd.DataFrame(
         {
             "comparison": both.comparison,
@@ -162,6 +161,14 @@ def wall_time(results: Path) -> str | None:
     return f"{an.run_wall_seconds(results) / 60:.1f} minutes"
 
 
+def extra_seeds_text(config: dict) -> str:
+    """The more seeds the seed plan gave some runs, as the run's configuration names them ("" where none)."""
+    extra = config.get("extra_seeds") or []
+    if not extra:
+        return ""
+    return " (the seed plan's more seeds: " + "; ".join(f"{run} also {list(seeds)}" for run, seeds in extra) + ")"
+
+
 def page(results: Path, plan_file: Path) -> str:
     """RESULTS.md's text (figures written beside it by :func:`write`)."""
     table = pd.read_csv(results / FAMILY_TABLE)
@@ -171,7 +178,7 @@ def page(results: Path, plan_file: Path) -> str:
         f"# Results of the {results.name} run",
         "",
         f"Written by `python -m galot_lib.reporting.report` from the files beside it. Code `{config.get('code_version')}` "
-        f"(commit {config.get('git_commit')}); seeds {config['seeds']}; "
+        f"(commit {config.get('git_commit')}); seeds {config['seeds']}{extra_seeds_text(config)}; "
         + (f"wall time {wall_time(results)} (`timings.csv`)." if wall_time(results) else "no wall time recorded."),
         "",
         "## What it found",

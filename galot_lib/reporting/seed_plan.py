@@ -31,10 +31,9 @@ from ..core.paths import REPO, runs_root
 from ..core.provenance import code_version
 from ..experiments.profiles import PROFILES, get_profile
 from ..experiments.sections import headline_records
-from .family import SECTION_TABLES, computed_comparisons, members
+from .family import computed_comparisons, members, planned_seeds
 
 TARGET = 0.01  # the half-width a comparison should reach: the equivalence margin
-SEEDS_FIELD = {section: field for section, _, field in SECTION_TABLES}
 
 
 def plan_path(profile_name: str) -> Path:
@@ -54,16 +53,18 @@ def seeds_for(sd: float, target: float = TARGET, most: int = 100) -> int:
 def pilot_profile(profile, pilot_seeds: tuple[int, ...]):
     """The profile with the pilot seeds in every field the headline's runs read, and no choice run."""
     return profile.replace(
-        seeds=pilot_seeds, ablation_seeds=pilot_seeds, baseline_seeds=pilot_seeds[:1], choice_seeds=()
+        seeds=pilot_seeds, ablation_seeds=pilot_seeds, baseline_seeds=pilot_seeds[:1], choice_seeds=(), extra_seeds=()
     )
 
 
 def plan(profile, pilot: pd.DataFrame) -> pd.DataFrame:
     """Per member of the family (``pilot``: its comparisons on the pilot seeds): the pilot's spread and the
     resolution predicted at the profile's seeds."""
-    out = members(pilot)[["section", "comparison", "aliases", "summary", "family", "runs_key", "seeds", "sd"]]
+    family = members(pilot)
+    out = family[["section", "comparison", "aliases", "summary", "family", "runs_key", "seeds", "sd"]]
     out = out.rename(columns={"seeds": "pilot_seeds", "sd": "pilot_sd"})
-    out["seeds"] = [len(getattr(profile, SEEDS_FIELD[s])) for s in out.section]
+    fields = profile.as_dict()
+    out["seeds"] = [planned_seeds(fields, r.section, r.ours, r.other) for r in family.itertuples()]
     out["predicted_half_width"] = [half_width(sd, n) for sd, n in zip(out.pilot_sd, out.seeds)]
     out["seeds_for_1_point"] = [seeds_for(sd) for sd in out.pilot_sd]
     return out.assign(profile=profile.name, code_version=code_version())
@@ -76,6 +77,7 @@ def launch_pilot(profile_name: str, pilot_seeds: tuple[int, ...], processes: int
         ("ablation_seeds", pilot_seeds),
         ("baseline_seeds", pilot_seeds[:1]),
         ("choice_seeds", ()),
+        ("extra_seeds", ()),
     ]
     command = [
         sys.executable,
