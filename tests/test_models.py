@@ -7,7 +7,14 @@ import pytest
 import torch
 from torch import nn
 
-from galot_lib.learning.models import MODELS, SLIM_WIDTHS, Classifier, LossPredictionHead, build_model
+from galot_lib.learning.models import (
+    MODELS,
+    SLIM_WIDTHS,
+    Classifier,
+    LossPredictionHead,
+    build_model,
+    fused_for_inference,
+)
 
 BIG = ("ResNet18", "VGG16", "DenseNet121", "MobileNetV2", "DLA")
 SLIM = tuple(f"{n}-slim" for n in BIG)
@@ -94,6 +101,32 @@ def test_dropout_sits_before_the_head_and_only_acts_in_training(name):
         assert not torch.equal(model(x), model(x))
         model.eval()
         assert torch.equal(model(x), model(x))
+
+
+@pytest.mark.parametrize("name", list(MODELS))
+def test_batch_norm_folded_into_the_convolutions_computes_the_same_features(name):
+    torch.manual_seed(0)
+    model = build_model(name, 10, in_channels=1)
+    with torch.no_grad():
+        for _ in range(3):  # running statistics and affine parameters far from their initial values
+            model.train()(torch.rand(8, 1, 28, 28) * 3)
+        for m in model.modules():
+            if isinstance(m, nn.BatchNorm2d):
+                m.weight.uniform_(0.5, 1.5), m.bias.uniform_(-0.2, 0.2)
+    x = torch.rand(4, 1, 28, 28)
+
+    def norms(net):
+        return sum(isinstance(m, nn.BatchNorm2d) for m in net.modules())
+
+    before = norms(model)
+    fused = fused_for_inference(model)
+    assert norms(model) == before  # folded in the copy only
+    if name == "SmallCNN":  # every BatchNorm follows a convolution (DenseNet's precede theirs and stay)
+        assert before == 4 and norms(fused) == 0
+    with torch.no_grad():
+        expected, got = model.eval().features(x), fused.features(x)
+    torch.testing.assert_close(got[0], expected[0], rtol=1e-3, atol=1e-3)  # float rounding of a deep net
+    torch.testing.assert_close(got[1], expected[1], rtol=1e-3, atol=1e-3)
 
 
 def test_small_net_trains_on_a_batch():

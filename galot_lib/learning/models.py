@@ -22,6 +22,7 @@ Sec. 4.3 transfer study (VGG16, DenseNet121, MobileNetV2, DLA) in minutes instea
 
 from __future__ import annotations
 
+import copy
 import math
 import numbers
 from functools import partial
@@ -30,6 +31,7 @@ from typing import Callable, Sequence
 import torch
 import torch.nn.functional as F
 from torch import nn
+from torch.nn.utils.fusion import fuse_conv_bn_eval
 
 
 def _channel_scaler(width: float) -> Callable[[int], int]:
@@ -118,6 +120,23 @@ class Classifier(nn.Module):
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return self.features(x)[0]
+
+
+def fused_for_inference(model: Classifier) -> Classifier:
+    """An eval-mode copy of ``model`` with every BatchNorm that follows a convolution (``_conv_bn``) folded into that
+    convolution's weights and bias: the same function up to float rounding, one pass over the activations fewer per
+    layer, and under bf16 autocast no cast into and out of each BatchNorm (SmallCNN scores twice the images per second
+    on a CPU, ``bench/bench_models.py --inference``). Training keeps the BatchNorms: they normalise by the batch."""
+    fused = copy.deepcopy(model).eval()
+    for module in list(fused.modules()):
+        if (
+            isinstance(module, nn.Sequential)
+            and len(module) >= 2
+            and isinstance(module[0], nn.Conv2d)
+            and isinstance(module[1], nn.BatchNorm2d)
+        ):
+            module[0], module[1] = fuse_conv_bn_eval(module[0], module[1]), nn.Identity()
+    return fused.to(memory_format=torch.channels_last)
 
 
 # --- ResNet18 (He et al. 2016) -------------------------------------------------------------------

@@ -22,7 +22,7 @@ import torch
 import torch.nn.functional as F
 
 from ..core.device import autocast, device_of, resolve_device
-from .models import Classifier, LossPredictionHead, build_model
+from .models import Classifier, LossPredictionHead, build_model, fused_for_inference
 
 OPTIMIZERS = ("adam", "sgd")
 SCHEDULES = ("constant", "cosine")
@@ -276,14 +276,16 @@ def batched_features(
     model: Classifier, images: torch.Tensor, batch_size: int | None = None, mixed_precision: bool = True
 ):
     """The one eval-mode inference loop: ``(start, (logits, embeddings, stages))`` per batch of ``images``, in
-    cache-sized batches on the model's device, the features computed under autocast (call under inference mode)."""
+    cache-sized batches on the model's device, the features computed under autocast by the model with its BatchNorms
+    folded into its convolutions (:func:`fused_for_inference`; call under inference mode)."""
     model.eval()
     device = device_of(model)
     batch_size = batch_size or inference_batch_size(device)
+    fused = fused_for_inference(model)
     for start in range(0, len(images), batch_size):
         x = as_float_images(images[start : start + batch_size], device)
         with autocast(mixed_precision, x.device):
-            features = model.features(x)
+            features = fused.features(x)
         yield start, features
 
 
