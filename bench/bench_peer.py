@@ -5,8 +5,8 @@
 DeepALPlus' Fashion-MNIST setting: MarginSampling, 100 initial labels and 100 per round, 4 rounds (5 trainings), the
 whole unlabelled pool scored every round, the full 10,000-image test set. This runs the project's side of it as whole
 processes, as a user would (``python bench/bench_peer.py --ours SEED``: interpreter and library start-up, data
-loading, every cycle; the CSV splits each run's seconds into these), with the embedded profile's classifier (SmallCNN) and training recipe, on the project's
-Fashion-MNIST pool (the 30,000 images not reserved for the bundled generator; DeepALPlus uses all 60,000), and writes
+loading, every cycle; the CSV splits each run's seconds into these), with the embedded profile's classifier
+(SmallCNN) and training recipe, on the project's Fashion-MNIST pool (the 30,000 images not reserved for the bundled generator; DeepALPlus uses all 60,000), and writes
 each run's wall time and mean accuracy over the five trainings beside the peer's figures, which are quoted from
 where they were measured (``PEER``: DeepALPlus' own code, run on this project's 2-core machine), not rerun here.
 """
