@@ -9,13 +9,16 @@ Settings (DDIM, the embedded profile's T and guidance, the GALOT template, the s
 * ``fp32, contiguous GroupNorm``: GroupNorm on contiguous memory (``generation/layouts.py``);
 * ``bf16 autocast``: the UNet under bf16 autocast (native on CPUs with AVX512-BF16/AMX; emulated elsewhere, where
   the library stays in fp32), GroupNorm as before;
-* ``bf16 autocast, contiguous GroupNorm`` (the default where bf16 is native);
+* ``bf16 autocast, contiguous GroupNorm``;
 * ``..., bf16 weights`` (tried, not kept: no faster): the convolution and linear weights rounded to bf16 once
   (``bf16_weights``) instead of by autocast on every call; the same images, bit for bit (``same_images_as_previous``);
-* ``--compile``: the last one under ``torch.compile`` (its compile time printed apart; one batch shape).
+* ``..., plain attention for gradients`` (the default where bf16 is native): PGD's passes use PyTorch's plain
+  (math) attention instead of its fused kernel, whose CPU backward is slow at these sizes; renders are unchanged;
+* ``..., plain attention everywhere`` (not kept): renders use the plain attention too;
+* ``--compile``: bf16 autocast with contiguous GroupNorm under ``torch.compile`` (its compile time printed apart; one batch shape).
 
-Batch size: the profile's; both guidance halves are one batch and cross-attention uses PyTorch's fused attention
-in every setting. Images per second over ``--per-class`` x 10 images; the judged label accuracy is the reference
+Batch size: the profile's; both guidance halves are one batch, and renders use PyTorch's fused attention but under
+``plain attention everywhere``. Images per second over ``--per-class`` x 10 images; the judged label accuracy is the reference
 classifier's, ± its standard error; a PGD step (K = 1, N = 2, the ``last`` estimator) per class against a classifier
 trained on 50 real labels, and the share of the fp32 gradient's signs each setting's gradient keeps.
 """
@@ -23,17 +26,19 @@ trained on 50 real labels, and the share of the fp32 gradient's signs each setti
 from __future__ import annotations
 
 import argparse
+import contextlib
 import copy
 import dataclasses
 import time
 
 import pandas as pd
 import torch
+from torch.nn.attention import SDPBackend, sdpa_kernel
 
 from galot_lib.bundled_model.reference import load_reference
 from galot_lib.core.device import bf16_is_native
 from galot_lib.core.io import save_table
-from galot_lib.core.provenance import code_version
+from galot_lib.core.provenance import code_version, machine
 from galot_lib.experiments import runs
 from galot_lib.experiments.profiles import get_profile
 from galot_lib.generation.galot import optimize_embeddings
@@ -42,6 +47,8 @@ from galot_lib.generation.layouts import contiguous_group_norms
 from galot_lib.generation.prompts import fill
 from galot_lib.generation.t2i import load_t2i
 from galot_lib.learning.train import predict_probs
+
+FUSED, FOR_GRADIENTS, EVERYWHERE = "fused", "plain for gradients", "plain everywhere"  # the attention kernels
 
 
 def set_layout(model, contiguous_norms: bool):
@@ -61,6 +68,11 @@ def bf16_weights(unet):
         if isinstance(layer, (torch.nn.Conv2d, torch.nn.Linear)):
             layer.to(torch.bfloat16)
     return unet
+
+
+def attention_kernels(attention: str):
+    """PyTorch's plain attention for every pass (``EVERYWHERE``); otherwise the model's own choice."""
+    return sdpa_kernel(SDPBackend.MATH) if attention == EVERYWHERE else contextlib.nullcontext()
 
 
 def pgd_step(model, classifier, c, profile) -> tuple[float, torch.Tensor]:
@@ -90,22 +102,25 @@ def main():
     from bench_pgd import guiding_classifier
 
     classifier = guiding_classifier(profile, pool, 0, 0)
-    settings = [("fp32", False, False, False), ("fp32, contiguous GroupNorm", False, True, False)]
+    # (name, bf16 autocast, contiguous GroupNorm, bf16 weights, attention: FUSED, FOR_GRADIENTS or EVERYWHERE)
+    settings = [("fp32", False, False, False, FUSED), ("fp32, contiguous GroupNorm", False, True, False, FUSED)]
     if bf16_is_native():
         settings += [
-            ("bf16 autocast", True, False, False),
-            ("bf16 autocast, contiguous GroupNorm", True, True, False),
-            ("bf16 autocast, contiguous GroupNorm, bf16 weights", True, True, True),
+            ("bf16 autocast", True, False, False, FUSED),
+            ("bf16 autocast, contiguous GroupNorm", True, True, False, FUSED),
+            ("bf16 autocast, contiguous GroupNorm, bf16 weights", True, True, True, FUSED),
+            ("bf16 autocast, contiguous GroupNorm, plain attention for gradients", True, True, False, FOR_GRADIENTS),
+            ("bf16 autocast, contiguous GroupNorm, plain attention everywhere", True, True, False, EVERYWHERE),
         ]
     if args.compile:
-        settings.append(("bf16 autocast, contiguous GroupNorm, torch.compile", bf16_is_native(), True, False))
+        settings.append(("bf16 autocast, contiguous GroupNorm, torch.compile", bf16_is_native(), True, False, FUSED))
     print(
         f"bundled model, T {cfg.sampling_steps}, guidance {cfg.guidance}, batch {batch}, {len(labels)} images, "
         f"{args.threads} threads, native bf16: {bf16_is_native()}"
     )
     rows, reference_signs, previous_images = [], None, None
-    for name, bf16, contiguous, rounded_once in settings:
-        model.autocast = bf16
+    for name, bf16, contiguous, rounded_once, attention in settings:
+        model.autocast, model.plain_attention_for_gradients = bf16, attention != FUSED
         model.unet = bf16_weights(copy.deepcopy(fp32_weights)) if rounded_once else fp32_weights
         set_layout(model, contiguous)
         compile_s = 0.0
@@ -114,11 +129,12 @@ def main():
             t0 = time.perf_counter()
             generate_images(model, c, labels[:batch], seeds[:batch], cfg, 28, 1, batch)
             compile_s = time.perf_counter() - t0
-        generate_images(model, c, labels[:batch], seeds[:batch], cfg, 28, 1, batch)  # warm-up
         whole = len(labels) // batch * batch  # whole batches only: a compiled UNet recompiles for a new shape
-        t0 = time.perf_counter()
-        images = generate_images(model, c, labels[:whole], seeds[:whole], cfg, 28, 1, batch)
-        seconds = time.perf_counter() - t0
+        with attention_kernels(attention):
+            generate_images(model, c, labels[:batch], seeds[:batch], cfg, 28, 1, batch)  # warm-up
+            t0 = time.perf_counter()
+            images = generate_images(model, c, labels[:whole], seeds[:whole], cfg, 28, 1, batch)
+            seconds = time.perf_counter() - t0
         correct = (predict_probs(judge, images).argmax(1) == labels[:whole]).float()
         row = dict(
             setting=name,
@@ -130,26 +146,32 @@ def main():
         )
         previous_images = images
         if "compile" not in name:  # a backward through a compiled UNet would compile again
-            row["pgd_step_s_per_class"], signs = pgd_step(model, classifier, c, profile)
+            with attention_kernels(attention):
+                row["pgd_step_s_per_class"], signs = pgd_step(model, classifier, c, profile)
             reference_signs = signs if reference_signs is None else reference_signs
             row["pgd_sign_agreement_with_fp32"] = float((signs == reference_signs).float().mean())
         rows.append(row)
         print(
-            f"  {name:52s} {row['images_per_s']:6.1f} images/s, labels {row['label_accuracy']:.4f} "
+            f"  {name:68s} {row['images_per_s']:6.1f} images/s, labels {row['label_accuracy']:.4f} "
             f"+- {row['label_accuracy_se']:.4f}"
             + (f", PGD step {row['pgd_step_s_per_class']:.3f} s per class" if "pgd_step_s_per_class" in row else "")
             + (f", compiled in {compile_s:.0f} s" if compile_s else ""),
             flush=True,
         )
     df = pd.DataFrame(rows).assign(
-        threads=args.threads, images=len(labels), batch=batch, native_bf16=bf16_is_native(), code_version=code_version()
+        threads=args.threads,
+        images=len(labels),
+        batch=batch,
+        native_bf16=bf16_is_native(),
+        code_version=code_version(),
+        machine=machine(),
     )
     first = df.iloc[0]
     df["speedup_images"] = df.images_per_s / first.images_per_s
     if "pgd_step_s_per_class" in df:
         df["speedup_pgd"] = first.pgd_step_s_per_class / df.pgd_step_s_per_class
     save_table(df, args.out, index=False)
-    print(df.drop(columns=["code_version"]).to_markdown(index=False, floatfmt=".3f"))
+    print(df.drop(columns=["code_version", "machine"]).to_markdown(index=False, floatfmt=".3f"))
 
 
 if __name__ == "__main__":

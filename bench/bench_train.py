@@ -90,7 +90,7 @@ def recipes_bench(args):
     os.environ.setdefault("GALOT_RUNS_DIR", str(Path(args.workdir) / "runs"))
     os.environ.setdefault("GALOT_CACHE_DIR", str(Path(args.workdir) / "generated"))
     from galot_lib.core.io import save_table
-    from galot_lib.core.provenance import code_version
+    from galot_lib.core.provenance import code_version, machine
     from galot_lib.experiments.profiles import get_profile
     from galot_lib.experiments.runs import load_data
     from galot_lib.learning.train import accuracy, fit
@@ -132,7 +132,7 @@ def recipes_bench(args):
                     f"{recipe:32s} {shape:40s} seed +{k}: {accs[2]:.4f} {seconds[2]:.1f} s",
                     flush=True,
                 )
-    df = pd.DataFrame(rows).assign(run_seed=args.run_seed, code_version=code_version())
+    df = pd.DataFrame(rows).assign(run_seed=args.run_seed, code_version=code_version(), machine=machine())
     save_table(df, Path(args.out), index=False)
     per_shape = (
         df.groupby(["recipe", "shape"], sort=False)
@@ -249,11 +249,13 @@ def speed_bench(args):
     ]
     rows += fit_breakdown(args, pool, test)
     from galot_lib.core.io import save_table
-    from galot_lib.core.provenance import code_version
+    from galot_lib.core.provenance import code_version, machine
 
-    df = pd.DataFrame(rows).assign(threads=args.threads, seeds=args.seeds, code_version=code_version())
+    df = pd.DataFrame(rows).assign(
+        threads=args.threads, seeds=args.seeds, code_version=code_version(), machine=machine()
+    )
     save_table(df, Path(args.speed_out), index=False)
-    print(df.drop(columns=["code_version"]).to_markdown(index=False, floatfmt=".4f"))
+    print(df.drop(columns=["code_version", "machine"]).to_markdown(index=False, floatfmt=".4f"))
 
 
 # Self time of PyTorch's CPU kernels, by what they compute (anything else: the optimiser, augmentation, dispatch).

@@ -144,7 +144,7 @@ def test_prompt_margin_rewards_the_boundary_only_from_the_prompts_side():
 def test_half_precision_gradients_do_not_flush_to_zero(sd_components):
     """With Stable Diffusion's leading spacing the last step runs at t = 1, where the prompt barely moves the
     output: the fp32 gradient is ~1e-8, below fp16's smallest step, so an unscaled fp16 backward returns zeros.
-    The scaled objective keeps it non-zero and pointing the same way."""
+    The scaled objective keeps it non-zero (but for rare exact cancellations) and pointing the same way."""
     torch.manual_seed(0)
     classifier = build_model("TinyCNN", 3, in_channels=3).eval()
     cfg = GalotConfig(template="a photo of a {label}", grad_samples=2, sampling_steps=4, guidance=2.0)
@@ -162,7 +162,9 @@ def test_half_precision_gradients_do_not_flush_to_zero(sd_components):
             grads[name], _ = problem.gradient(c, torch.tensor([0, 0, 1, 1]), [1, 2, 3, 4])
     zero_share = {name: float((g[:, 1:] == 0).float().mean()) for name, g in grads.items()}
     assert zero_share["fp32"] == 0 and zero_share["fp16 unscaled"] == 1.0  # the failure this guards against
-    assert zero_share["fp16"] == 0
+    # A few entries may round to exactly zero where fp16 sums cancel (0.04% on a CPU with native fp16 arithmetic):
+    # what is guarded against is the whole gradient flushed to zero.
+    assert zero_share["fp16"] < 0.01
     assert torch.nn.functional.cosine_similarity(grads["fp16"].flatten(), grads["fp32"].flatten(), dim=0) > 0.95
 
 

@@ -13,6 +13,8 @@ from __future__ import annotations
 import functools
 import hashlib
 import json
+import os
+import platform
 import subprocess
 
 from .paths import REPO
@@ -60,6 +62,24 @@ def git_commit(root=REPO) -> str | None:
 def provenance() -> dict:
     """The fields every record and configuration file carries."""
     return dict(code_version=code_version(), git_commit=git_commit())
+
+
+def machine() -> str:
+    """The CPU a timing was measured on, its cores and its native bf16 units: benchmark figures compare only within
+    one machine (the AMD EPYC and the Intel Xeon this project has run on differ by about 2x in generation)."""
+    fields = {"model name": platform.processor() or platform.machine(), "flags": ""}
+    try:
+        with open("/proc/cpuinfo") as info:
+            for line in info:
+                key, _, value = line.partition(":")
+                if key.strip() in fields and line.strip():
+                    fields[key.strip()] = value.strip()
+                if not line.strip():  # the first CPU's block is enough
+                    break
+    except OSError:
+        pass
+    bf16 = [unit for unit in ("avx512_bf16", "amx_bf16") if unit in fields["flags"].split()]
+    return f"{fields['model name']}, {os.cpu_count()} cores" + (f", {' '.join(bf16)}" if bf16 else "")
 
 
 def check_same_code(found: set[str], what: str):

@@ -77,12 +77,13 @@ def byte_tokenizer(max_length: int = 77):
     from transformers import CLIPTokenizer
     from transformers.convert_slow_tokenizer import bytes_to_unicode
 
-    folder = Path(tempfile.mkdtemp(prefix="galot-tokenizer-"))
     chars = list(bytes_to_unicode().values())
     vocab = {tok: i for i, tok in enumerate(chars + [c + "</w>" for c in chars] + ["<|startoftext|>", "<|endoftext|>"])}
-    (folder / "vocab.json").write_text(json.dumps(vocab))
-    (folder / "merges.txt").write_text("#version: 0.2\n")
-    return CLIPTokenizer.from_pretrained(folder, model_max_length=max_length)
+    with tempfile.TemporaryDirectory(prefix="galot-tokenizer-") as name:  # read into memory, then removed
+        folder = Path(name)
+        (folder / "vocab.json").write_text(json.dumps(vocab))
+        (folder / "merges.txt").write_text("#version: 0.2\n")
+        return CLIPTokenizer.from_pretrained(folder, model_max_length=max_length)
 
 
 def sd21_base_components(seed: int = 0, dtype=torch.float32) -> dict:
