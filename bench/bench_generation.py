@@ -5,22 +5,24 @@ judged label accuracy each gives, for the ways a CPU can compute them.
 
 Settings (DDIM, the embedded profile's T and guidance, the GALOT template, the same noise seeds; one process):
 
-* ``fp32`` (the previous default): fp32, UNet channels-last, PyTorch's GroupNorm on channels-last memory;
+* ``fp32`` (the default before issue 31): fp32, UNet channels-last, PyTorch's GroupNorm on channels-last memory;
 * ``fp32, contiguous GroupNorm``: GroupNorm on contiguous memory (``generation/layouts.py``);
 * ``bf16 autocast``: the UNet under bf16 autocast (native on CPUs with AVX512-BF16/AMX; emulated elsewhere, where
   the library stays in fp32), GroupNorm as before;
 * ``bf16 autocast, contiguous GroupNorm``;
-* ``..., bf16 weights`` (tried, not kept: no faster): the convolution and linear weights rounded to bf16 once
-  (``bf16_weights``) instead of by autocast on every call; the same images, bit for bit (``same_images_as_previous``);
-* ``..., plain attention for gradients`` (the default where bf16 is native): PGD's passes use PyTorch's plain
-  (math) attention instead of its fused kernel, whose CPU backward is slow at these sizes; renders are unchanged;
+* ``..., bf16 weights``: the convolution and linear weights rounded to bf16 once (``weights_rounded_for_autocast``)
+  instead of by autocast on every call; the same images, bit for bit (``same_images_as_previous``);
+* ``..., plain attention for gradients`` (the default where bf16 is native): PGD's passes use PyTorch's plain (math)
+  attention instead of its fused kernel, whose CPU backward is slow at these sizes; renders are unchanged;
 * ``..., plain attention everywhere`` (not kept): renders use the plain attention too;
-* ``--compile``: bf16 autocast with contiguous GroupNorm under ``torch.compile`` (its compile time printed apart; one batch shape).
+* ``--compile``: bf16 autocast with contiguous GroupNorm under ``torch.compile`` (its compile time printed apart; one
+  batch shape).
 
-Batch size: the profile's; both guidance halves are one batch, and renders use PyTorch's fused attention but under
-``plain attention everywhere``. Images per second over ``--per-class`` x 10 images; the judged label accuracy is the reference
-classifier's, ± its standard error; a PGD step (K = 1, N = 2, the ``last`` estimator) per class against a classifier
-trained on 50 real labels, and the share of the fp32 gradient's signs each setting's gradient keeps.
+Batch size: the profile's; both guidance halves are one batch for renders, which use PyTorch's fused attention but
+under ``plain attention everywhere``. Images per second over ``--per-class`` x 10 images; the judged label accuracy
+is the reference classifier's, ± its standard error; a PGD step (K = 1, N = 2, the ``last`` estimator) per class
+against a classifier trained on 50 real labels, and the share of the fp32 gradient's signs each setting's gradient
+keeps.
 """
 
 from __future__ import annotations
@@ -43,7 +45,7 @@ from galot_lib.experiments import runs
 from galot_lib.experiments.profiles import get_profile
 from galot_lib.generation.galot import optimize_embeddings
 from galot_lib.generation.images import class_seeds, generate_images, planned_images
-from galot_lib.generation.layouts import contiguous_group_norms
+from galot_lib.generation.layouts import contiguous_group_norms, weights_rounded_for_autocast
 from galot_lib.generation.prompts import fill
 from galot_lib.generation.t2i import load_t2i
 from galot_lib.learning.train import predict_probs
@@ -59,15 +61,6 @@ def set_layout(model, contiguous_norms: bool):
         for norm in model.unet.modules():
             if isinstance(norm, torch.nn.GroupNorm):
                 norm.__class__ = torch.nn.GroupNorm
-
-
-def bf16_weights(unet):
-    """The UNet's convolution and linear weights rounded to bf16 once: under autocast, which rounds them the same way
-    on every call (it caches only the casts of weights that take gradients), the images do not change."""
-    for layer in unet.modules():
-        if isinstance(layer, (torch.nn.Conv2d, torch.nn.Linear)):
-            layer.to(torch.bfloat16)
-    return unet
 
 
 def attention_kernels(attention: str):
@@ -109,8 +102,8 @@ def main():
             ("bf16 autocast", True, False, False, FUSED),
             ("bf16 autocast, contiguous GroupNorm", True, True, False, FUSED),
             ("bf16 autocast, contiguous GroupNorm, bf16 weights", True, True, True, FUSED),
-            ("bf16 autocast, contiguous GroupNorm, plain attention for gradients", True, True, False, FOR_GRADIENTS),
-            ("bf16 autocast, contiguous GroupNorm, plain attention everywhere", True, True, False, EVERYWHERE),
+            ("..., bf16 weights, plain attention for gradients", True, True, True, FOR_GRADIENTS),
+            ("..., bf16 weights, plain attention everywhere", True, True, True, EVERYWHERE),
         ]
     if args.compile:
         settings.append(("bf16 autocast, contiguous GroupNorm, torch.compile", bf16_is_native(), True, False, FUSED))
@@ -121,7 +114,7 @@ def main():
     rows, reference_signs, previous_images = [], None, None
     for name, bf16, contiguous, rounded_once, attention in settings:
         model.autocast, model.plain_attention_for_gradients = bf16, attention != FUSED
-        model.unet = bf16_weights(copy.deepcopy(fp32_weights)) if rounded_once else fp32_weights
+        model.unet = weights_rounded_for_autocast(copy.deepcopy(fp32_weights)) if rounded_once else fp32_weights
         set_layout(model, contiguous)
         compile_s = 0.0
         if "compile" in name:
@@ -152,7 +145,7 @@ def main():
             row["pgd_sign_agreement_with_fp32"] = float((signs == reference_signs).float().mean())
         rows.append(row)
         print(
-            f"  {name:68s} {row['images_per_s']:6.1f} images/s, labels {row['label_accuracy']:.4f} "
+            f"  {name:56s} {row['images_per_s']:6.1f} images/s, labels {row['label_accuracy']:.4f} "
             f"+- {row['label_accuracy_se']:.4f}"
             + (f", PGD step {row['pgd_step_s_per_class']:.3f} s per class" if "pgd_step_s_per_class" in row else "")
             + (f", compiled in {compile_s:.0f} s" if compile_s else ""),

@@ -101,7 +101,11 @@ def test_bundled_loader_honours_its_json(make_bundled_folder, size, channels, sp
     assert model.sample_shape == (channels * space_to_depth**2, side, side)
     assert model.embedding_shape == (BUNDLED_TOKENS, BUNDLED_WIDTH)
     assert (model.default_steps, model.default_guidance) == (12, 2.5)
-    assert model.unet.dtype == torch.float32  # stored in fp16
+    norm, conv = (
+        next(m for m in model.unet.modules() if isinstance(m, kind)) for kind in (torch.nn.GroupNorm, torch.nn.Conv2d)
+    )
+    assert model.dtype == norm.weight.dtype == torch.float32  # stored in fp16
+    assert conv.weight.dtype == (torch.bfloat16 if model.autocast else torch.float32)  # rounded once for autocast
     assert model.fingerprint.startswith("sha256:")
     assert load_t2i(str(folder), device="cpu").fingerprint == model.fingerprint
     # decode is pixel_shuffle then [-1, 1] -> [0, 1]

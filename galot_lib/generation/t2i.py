@@ -23,7 +23,7 @@ from ..bundled_model import WEIGHTS_DIR
 from ..bundled_model.space import from_model_space, to_model_space
 from ..core.device import bf16_is_native, resolve_device
 from ..core.hashing import files_digest, modules_digest
-from .layouts import contiguous_group_norms
+from .layouts import contiguous_group_norms, weights_rounded_for_autocast
 from .pixels import to_classifier_input
 from .text_attention import SharedTextAttention
 
@@ -71,10 +71,10 @@ class T2IModel:
     decode_fn: Callable[[torch.Tensor], torch.Tensor] = field(repr=False)
     model_space_fn: Callable[[torch.Tensor], torch.Tensor] = field(repr=False)
     vae: torch.nn.Module | None = field(default=None, repr=False)  # latent models' decoder (memory options act on it)
-    autocast: bool = False  # the UNet computes under bf16 autocast (fp32 weights): where the CPU runs bf16 natively
+    autocast: bool = False  # the UNet computes under bf16 autocast: where the CPU runs bf16 natively (layouts.py)
     # Passes that take gradients (PGD) use PyTorch's plain attention on a CPU: its fused kernel's backward is a third
-    # of a PGD step at the bundled model's sizes (1.39x the PGD steps per second without it; renders, which take no
-    # gradients, keep the fused kernel, 8% faster there: bench/bench_generation.py).
+    # of a PGD step at the bundled model's sizes (1.3x the PGD steps per second without it; renders, which take no
+    # gradients, keep the fused kernel, faster there: bench/bench_generation.py).
     plain_attention_for_gradients: bool = True
     _empty: torch.Tensor | None = field(default=None, init=False, repr=False)
 
@@ -121,9 +121,9 @@ def load_t2i(
     model: str = "bundled", device=None, dtype=None, image_size: int | None = None, mixed_precision: bool = True
 ) -> T2IModel:
     """Load ``"bundled"``, a bundled-model folder, a diffusers Stable Diffusion folder, or a hub id.
-    ``mixed_precision``: the bundled model's UNet computes in bf16 autocast where that is native (1.6x on 2 CPU
-    cores at the same judged label accuracy, ``bench/bench_generation.py``); Stable Diffusion on a GPU runs in
-    fp16 weights instead."""
+    ``mixed_precision``: the bundled model's UNet computes in bf16 autocast where that is native (with its other CPU
+    layouts, twice the images per second on 2 cores at the same judged label accuracy, ``bench/bench_generation.py``);
+    Stable Diffusion on a GPU runs in fp16 weights instead."""
     if model == "bundled":
         if not (WEIGHTS_DIR / "galot_bundled.json").is_file():
             raise FileNotFoundError(
@@ -224,7 +224,8 @@ def from_bundled_folder(
     path, device=None, dtype=None, image_size: int | None = None, mixed_precision: bool = True
 ) -> T2IModel:
     """Load a folder in the bundled format (see ``galot_lib.bundled.train.export``); fp32 weights unless told, the
-    UNet computing in bf16 autocast where that is native and ``mixed_precision`` asks for it."""
+    UNet computing in bf16 autocast where that is native and ``mixed_precision`` asks for it (its convolution and
+    linear weights then held in bf16)."""
     from ..bundled_model.encoder import encode as minilm_encode
 
     path = Path(path)
@@ -267,6 +268,8 @@ def from_bundled_folder(
     unet.eval().requires_grad_(False).to(device, memory_format=torch.channels_last)
     if device.type == "cpu":
         contiguous_group_norms(unet)  # CPU GroupNorm is slow on channels-last memory (layouts.py)
+    if autocast:
+        weights_rounded_for_autocast(unet)  # the same images without autocast's per-call weight casts (layouts.py)
     unet.set_attn_processor(SharedTextAttention())  # text keys and values once per distinct prompt (text_attention.py)
     scheduler = DDIMScheduler.from_pretrained(path / "scheduler")
     low, high = meta.get("value_range", (-1, 1))

@@ -220,10 +220,14 @@ def fit(
     head = LossPredictionHead(model.stage_channels).to(device) if loss_prediction else None
     params = list(model.parameters()) + (list(head.parameters()) if head is not None else [])
     total_steps = training_steps(len(x_all), config)
+    # PyTorch's fused update (one kernel per parameter, where its default runs a dozen small ops each on a CPU)
+    fused = device.type in ("cpu", "cuda")
     if config.optimizer == "adam":
-        optim = torch.optim.Adam(params, lr=config.lr, weight_decay=config.weight_decay)
+        optim = torch.optim.Adam(params, lr=config.lr, weight_decay=config.weight_decay, fused=fused)
     else:
-        optim = torch.optim.SGD(params, lr=config.lr, momentum=0.9, weight_decay=config.weight_decay, nesterov=True)
+        optim = torch.optim.SGD(
+            params, lr=config.lr, momentum=0.9, weight_decay=config.weight_decay, nesterov=True, fused=fused
+        )
     schedule = torch.optim.lr_scheduler.LambdaLR(optim, lambda step: config.lr_factor(step, total_steps))
     averaged = (
         [weight_average(m, config, total_steps) for m in (model, head) if m is not None]
