@@ -3,11 +3,10 @@
     python bench/bench_ledger.py [--before bench/results/grid_ledger_99c3d8c] [--after results/embedded]
                                  [--out bench/results/grid_ledger.csv]
 
-Each folder holds a run's ``grid/timing_process*.csv`` (or the ledgers themselves, as the kept copy of the run of
-commit 99c3d8c, issue 31's start, on this machine does) and its ``timings.csv``. Process-minutes per seed: the
-ledger less the runs of the seed plan's extra seeds (seeds 6 and up, each run's records' query, generation, training
-and evaluation seconds, a run counted once however many sections report it), over the five seeds every headline run
-has. The extra seeds' judging and reference-model seconds stay in the five seeds' figure, so it is an upper bound.
+Each folder holds a run's ``grid/timing_process*.csv`` and its ``timings.csv`` (the run of commit 99c3d8c, issue
+31's start, on this machine: a kept copy). Process-minutes per seed: the ledger less the runs of the seed plan's extra
+seeds (the embedded profile's ``extra_seeds``, each run's records' query, generation, training and evaluation
+seconds, a run counted once however many sections report it), over the seeds every headline run has. The extra seeds' judging and reference-model seconds stay in the five seeds' figure, so it is an upper bound.
 """
 
 from __future__ import annotations
@@ -18,17 +17,18 @@ from pathlib import Path
 import pandas as pd
 
 from galot_lib.core.io import save_table
+from galot_lib.experiments.profiles import get_profile
 
-SEEDS = 5  # every headline run's seeds (profile.seeds: 0-4; 5 is the choice seed)
-FIRST_EXTRA_SEED = 6  # the seed plan's extra seeds (profile.extra_seeds) start here
+PROFILE = get_profile("embedded")
+EXTRA_SEEDS = {seed for _, seeds in PROFILE.extra_seeds for seed in seeds}
 RECORD_SECONDS = ("query_s", "generate_s", "train_s", "eval_s")
 
 
 def ledger(folder: Path) -> pd.Series:
     """Process-minutes by phase, both processes together."""
-    files = sorted(folder.glob("grid/timing_process*.csv")) or sorted(folder.glob("timing_process*.csv"))
+    files = sorted(folder.glob("grid/timing_process*.csv"))
     if not files:
-        raise FileNotFoundError(f"no timing_process*.csv in {folder} or {folder / 'grid'}")
+        raise FileNotFoundError(f"no timing_process*.csv in {folder / 'grid'}")
     return pd.concat(pd.read_csv(f) for f in files).groupby("phase").seconds.sum() / 60
 
 
@@ -39,7 +39,7 @@ def extra_seed_minutes(folder: Path) -> tuple[int, float]:
         return 0, 0.0
     records = pd.concat(pd.read_csv(f, low_memory=False) for f in files)
     records = records.drop_duplicates(["config_hash", "seed", "cycle"])
-    extra = records[records.seed >= FIRST_EXTRA_SEED]
+    extra = records[records.seed.isin(EXTRA_SEEDS)]
     return extra.groupby(["config_hash", "seed"]).ngroups, float(extra[list(RECORD_SECONDS)].to_numpy().sum() / 60)
 
 
@@ -68,7 +68,9 @@ def main():
         rows += [
             dict(run=when, folder=str(folder), item="total", minutes=total),
             dict(run=when, folder=str(folder), item="extra seeds' runs", minutes=extra, runs=runs),
-            dict(run=when, folder=str(folder), item="per seed (five seeds)", minutes=(total - extra) / SEEDS),
+            dict(
+                run=when, folder=str(folder), item="per seed (five seeds)", minutes=(total - extra) / len(PROFILE.seeds)
+            ),
             dict(run=when, folder=str(folder), item="grid wall", minutes=grid),
             dict(run=when, folder=str(folder), item="main job wall", minutes=wall),
         ]
