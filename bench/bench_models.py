@@ -15,13 +15,15 @@ model and batches); ``--width`` scales every model (how the ``*-slim`` widths we
 ``--inference`` times instead an eval-mode pass over 2,048 images (channels-last, inference mode, bf16 autocast where
 the CPU has it natively, as ``train.batched_features`` runs it) at each batch size, the choice behind
 ``train.inference_batch_size``, with the model as trained and with its BatchNorms folded into its convolutions
-(``models.fused_for_inference``, what the library scores with), and writes the figures to ``--out`` (default
-``bench/results/inference.csv``).
+and folded with PyTorch's max-pool or with ``models.PairMaxPool`` (``models.fused_for_inference``: both folded and
+pair max-pools, what the library scores with), checks that the two max-pools give the same features, and writes the
+figures to ``--out`` (default ``bench/results/inference.csv``).
 """
 
 from __future__ import annotations
 
 import argparse
+import copy
 import statistics
 import time
 from pathlib import Path
@@ -75,15 +77,18 @@ def inference(args) -> None:
     import pandas as pd
 
     from galot_lib.core.io import save_table
-    from galot_lib.core.provenance import code_version
-    from galot_lib.learning.models import fused_for_inference
+    from galot_lib.core.provenance import code_version, machine
+    from galot_lib.learning.models import PairMaxPool, fused_for_inference
 
     images, bf16 = 2048, bf16_is_native()
     print(
         f"torch {torch.__version__}, {args.threads} threads, eval mode, channels-last, "
         f"{'bf16 autocast' if bf16 else 'fp32'}: images per second at each batch size"
     )
-    print(f"{'model':<17} {'input':<8} {'BatchNorm':<10} " + " ".join(f"{f'batch {b}':>10}" for b in INFERENCE_BATCHES))
+    print(
+        f"{'model':<17} {'input':<8} {'BatchNorm':<10} {'max-pool':<9} "
+        + " ".join(f"{f'batch {b}':>10}" for b in INFERENCE_BATCHES)
+    )
     rows = []
     for name in args.models:
         for shape in args.shapes:
@@ -91,14 +96,37 @@ def inference(args) -> None:
             model = build_model(name, 10, in_channels=channels, width=args.width).eval()
             model = model.to(memory_format=torch.channels_last)
             x = torch.rand(images, channels, size, size).contiguous(memory_format=torch.channels_last)
-            for folded, net in (("separate", model), ("folded", fused_for_inference(model))):
+            library = fused_for_inference(model)
+            folded = copy.deepcopy(library)
+            for pool in folded.modules():
+                if isinstance(pool, PairMaxPool):
+                    pool.__class__ = torch.nn.MaxPool2d
+            with torch.inference_mode(), autocast(bf16, x.device):
+                ours, theirs = library.features(x[:256]), folded.features(x[:256])
+                same = all(torch.equal(a, b) for a, b in zip([*ours[:2], *ours[2]], [*theirs[:2], *theirs[2]]))
+            for norms, pools, net in (
+                ("separate", "PyTorch", model),
+                ("folded", "PyTorch", folded),
+                ("folded", "pair", library),
+            ):
                 rates = [images / time_inference(net, x, b, bf16) for b in INFERENCE_BATCHES]
                 rows += [
-                    dict(model=name, input=shape, batch_norm=folded, batch=b, images_per_s=r)
+                    dict(
+                        model=name,
+                        input=shape,
+                        batch_norm=norms,
+                        max_pool=pools,
+                        batch=b,
+                        images_per_s=r,
+                        pair_pool_same_features=same,
+                    )
                     for b, r in zip(INFERENCE_BATCHES, rates)
                 ]
-                print(f"{name:<17} {shape:<8} {folded:<10} " + " ".join(f"{r:>10.0f}" for r in rates), flush=True)
-    table = pd.DataFrame(rows).assign(threads=args.threads, bf16=bf16, code_version=code_version())
+                print(
+                    f"{name:<17} {shape:<8} {norms:<10} {pools:<9} " + " ".join(f"{r:>10.0f}" for r in rates),
+                    flush=True,
+                )
+    table = pd.DataFrame(rows).assign(threads=args.threads, bf16=bf16, code_version=code_version(), machine=machine())
     save_table(table, Path(args.out), index=False)
 
 

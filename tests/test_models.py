@@ -12,6 +12,7 @@ from galot_lib.learning.models import (
     SLIM_WIDTHS,
     Classifier,
     LossPredictionHead,
+    PairMaxPool,
     build_model,
     fused_for_inference,
 )
@@ -127,6 +128,45 @@ def test_batch_norm_folded_into_the_convolutions_computes_the_same_features(name
         expected, got = model.eval().features(x), fused.features(x)
     torch.testing.assert_close(got[0], expected[0], rtol=1e-3, atol=1e-3)  # float rounding of a deep net
     torch.testing.assert_close(got[1], expected[1], rtol=1e-3, atol=1e-3)
+
+
+@pytest.mark.parametrize("dtype", [torch.float32, torch.bfloat16])
+@pytest.mark.parametrize("size", [28, 14, 7, 4, 2])
+def test_pair_max_pool_is_max_pool(size, dtype):
+    """The same values and layout as PyTorch's 2x2 max-pool on even maps and odd ones (ceil mode), ties, NaNs and
+    channels-last maps included; its own path runs on even ones."""
+    x = torch.randn(3, 8, size, size).to(dtype).contiguous(memory_format=torch.channels_last)
+    x[0, 0, :2, :2] = 1.0  # a tie
+    x[1, 1, 0, 0] = float("nan")
+    for ceil in (True, False):
+        reference = nn.MaxPool2d(2, ceil_mode=ceil)(x)
+        pair = PairMaxPool(2, ceil_mode=ceil)
+        got = pair(x)
+        torch.testing.assert_close(got, reference, rtol=0, atol=0, equal_nan=True)
+        assert got.is_contiguous(memory_format=torch.channels_last) == reference.is_contiguous(
+            memory_format=torch.channels_last
+        )
+    if size >= 3:  # other pools: PyTorch's kernel
+        torch.testing.assert_close(PairMaxPool(3, 1)(x), nn.MaxPool2d(3, 1)(x), rtol=0, atol=0, equal_nan=True)
+
+
+@pytest.mark.parametrize("name", ["SmallCNN", "VGG16-slim", "DLA-slim"])
+def test_inference_copy_pools_in_pairs_with_the_same_features(name):
+    """fused_for_inference swaps every max-pool for a PairMaxPool; the features match the copy with PyTorch's."""
+    model = build_model(name, 10, in_channels=1).eval()
+    fused = fused_for_inference(model)
+    pools = [m for m in fused.modules() if isinstance(m, nn.MaxPool2d)]
+    assert pools and all(type(m) is PairMaxPool for m in pools)
+    assert not any(isinstance(m, PairMaxPool) for m in model.modules())  # the trained model keeps its own
+    plain = fused_for_inference(model)
+    for m in plain.modules():
+        if isinstance(m, PairMaxPool):
+            m.__class__ = nn.MaxPool2d
+    x = torch.rand(4, 1, 28, 28).contiguous(memory_format=torch.channels_last)
+    with torch.no_grad():
+        got, expected = fused.features(x), plain.features(x)
+    for a, b in zip([*got[:2], *got[2]], [*expected[:2], *expected[2]]):
+        torch.testing.assert_close(a, b, rtol=0, atol=0)
 
 
 def test_small_net_trains_on_a_batch():

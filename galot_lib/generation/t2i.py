@@ -73,8 +73,8 @@ class T2IModel:
     vae: torch.nn.Module | None = field(default=None, repr=False)  # latent models' decoder (memory options act on it)
     autocast: bool = False  # the UNet computes under bf16 autocast: where the CPU runs bf16 natively (layouts.py)
     # Passes that take gradients (PGD) use PyTorch's plain attention on a CPU: its fused kernel's backward is a third
-    # of a PGD step at the bundled model's sizes (1.3x the PGD steps per second without it; renders, which take no
-    # gradients, keep the fused kernel, faster there: bench/bench_generation.py).
+    # of a PGD step at the bundled model's sizes (1.41x the PGD steps per second without it; renders, which take no
+    # gradients, keep the fused kernel, faster there: bench/results/generation.csv).
     plain_attention_for_gradients: bool = True
     _empty: torch.Tensor | None = field(default=None, init=False, repr=False)
 

@@ -83,7 +83,8 @@ class TrainConfig:
 # Named training recipes, as changes to a TrainConfig (its sizes stay the profile's). "deepalplus": the paper's
 # baselines' (Adam, constant learning rate 1e-3, the last weights). "low-variance": the same optimiser at 2e-3 with
 # the weights averaged over the last quarter of the steps; on the embedded profile's run shapes it is 3.5 points
-# more accurate with a 3.3x smaller seed-to-seed spread (bench/bench_train.py), so verdicts over seeds reproduce.
+# more accurate with a 1.8x smaller seed-to-seed spread (bench/results/train_recipes_summary.csv), so verdicts over
+# seeds reproduce.
 RECIPES = {
     "deepalplus": dict(lr=1e-3, schedule="constant", warmup=0.0, averaging="none"),
     "low-variance": dict(lr=2e-3, schedule="constant", warmup=0.0, averaging="tail", average_window=0.25),
