@@ -69,14 +69,14 @@ def run_summary(pair: str, when: str, folder: Path) -> list[dict]:
     runs, extra = extra_seed_minutes(folder)
     grid, wall = grid_wall_minutes(folder)
     total = float(phases.sum())
-    items = [*((f"phase: {k}", v) for k, v in phases.items()), ("total", total), ("extra seeds' runs", extra)]
-    items += [("per seed (five seeds)", (total - extra) / len(PROFILE.seeds)), ("grid wall", grid)]
-    items += [("main job wall", wall)]
+    row = dict(pair=pair, run=when, folder=str(folder))
     return [
-        dict(
-            pair=pair, run=when, folder=str(folder), item=item, minutes=minutes, runs=runs if "extra" in item else None
-        )
-        for item, minutes in items
+        *(dict(row, item=f"phase: {k}", minutes=v) for k, v in phases.items()),
+        dict(row, item="total", minutes=total),
+        dict(row, item="extra seeds' runs", minutes=extra, runs=runs),
+        dict(row, item="per seed (five seeds)", minutes=(total - extra) / len(PROFILE.seeds)),
+        dict(row, item="grid wall", minutes=grid),
+        dict(row, item="main job wall", minutes=wall),
     ]
 
 
