@@ -58,6 +58,7 @@ def recipes() -> dict[str, dict]:
 def run_shapes(profile, seed: int) -> dict[str, tuple[torch.Tensor, torch.Tensor, int]]:
     """(images, labels, training seed) of the four shapes, from a real ``GALOT template, eps 0`` run of ``seed``
     (computed here once, in the bench's own runs and cache folders, then read back)."""
+    from galot_lib.core.io import load_torch
     from galot_lib.experiments.runs import load_data
     from galot_lib.experiments.sections import galot_row
     from galot_lib.learning.loop import initial_indices, training_seed
@@ -65,9 +66,8 @@ def run_shapes(profile, seed: int) -> dict[str, tuple[torch.Tensor, torch.Tensor
     job = galot_row(profile, "GALOT template, eps 0", profile.dataset, seed)
     records = job.run(profile)
     pool, _ = load_data(profile)
-    state = torch.load(
-        next(Path(os.environ["GALOT_RUNS_DIR"]).rglob(f"*-{records[0]['config_hash']}/seed{seed}/state.pt")),
-        weights_only=False,
+    state = load_torch(
+        next(Path(os.environ["GALOT_RUNS_DIR"]).rglob(f"*-{records[0]['config_hash']}/seed{seed}/state.pt"))
     )
     last = len(records) - 1
     labeled = torch.as_tensor(state["labeled"], dtype=torch.long)  # the last cycle's labelled set

@@ -29,7 +29,7 @@ from pathlib import Path
 import torch
 
 from .core.hashing import stable_hash
-from .core.io import save_figure, save_torch, write_json, write_text
+from .core.io import load_torch, save_figure, save_torch, write_json, write_text
 from .core.progress import tqdm
 from .core.seeds import Purpose, seed_for
 from .generation.cache import GeneratedCache
@@ -177,7 +177,7 @@ def _resume(out, settings: dict, model: str, classes: int, channels: int):
     """The saved rounds of an interrupted run with the same settings (none for a new run)."""
     if out is None or not (Path(out) / STATE).exists():
         return [], [], [], None
-    state = torch.load(Path(out) / STATE, weights_only=False, map_location="cpu")
+    state = load_torch(Path(out) / STATE)
     if state["settings_hash"] != stable_hash(settings):
         raise ValueError(
             f"{Path(out) / STATE} holds a run with other settings; choose another output folder or "

@@ -2,6 +2,7 @@
 and equivalence tests, the verdicts in words, the rerun's say, and the code a run was made by."""
 
 import math
+from pathlib import Path
 
 import numpy as np
 import pandas as pd
@@ -13,6 +14,7 @@ from galot_lib.experiments.profiles import get_profile
 from galot_lib.experiments.sections import run_keys
 from galot_lib.reporting import analysis as an
 from galot_lib.reporting import family
+from galot_lib.reporting.family import FAMILY_TABLE, NO_RERUN, STATED_COLOURS, stated_kind
 
 
 def test_the_paired_test_is_the_t_test_and_equivalence_is_two_one_sided_tests():
@@ -110,3 +112,27 @@ def test_results_made_by_other_code_are_refused_naming_both():
     check_same_code({code_version()}, "this run")
     with pytest.raises(ValueError, match=f"made by code src-000000000000, not by this checkout's {code_version()}"):
         check_same_code({code_version(), "src-000000000000"}, "this run")
+
+
+@pytest.mark.parametrize(
+    "stated, kind",
+    [
+        ("GALOT better", "better"),
+        ("GALOT template, eps 0 worse, by less than 1 point", "worse"),
+        ("equivalent within 1 point", "equivalent"),
+        ("not resolved at 5 seeds", "not resolved"),
+        ("not enough seeds to tell", "not resolved"),
+        ("not claimed: equivalent within 1 point here, not resolved at 5 seeds in the rerun", "not claimed"),
+        ("not claimed: not resolved at 7 seeds here, GALOT better in the rerun", "not claimed"),
+        (NO_RERUN, "not claimed"),
+    ],
+)
+def test_the_forest_plot_draws_each_stated_verdict_in_its_own_colour(stated, kind):
+    """A member the rerun disagrees on is drawn "not claimed" (the legend's yellow), not by the verdicts it quotes."""
+    assert stated_kind(stated) == kind
+
+
+def test_the_committed_figure_uses_every_colour_its_family_states():
+    table = pd.read_csv(Path(__file__).resolve().parents[1] / "results" / "embedded" / FAMILY_TABLE)
+    kinds = {stated_kind(s) for s in table.stated}
+    assert "not claimed" in kinds and kinds <= set(STATED_COLOURS)

@@ -24,7 +24,7 @@ import torch
 from ..bundled_model import WEIGHTS_DIR
 from ..bundled_model.encoder import HIDDEN_SIZE, MAX_TOKENS, encode
 from ..bundled_model.space import to_model_space
-from ..core.io import save_torch, write_json
+from ..core.io import load_torch, save_torch, write_json
 from ..core.progress import tqdm
 from ..learning.data import FASHION_MNIST_CLASSES, load_dataset
 from .captions import SYNONYMS, TRAIN_TEMPLATES, held_out_overlap, training_captions
@@ -97,7 +97,7 @@ def train(args) -> Path:
     ckpt_dir.mkdir(parents=True, exist_ok=True)
     ckpt_path = ckpt_dir / "last.pt"
     if ckpt_path.exists():
-        state = torch.load(ckpt_path, weights_only=False)
+        state = load_torch(ckpt_path)
         unet.load_state_dict(state["unet"])
         optim.load_state_dict(state["optim"])
         ema.shadow = state["ema"]
@@ -156,7 +156,7 @@ def train(args) -> Path:
             )
             save_torch(state, ckpt_path)
     bar.close()
-    state = torch.load(ckpt_path, weights_only=False)
+    state = load_torch(ckpt_path)
     return export(state, Path(args.out))
 
 
@@ -225,7 +225,7 @@ def main(argv=None):
     p.add_argument("--export-only", action="store_true", help="export the last checkpoint and stop")
     args = p.parse_args(argv)
     if args.export_only:
-        state = torch.load(Path(args.checkpoint_dir) / "last.pt", weights_only=False)
+        state = load_torch(Path(args.checkpoint_dir) / "last.pt")
         print("exported to", export(state, Path(args.out)))
         return
     print("exported to", train(args))

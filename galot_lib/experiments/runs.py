@@ -21,7 +21,7 @@ import torch
 from ..core.claims import claimed
 from ..core.device import default_device
 from ..core.hashing import stable_hash
-from ..core.io import save_torch, write_json
+from ..core.io import load_torch, save_torch, write_json
 from ..core.paths import runs_root, shown_source
 from ..core.provenance import provenance
 from ..core.seeds import Purpose, seed_for
@@ -269,7 +269,7 @@ class ReplayGenerated:
 
     def __call__(self, cycle: int, trained, n_labeled: int, seed: int) -> Generated:
         if self._state is None:
-            self._state = torch.load(self.state_path, weights_only=False)
+            self._state = load_torch(self.state_path)
         if cycle >= len(self._state["gen_images"]):
             raise ValueError(
                 f"run {self.identity} generated for {len(self._state['gen_images'])} cycles, not {cycle + 1}"
@@ -354,7 +354,7 @@ def judge_for(profile: Profile, pool: ImageSet, test: ImageSet):
             fully_supervised(profile, pool, test, seed=0)
             folder = fully_supervised_folder(profile, pool, profile.model, seed=0)
             model = build_model(profile.model, pool.num_classes, in_channels=pool.image_shape[0])
-            model.load_state_dict(torch.load(folder / "model.pt", weights_only=True, map_location="cpu"))
+            model.load_state_dict(load_torch(folder / "model.pt"))
         _JUDGES[key] = model.to(default_device()).eval()
     return _JUDGES[key]
 

@@ -17,7 +17,7 @@ from typing import Callable
 import torch
 
 from ..core.hashing import stable_hash, tensor_digest
-from ..core.io import save_torch
+from ..core.io import load_torch, save_torch
 from ..core.paths import cache_root
 from ..learning.generated import Generated
 
@@ -40,7 +40,7 @@ class GeneratedCache:
         if not path.exists():
             return None
         try:
-            blob = torch.load(path, weights_only=True)
+            blob = load_torch(path)
             ok = blob["checksum"] == tensor_digest(blob["images"], blob["labels"])
         except Exception as err:  # unreadable file: regenerate rather than fail the run
             warnings.warn(f"cache entry {path} is unreadable ({err}); it will be regenerated")

@@ -14,7 +14,7 @@ from pathlib import Path
 import pandas as pd
 import torch
 
-from ..core.io import save_table
+from ..core.io import load_torch, save_table
 from ..core.progress import headless
 
 ANSWERS = "human_annotations.csv"
@@ -28,7 +28,7 @@ def load_judged(out_dir: Path) -> tuple[torch.Tensor, pd.DataFrame, list[str]]:
         raise FileNotFoundError(
             f"{path} is missing: run notebook 4.4's experiment cell first (it saves the judged images)"
         )
-    blob = torch.load(path, weights_only=False)
+    blob = load_torch(path)
     meta = pd.DataFrame(blob["meta"])
     meta["index"] = range(len(meta))
     return blob["images"], meta, blob["class_names"]

@@ -36,6 +36,47 @@ class DataFileError(ValueError):
     """A data file exists but does not hold what its format documents (truncated, wrong fields)."""
 
 
+class _CifarUnpickler(pickle.Unpickler):
+    """CIFAR's batches are pickles by definition, and a pickle can name any function to call while it loads. This
+    one admits only what the format holds (dicts, lists, text, bytes, numbers and numpy arrays of numbers) and
+    refuses any other name before it is looked up, so a doctored download cannot run code."""
+
+    def __init__(self, file, path: Path):
+        super().__init__(file, encoding="bytes")
+        self.path = path
+        multiarray = np._core.multiarray if hasattr(np, "_core") else np.core.multiarray
+        self.allowed = {
+            # numpy 1.x names (the official files) and numpy 2's; both rebuild an array from its bytes and dtype
+            ("numpy.core.multiarray", "_reconstruct"): multiarray._reconstruct,
+            ("numpy._core.multiarray", "_reconstruct"): multiarray._reconstruct,
+            ("numpy", "ndarray"): np.ndarray,
+            ("numpy", "dtype"): _number_dtype,
+            ("_codecs", "encode"): _latin1_bytes,  # how Python 3 writes bytes at protocol 2
+        }
+
+    def find_class(self, module: str, name: str):
+        if (module, name) not in self.allowed:
+            raise DataFileError(
+                f"{self.path} asks to load {module}.{name}, which CIFAR's documented batches never hold: refused "
+                "unread (loading it could run code). Replace the file with the official one"
+            )
+        return self.allowed[module, name]
+
+
+def _number_dtype(spec, *args):
+    """``numpy.dtype`` for numbers only: an object dtype would let an array carry arbitrary objects."""
+    dtype = np.dtype(spec, *args)
+    if dtype.hasobject:
+        raise pickle.UnpicklingError(f"a {dtype} array: CIFAR's batches hold numbers only")
+    return dtype
+
+
+def _latin1_bytes(text: str, encoding: str = "latin1") -> bytes:
+    if encoding != "latin1":
+        raise pickle.UnpicklingError(f"bytes encoded as {encoding!r}")
+    return text.encode("latin1")
+
+
 def cifar_how_to_get(num_classes: int, root: Path) -> str:
     return (
         f"get it from {CIFAR_URLS[num_classes]} and extract it into {root} (it creates "
@@ -84,7 +125,9 @@ def _cifar_pickle(path: Path, num_classes: int, root: Path, keys: tuple[str, ...
         raise FileNotFoundError(f"CIFAR-{num_classes} file {path} is missing; " + cifar_how_to_get(num_classes, root))
     try:
         with open(path, "rb") as f:
-            raw = pickle.load(f, encoding="bytes")
+            raw = _CifarUnpickler(f, path).load()
+    except DataFileError:
+        raise
     except (EOFError, pickle.UnpicklingError, ValueError, TypeError, AttributeError, IndexError) as err:
         raise DataFileError(
             f"CIFAR-{num_classes} file {path} cannot be read ({type(err).__name__}: {err}): "

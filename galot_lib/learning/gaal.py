@@ -21,7 +21,7 @@ import torch.nn.functional as F
 
 from ..core.device import default_device, device_of
 from ..core.hashing import stable_hash, tensor_digest
-from ..core.io import save_torch
+from ..core.io import load_torch, save_torch
 from ..core.progress import tqdm
 from .generated import Generated
 from .strategies import acquisition_scores
@@ -112,7 +112,7 @@ def cached_gan(images: torch.Tensor, config: GaalConfig, folder: Path, progress:
     _, c, size, _ = images.shape
     if path.exists():
         g = Generator(config.latent_dim, c, size)
-        g.load_state_dict(torch.load(path, weights_only=True, map_location="cpu"))
+        g.load_state_dict(load_torch(path))
         return g.to(default_device()).eval()
     g = train_gan(images, config, progress)
     save_torch(g.state_dict(), path)

@@ -31,7 +31,7 @@ from ..core import timing
 from ..core.claims import claimed, holder
 from ..core.device import default_device
 from ..core.hashing import stable_hash
-from ..core.io import save_torch, write_json
+from ..core.io import load_torch, save_torch, write_json
 from ..core.progress import tqdm
 from ..core.provenance import provenance
 from ..core.seeds import Purpose, seed_for
@@ -177,7 +177,7 @@ class RunState:
     def load(self, expected_hash: str) -> bool:
         if self.path is None or not self.path.exists():
             return False
-        state = torch.load(self.path, weights_only=False, map_location="cpu")
+        state = load_torch(self.path)
         if state["config_hash"] != expected_hash:
             raise ValueError(
                 f"{self.path} belongs to another configuration ({state['config_hash']} != {expected_hash}); "
@@ -439,7 +439,7 @@ def initial_classifier(
     path = folder / "classifier.pt"
     with claimed(folder):
         if path.exists():
-            saved = torch.load(path, weights_only=True, map_location="cpu")
+            saved = load_torch(path)
             return restore(_untrained(config, pool, loss_head), saved["model"], saved["loss_head"])
         trained = train()
         save_torch(

@@ -19,6 +19,7 @@ reaches it too.
 from __future__ import annotations
 
 import json
+import re
 from pathlib import Path
 
 import numpy as np
@@ -165,21 +166,30 @@ def interval(difference: float, low: float, high: float) -> str:
     return f"{difference * 100:+.1f} [{low * 100:+.1f}, {high * 100:+.1f}]"
 
 
+STATED_COLOURS = {  # the forest plot's colour for each kind of stated verdict
+    "better": "#1a7f37",
+    "worse": "#b42318",
+    "equivalent": "#1f5fbf",
+    "not resolved": "#8a8a8a",
+    "not claimed": "#d4a017",
+}
+
+
+def stated_kind(stated: str) -> str:
+    """Which of STATED_COLOURS' kinds a stated verdict is. "not claimed: better here, not resolved in the rerun" is
+    not claimed, whatever verdicts it quotes: that prefix is read first; a side is read from the verdict's end, since
+    a member's name may hold commas ("GALOT template, eps 0 better")."""
+    for prefix in ("not claimed", "equivalent"):
+        if stated.startswith(prefix):
+            return prefix
+    side = re.search(r" (better|worse)(, by less than [^,]*)?$", stated)
+    return side.group(1) if side else "not resolved"
+
+
 def forest_plot(table: pd.DataFrame, axes=None):
     """Each member's difference with its 95% interval, in points, the equivalence margin shaded, the stated verdict
     as colour; one panel per family. Returns the figure."""
     import matplotlib.pyplot as plt
-
-    colours = {
-        "better": "#1a7f37",
-        "worse": "#b42318",
-        "equivalent": "#1f5fbf",
-        "not resolved": "#8a8a8a",
-        "not claimed": "#d4a017",
-    }
-
-    def colour(stated: str) -> str:
-        return next((c for key, c in colours.items() if key in stated.split(",")[0]), colours["not resolved"])
 
     families = [f for f in ("primary", "secondary") if f in set(table.family)]
     if axes is None:
@@ -192,7 +202,7 @@ def forest_plot(table: pd.DataFrame, axes=None):
         ax.axvspan(-EQUIVALENCE_MARGIN * 100, EQUIVALENCE_MARGIN * 100, color="#dde8f7", zorder=0)
         ax.axvline(0, color="#444", lw=0.8)
         for yi, r in zip(y, part.itertuples()):
-            c = colour(r.stated)
+            c = STATED_COLOURS[stated_kind(r.stated)]
             ax.plot([r.ci_low * 100, r.ci_high * 100], [yi, yi], color=c, lw=2)
             ax.plot(r.difference * 100, yi, "o", color=c)
         ax.set_yticks(y, part.comparison)
@@ -200,7 +210,7 @@ def forest_plot(table: pd.DataFrame, axes=None):
             xlabel="difference in accuracy, points (95% interval)",
             title=f"{family}: {next(iter(part.summary))} accuracy",
         )
-    for key, c in colours.items():
+    for key, c in STATED_COLOURS.items():
         axes[-1].plot([], [], "o", color=c, label=key)
     axes[-1].legend(fontsize=8, loc="lower right")
     fig = axes[0].figure
