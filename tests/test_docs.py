@@ -44,8 +44,9 @@ def test_every_path_named_exists(page):
 def test_every_function_named_beside_its_module_exists(page):
     """`module.py`: `name`, `other` (the docs' tables) — each name is defined in that module."""
     missing = []
-    for module, names in re.findall(r"`((?:galot_lib/)?[\w/]+\.py)`: ((?:`[\w.=()]+`(?:, )?)+)", page.read_text()):
-        path = REPO / module if module.startswith("galot_lib/") else REPO / "galot_lib" / module
+    text = page.read_text().replace("`:\n`", "`: `")  # a name wrapped onto the next line
+    for module, names in re.findall(r"`([\w/]+\.py)`: ((?:`[\w.=()]+`(?:, )?)+)", text):
+        path = REPO / module if module.startswith(ROOTS) else REPO / "galot_lib" / module
         source = path.read_text()
         for name in re.findall(r"`([\w.]+)", names):
             leaf = name.split(".")[-1]
@@ -91,3 +92,23 @@ def test_the_readme_sends_readers_to_every_docs_page():
     readme = (REPO / "README.md").read_text()
     unlinked = [p.name for p in (REPO / "docs").glob("*.md") if f"docs/{p.name}" not in readme]
     assert not unlinked, f"docs pages the README does not link: {unlinked}"
+
+
+INTERVAL = re.compile(r"[+-]\d+\.\d \[[+-]\d+\.\d, [+-]\d+\.\d\]")
+
+
+@pytest.mark.parametrize("page", PAGES, ids=lambda p: p.name)
+def test_every_interval_quoted_is_a_committed_one(page):
+    """A difference with its interval ("+0.6 [+0.2, +1.1]") quoted in the docs is one of a committed family's members
+    (results/ and bench/results/), written by the family's own formatter: no number typed by hand."""
+    import pandas as pd
+
+    from galot_lib.reporting.family import interval
+
+    committed = {
+        interval(r.difference, r.ci_low, r.ci_high)
+        for table in [*REPO.glob("results/*/family.csv"), *REPO.glob("bench/results/**/family.csv")]
+        for r in pd.read_csv(table).itertuples()
+    }
+    quoted = set(INTERVAL.findall(page.read_text()))
+    assert quoted <= committed, f"{page.name} quotes intervals no committed family holds: {sorted(quoted - committed)}"
