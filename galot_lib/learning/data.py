@@ -24,6 +24,7 @@ from ..core.io import atomic_path
 from ..core.paths import data_root
 
 DATASETS = ("fashion_mnist", "cifar10", "cifar100", "tiny_imagenet")
+CLASS_COUNTS = dict(fashion_mnist=10, cifar10=10, cifar100=100, tiny_imagenet=200)  # known without loading a file
 DEBIAN_FASHION_MNIST = Path("/usr/share/datasets/fashion-mnist")
 FASHION_MNIST_FILES = (
     "train-images-idx3-ubyte",
@@ -94,6 +95,11 @@ def check_dataset_name(name: str) -> str:
     if name not in DATASETS:
         raise ValueError(f"unknown data set {name!r}; valid names: {', '.join(DATASETS)}")
     return name
+
+
+def dataset_classes(name: str) -> int:
+    """How many classes a data set has (a plan prices runs, and a chance level is read, before any file is opened)."""
+    return CLASS_COUNTS[check_dataset_name(name)]
 
 
 def splits_of(name: str) -> tuple[str, ...]:

@@ -226,10 +226,38 @@ def headline_html(results: Path) -> str:
             f'<h2>What it found</h2><ul class="headline">{items}</ul>',
             f'<h2>The headline family</h2><img alt="the headline family" src="{png_data_uri(results / "family.png")}">',
             family.to_html(index=False, float_format=lambda v: f"{v:.4f}", na_rep="", border=0),
+            claims_html(results),
             "<h2>Learning curves</h2>",
             f'<img alt="learning curves" src="{png_data_uri(curves)}">' if curves.exists() else "",
             f"<p>{_inline(curve_sentence(pd.read_csv(results / 'curve_check.csv')))}</p>",
             f"<p>The whole page in Markdown: <code>{html.escape(shown(results / 'RESULTS.md'))}</code>.</p>",
+        ]
+    )
+
+
+def claims_html(results: Path) -> str:
+    """The claims ledger: its counts and one row per claim of the paper with the run's test and verdict."""
+    from . import paper_claims
+
+    if not (results / paper_claims.LEDGER).exists():
+        return ""
+    table = pd.read_csv(results / paper_claims.LEDGER)
+    shown_table = pd.DataFrame(
+        {
+            "claim": table.claim,
+            "where": table["where"],
+            "the paper": table.paper,
+            "the run's test": table.test.fillna(""),
+            "difference [95% interval] (n)": [paper_claims.cell(r) for r in table.to_dict("records")],
+            "verdict": table.stated,
+        }
+    )
+    line = re.sub(r"\[(.+?)\]\(.+?\)", r"`\1`", paper_claims.summary_line(table))  # the page named, no link
+    return "".join(
+        [
+            "<h2>The paper's claims</h2>",
+            f"<p>{_inline(line)}</p>",
+            shown_table.to_html(index=False, border=0),
         ]
     )
 

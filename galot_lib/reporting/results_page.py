@@ -4,13 +4,15 @@ files (the report step writes it beside the HTML report; a test keeps the README
 What it holds, in the order a reader asks: what the run found (sentences only for what the table cannot say), the
 headline family as one table and one forest plot (``family``), the learning curves with their check, the seed plan's
 predicted resolution beside the achieved one, notebook W's arms, the references, where the time went, and which code
-made the run. Beside it: ``family.csv``, ``family.png``, ``curve_check.csv``.
+made the run. Beside it: ``family.csv``, ``family.png``, ``curve_check.csv``, and the claims ledger (``CLAIMS.md``,
+``paper_claims``).
 """
 
 from __future__ import annotations
 
 import json
 from pathlib import Path
+from types import SimpleNamespace
 
 import pandas as pd
 
@@ -18,6 +20,7 @@ from ..core.io import save_figure, save_table, write_text
 from ..core.paths import shown
 from ..experiments.profiles import BASELINES
 from . import analysis as an
+from . import paper_claims
 from .family import EQUIVALENCE_MARGIN, FAMILY_TABLE, NO_RERUN, family_table, forest_plot
 from .seed_plan import half_width, plan_path
 
@@ -202,6 +205,14 @@ def extra_seeds_text(config: dict) -> str:
     return " (the seed plan's more seeds: " + "; ".join(f"{run} also {list(seeds)}" for run, seeds in extra) + ")"
 
 
+def claims_lines(results: Path) -> list[str]:
+    """The claims ledger's counts and link, where the run has one (``paper_claims``)."""
+    if not (results / paper_claims.LEDGER).exists():
+        return []
+    counts = paper_claims.summary_line(pd.read_csv(results / paper_claims.LEDGER), link=paper_claims.PAGE)
+    return [counts, ""]
+
+
 def page(results: Path, plan_file: Path) -> str:
     """RESULTS.md's text (figures written beside it by :func:`write`)."""
     table = pd.read_csv(results / FAMILY_TABLE)
@@ -218,6 +229,7 @@ def page(results: Path, plan_file: Path) -> str:
         "",
         *findings(table),
         "",
+        *claims_lines(results),
         "## The headline family",
         "",
         "Every comparison the profile fixed before the run, each counted once (a comparison another section reports "
@@ -311,4 +323,10 @@ def write(results: Path) -> Path:
     save_figure(fig, results / "family.png")
     plt.close(fig)
     save_table(curves(results), results / "curve_check.csv", index=False)
+    paper_claims.write(results, run_settings(results))
     return write_text(results / PAGE, page(results, plan_path(results.name)))
+
+
+def run_settings(results: Path) -> SimpleNamespace:
+    """The settings the run was made with, as its Sec. 4.1 configuration saved them (not today's profile)."""
+    return SimpleNamespace(**json.loads((Path(results) / "4.1" / "config.json").read_text()))
