@@ -32,6 +32,11 @@ fail() { echo "run_all.sh: $1 ($usage)" >&2; exit 2; }
 profile="embedded"
 only=""
 mode="notebooks"
+mode_flag=""
+set_mode() {  # --plan, --test and --check-verdicts each do something else instead of a run: one of them at most
+  [[ -z "$mode_flag" || "$mode_flag" == "$2" ]] || fail "$mode_flag and $2 exclude each other: give one"
+  mode="$1"; mode_flag="$2"
+}
 processes="auto"
 rehearse=""
 suffix=""  # added to the executed notebooks' names (a study of other settings keeps the run's own notebooks)
@@ -41,14 +46,14 @@ while [[ $# -gt 0 ]]; do
     --profile) [[ $# -ge 2 ]] || fail "--profile needs a value"; profile="$2"; shift 2 ;;
     --only) [[ $# -ge 2 ]] || fail "--only needs a section"; only="$2"; shift 2 ;;
     --processes) [[ $# -ge 2 ]] || fail "--processes needs a number"; processes="$2"; shift 2 ;;
-    --plan) mode="plan"; shift ;;
+    --plan) set_mode plan "$1"; shift ;;
     --rehearse) rehearse=1; shift ;;
     --second-budget)  # notebook W where the classifier's margins mean more (its folder is named by the budget)
       only="W"; suffix="-budget500+500"; shift
       extra+=(-p INITIAL_LABELED 500 -p QUERY_SIZE 500 -p CYCLES 2 -p CHOICE_SEEDS "()"
               -p ARMS "('eps 0', 'GALOT', 'GALOT + filter', 'selection m=4')") ;;
-    --test) mode="test"; shift ;;
-    --check-verdicts) mode="check"; shift ;;
+    --test) set_mode test "$1"; shift ;;
+    --check-verdicts) set_mode check "$1"; shift ;;
     -p|--parameters) [[ $# -ge 3 ]] || fail "-p needs a name and a value"; extra+=(-p "$2" "$3"); shift 3 ;;
     -h|--help) sed -n '2,/^set -euo/p' "$0" | sed -e '$d' -e 's/^# \{0,1\}//'; exit 0 ;;
     *) fail "unknown argument '$1'" ;;
@@ -117,18 +122,22 @@ if (( ${#extra[@]} > 0 )); then
   [[ -z "$settings" ]] || mapfile -t grid_settings <<< "$settings"
 fi
 
-if [[ "$mode" == "plan" ]]; then
-  exec python -m galot_lib.experiments.plan --profile "$profile" ${only:+--only "$only"}
+if [[ "$mode" == "plan" ]]; then  # the run these settings make, as the grid and the notebooks will compute it
+  exec python -m galot_lib.experiments.plan --profile "$profile" ${only:+--only "$only"} "${grid_settings[@]}"
 fi
 
 # ---------------------------------------------------------------- data
-if [[ ! -f /usr/share/datasets/fashion-mnist/train-images-idx3-ubyte.gz ]] && [[ "$(id -u)" == "0" ]] && command -v apt-get >/dev/null; then
-  echo "== installing Debian's dataset-fashion-mnist"
-  apt-get install -y -qq dataset-fashion-mnist >/dev/null 2>&1 || { apt-get update -qq >/dev/null && apt-get install -y -qq dataset-fashion-mnist >/dev/null; } || true
+# Fashion-MNIST where the run reads it (the tests always do; a paper run does not)
+if [[ "$mode" == "test" ]] || python -m galot_lib.experiments.preflight --profile "$profile" ${only:+--only "$only"} \
+    "${grid_settings[@]}" --datasets | grep -qx fashion_mnist; then
+  if [[ ! -f /usr/share/datasets/fashion-mnist/train-images-idx3-ubyte.gz ]] && [[ "$(id -u)" == "0" ]] && command -v apt-get >/dev/null; then
+    echo "== installing Debian's dataset-fashion-mnist"
+    apt-get install -y -qq dataset-fashion-mnist >/dev/null 2>&1 || { apt-get update -qq >/dev/null && apt-get install -y -qq dataset-fashion-mnist >/dev/null; } || true
+  fi
+  python -m galot_lib.learning.data --download
 fi
-python -m galot_lib.learning.data --download
-if [[ "$mode" != "test" ]]; then  # every data file and model the sections need, named together before any work
-  python -m galot_lib.experiments.preflight --profile "$profile" ${only:+--only "$only"}
+if [[ "$mode" != "test" ]]; then  # every data file, model and folder the run needs, named together before any work
+  python -m galot_lib.experiments.preflight --profile "$profile" ${only:+--only "$only"} "${grid_settings[@]}"
 fi
 
 # ---------------------------------------------------------------- work

@@ -193,7 +193,7 @@ def test_the_plan_counts_without_running(tmp_path, monkeypatch):
     assert table.loc["4.4", "runs"] == len(profile.templates)  # its images, a job per template
     assert table.loc["4.4", "generated"] == len(profile.templates) * len(profile.fig4_eps) * 10 * profile.fig4_per_class
     assert table.loc["total", "gpu_hours"] == pytest.approx(table.gpu_hours.iloc[:-1].sum())
-    assert "default" in table.attrs["throughput"]["source"]
+    assert "measured on an NVIDIA H200" in table.attrs["throughput"]["source"]  # the committed measurement
     (tmp_path / planning.THROUGHPUT_FILE).write_text(
         json.dumps(dict(unet_evals_per_s=1.0, train_images_per_s=1.0, source="measured"))
     )
@@ -210,6 +210,8 @@ def test_the_plan_counts_without_running(tmp_path, monkeypatch):
         (["-p", "SEEDS"], "-p needs a name and a value"),
         (["--bogus"], "unknown argument '--bogus'"),
         (["--rehearse"], "--rehearse rehearses the paper profile: add --profile paper"),
+        (["--check-verdicts", "--plan"], "--check-verdicts and --plan exclude each other"),  # the last won, silently
+        (["--plan", "--test"], "--plan and --test exclude each other"),
     ],
 )
 def test_run_all_rejects_bad_arguments_before_any_set_up(args, message):

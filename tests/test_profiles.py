@@ -74,8 +74,15 @@ def test_the_notebook_parameters_are_known_and_checked_before_any_notebook_runs(
         check_notebook_parameters("smoke", {"SEED": "[0"})
     with pytest.raises(ValueError, match=r"'cycles' = -1 is not accepted: an integer >= 1"):
         check_notebook_parameters("smoke", {"CYCLES": "-1"})
-    with pytest.raises(ValueError, match=r"unknown notebook parameter\(s\) \['SEDS'\]; valid: PROFILE, SEEDS"):
+    with pytest.raises(
+        ValueError, match=r"unknown notebook parameter\(s\) \['SEDS'\]: no step reads them; valid: PROFILE"
+    ):
         check_notebook_parameters("smoke", {"SEDS": "[0]"})
+    # a profile field's own name reached the grid but not the notebooks, which computed another run: refused
+    with pytest.raises(ValueError, match=r"\['seeds'\]: no step reads them \(seeds is spelled SEEDS\)"):
+        check_notebook_parameters("smoke", {"seeds": "[0]"})
+    with pytest.raises(ValueError, match="t2i_model is a profile field no notebook parameter sets"):
+        check_notebook_parameters("paper", {"t2i_model": "org/other"})
     with pytest.raises(SystemExit) as stopped:
         main(["--profile", "smoke", "-p", "SEED", "[0"])
     assert stopped.value.code == 2

@@ -6,10 +6,12 @@ the GPU time that takes at a measured throughput. Nothing is run or downloaded.
 Per section: distinct runs (a shorter run that is the prefix of a longer one is counted once, at its
 longest), AL cycles, images generated (training sets, held-out renderings, PGD's gradient images),
 UNet evaluations (guidance doubles them; a backward counts as two), VAE decodes, classifier trainings and
-the images they pass over. The time estimate uses ``bench/gpu_check.py``'s measured throughput when it has written
-``gpu_throughput.json`` to the cache folder, and otherwise the defaults below, which are order-of-magnitude
-figures for one H100 in fp16 (a guided SD 2.1 base step at 512 px, a ResNet18 epoch on 32 px images), stated
-as such in the output.
+the images they pass over, each run priced at its own data set's class count. The time estimate uses
+``bench/gpu_check.py``'s throughput when it has written ``gpu_throughput.json`` to the cache folder (a measurement on
+this machine's GPU), and otherwise the committed measurement on an NVIDIA H200 (``bench/results/gpu_check.csv``: SD 2.1
+base at 512 px in fp16, ResNet18 on 32 px images), stated as such in the output; a GPU other than that one, or 64 px
+images (TinyImageNet), are assumptions the output names. ``--set FIELD VALUE`` plans the run those settings make, as
+the grid and the notebooks compute it (``./run_all.sh -p NAME VALUE --plan`` passes them).
 """
 
 from __future__ import annotations
@@ -23,6 +25,7 @@ import pandas as pd
 
 from ..core.paths import cache_root
 from ..generation.label_filters import DIFFUSION_TIMESTEPS
+from ..learning.data import dataset_classes
 from .profiles import PROFILES, Profile, get_profile
 from .runs import RunJob, al_config
 from .sections import SECTIONS, section_jobs
@@ -40,17 +43,19 @@ COUNTS = (
     "trainings",
     "train_images",
 )
-DEFAULT_THROUGHPUT = dict(
-    unet_evals_per_s=40.0,
-    train_images_per_s=15000.0,
-    source="default (order of magnitude for one H100, fp16; not measured here)",
+# bench/results/gpu_check.csv, the 10-class row (tests/test_plan.py holds these to the file)
+MEASURED_H200 = dict(
+    unet_evals_per_s=298.8,
+    train_images_per_s=8899.0,
+    source="measured on an NVIDIA H200 in fp16 by bench/gpu_check.py (bench/results/gpu_check.csv); another GPU "
+    "and 64 px images (TinyImageNet) are assumed to run at the same rates",
 )
 
 
 def throughput() -> dict:
-    """``bench/gpu_check.py``'s measurement if there is one, else the documented defaults."""
+    """``bench/gpu_check.py``'s measurement on this machine if there is one, else the committed H200 measurement."""
     path = cache_root() / THROUGHPUT_FILE
-    return json.loads(path.read_text()) if path.exists() else dict(DEFAULT_THROUGHPUT)
+    return json.loads(path.read_text()) if path.exists() else dict(MEASURED_H200)
 
 
 def run_key(job: RunJob) -> RunJob:
@@ -74,7 +79,7 @@ def run_cost(job: RunJob, profile: Profile) -> dict:
     cycles = job.cycles or profile.cycles
     galot = dataclasses.replace(profile.galot, **dict(job.galot_changes))
     train = dict(job.al_changes).get("train", profile.train)
-    classes = 10 if profile.dataset in ("fashion_mnist", "cifar10") else 100
+    classes = dataset_classes(job.dataset)
     evals_per_image = galot.sampling_steps * (2 if galot.guidance != 1 else 1)
     cost = dict.fromkeys(COUNTS, 0) | dict(runs=1, cycles=cycles, trainings=cycles)
     if job.kind == "zero-shot":  # notebook W's reference: every class's prompt at each of the filter's timesteps
@@ -161,14 +166,18 @@ def main(argv=None):
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--profile", default="default", choices=["default", *PROFILES])
     p.add_argument("--only", choices=list(SECTIONS))
+    p.add_argument("--set", nargs=2, action="append", default=[], metavar=("FIELD", "VALUE"), help="a profile field")
     args = p.parse_args(argv)
-    profile = get_profile(args.profile)
+    profile = get_profile(args.profile, **dict(args.set))
     table = plan(profile, [args.only] if args.only else list(SECTIONS))
     rate = table.attrs["throughput"]
     most = max(len(profile.seeds_of(run)) for run in ("GALOT", *dict(profile.extra_seeds)))  # the seed plan's
     print(
         f"plan for the {profile.name} profile ({profile.t2i_model}, T = {profile.galot.sampling_steps}, "
-        f"{len(profile.seeds)} seeds, up to {most} for some headline runs, {profile.cycles} cycles); nothing has been run"
+        f"{', '.join(profile.table1_datasets)} in Table 1, {profile.dataset} elsewhere, {len(profile.seeds)} seeds, up "
+        f"to {most} for some headline runs, {profile.cycles} cycles"
+        + (f"; set: {', '.join(f'{k} = {v}' for k, v in args.set)}" if args.set else "")
+        + "); nothing has been run"
     )
     print(table.to_string(index=False, float_format=lambda v: f"{v:,.1f}"))
     print(

@@ -179,7 +179,7 @@ def grid_settings(parameters: dict) -> list[tuple[str, str]]:
     settings = []
     for k, v in parameters.items():
         if k != "PROFILE" and k not in NOTEBOOK_CHOICES:
-            settings.append((NOTEBOOK_FIELDS.get(k, k), v))
+            settings.append((NOTEBOOK_FIELDS[k], v))
             if k == "CYCLES":
                 settings.append(("ablation_cycles", v))
     return settings

@@ -447,15 +447,24 @@ def get_profile(name: str = "default", **overrides) -> Profile:
 
 def check_notebook_parameters(profile_name: str, parameters: dict) -> None:
     """What ``./run_all.sh -p NAME VALUE`` passes to every notebook, checked before any notebook starts: each name must
-    be a notebook parameter (or a profile field) and each value one its field accepts."""
+    be a notebook parameter, the upper-case names the notebooks read (a name no step reads would change the grid's
+    runs but not the notebooks', or nothing), and each value one its field accepts."""
     fields = {k: v for k, v in parameters.items() if k != "PROFILE" and k not in NOTEBOOK_CHOICES}
-    unknown = [k for k in fields if k not in NOTEBOOK_FIELDS and k not in RULES]
+    unknown = [k for k in fields if k not in NOTEBOOK_FIELDS]
     if unknown:
+        hints = [
+            f"{k} is spelled {k.upper()}"
+            if k.upper() in NOTEBOOK_FIELDS
+            else f"{k} is a profile field no notebook parameter sets (a profile of your own changes it)"
+            for k in unknown
+            if k.upper() in NOTEBOOK_FIELDS or k in RULES
+        ]
         raise ValueError(
-            f"unknown notebook parameter(s) {unknown}; valid: {', '.join(['PROFILE', *NOTEBOOK_FIELDS, *NOTEBOOK_CHOICES])} "
-            "(or a profile field's name)"
+            f"unknown notebook parameter(s) {unknown}: no step reads them"
+            + (f" ({'; '.join(hints)})" if hints else "")
+            + f"; valid: {', '.join(['PROFILE', *NOTEBOOK_FIELDS, *NOTEBOOK_CHOICES])}"
         )
-    profile = get_profile(profile_name, **{NOTEBOOK_FIELDS.get(k, k): v for k, v in fields.items()})
+    profile = get_profile(profile_name, **{NOTEBOOK_FIELDS[k]: v for k, v in fields.items()})
     for name, field in NOTEBOOK_CHOICES.items():
         if name in parameters:
             choice(

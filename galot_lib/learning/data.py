@@ -25,6 +25,7 @@ from ..core.paths import data_root
 
 DATASETS = ("fashion_mnist", "cifar10", "cifar100", "tiny_imagenet")
 CLASS_COUNTS = dict(fashion_mnist=10, cifar10=10, cifar100=100, tiny_imagenet=200)  # known without loading a file
+IMAGE_SHAPES = dict(fashion_mnist=(1, 28, 28), cifar10=(3, 32, 32), cifar100=(3, 32, 32), tiny_imagenet=(3, 64, 64))
 DEBIAN_FASHION_MNIST = Path("/usr/share/datasets/fashion-mnist")
 FASHION_MNIST_FILES = (
     "train-images-idx3-ubyte",

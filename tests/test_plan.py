@@ -1,0 +1,52 @@
+"""The plan a budget holder reads before a GPU day: the run the settings make, each data set at its own class count,
+throughputs from the committed measurement (and what is assumed, said)."""
+
+from pathlib import Path
+
+import pandas as pd
+import pytest
+
+from galot_lib.experiments import plan
+from galot_lib.experiments.profiles import get_profile
+from galot_lib.experiments.runs import RunJob
+
+REPO = Path(__file__).resolve().parents[1]
+
+
+def test_the_default_throughput_is_the_committed_h200_measurement():
+    measured = pd.read_csv(REPO / "bench" / "results" / "gpu_check.csv")
+    row = measured[measured.classes == 10].iloc[0]
+    assert plan.MEASURED_H200["unet_evals_per_s"] == pytest.approx(row.unet_evals_per_s, abs=0.05)
+    assert plan.MEASURED_H200["train_images_per_s"] == pytest.approx(row.train_images_per_s, abs=0.5)
+    assert "NVIDIA H200" in plan.MEASURED_H200["source"] and "assumed" in plan.MEASURED_H200["source"]
+
+
+def test_each_run_is_priced_at_its_own_data_sets_class_count():
+    """The paper profile's Table 1 runs on CIFAR-100 and TinyImageNet cost more per cycle than on CIFAR-10: their
+    per-class gradient images scale with 100 and 200 classes (the plan used to price all three as 10)."""
+    paper = get_profile("paper")
+    grads = {
+        d: plan.run_cost(RunJob("galot", d, 0, "GALOT"), paper)["gradient_images"]
+        for d in ("cifar10", "cifar100", "tiny_imagenet")
+    }
+    assert grads["cifar100"] == 10 * grads["cifar10"] and grads["tiny_imagenet"] == 20 * grads["cifar10"]
+
+
+def test_settings_reach_the_plan(capsys):
+    """A CIFAR-10-only, one-seed, two-cycle paper run is planned as exactly that (-p reaches --plan as --set)."""
+    plan.main(["--profile", "paper"])
+    full = capsys.readouterr().out
+    plan.main(
+        ["--profile", "paper", "--set", "seeds", "[0]", "--set", "cycles", "2", "--set", "ablation_cycles", "2",
+         "--set", "table1_datasets", "['cifar10']"]
+    )  # fmt: skip
+    small = capsys.readouterr().out
+
+    def hours(out: str) -> float:
+        line = next(line for line in out.splitlines() if line.strip().startswith("total"))
+        return float(line.split()[-1].replace(",", ""))
+
+    total = dict(full=hours(full), small=hours(small))
+    assert total["small"] < total["full"] / 5
+    assert "cifar10 in Table 1" in small and "set: seeds = [0], cycles = 2" in small
+    assert "measured on an NVIDIA H200" in small
