@@ -6,7 +6,7 @@
 #   ./run_all.sh --profile paper          the paper's settings (GPU, Stable Diffusion, CIFAR/TinyImageNet)
 #   ./run_all.sh --profile paper --rehearse   the same code and settings on a CPU, with tiny stand-ins for the data
 #                                         and weights and a few steps (galot_lib/experiments/rehearsal.py; minutes)
-#   ./run_all.sh --only 4.2               one section (4.1 4.2 4.3 4.4 4.5 B W)
+#   ./run_all.sh --only 4.2               one section (galot_lib/experiments/registry.py: 4.1 4.2 4.3 4.4 4.5 B W)
 #   ./run_all.sh --second-budget          notebook W at a second label budget (500 initial + 500 per cycle, 2 cycles,
 #                                         the key arms), in results/<profile>/W-budget500+500/ with its own timings
 #   ./run_all.sh --processes 8            compute the sections' runs with 8 processes first, then the notebooks
@@ -25,7 +25,7 @@
 set -euo pipefail
 cd "$(dirname "$0")"
 
-SECTIONS="4.1 4.2 4.3 4.4 4.5 B W"  # galot_lib.experiments.sections.SECTIONS (a test keeps the two in step)
+SECTIONS="$(python3 galot_lib/experiments/registry.py ids)"  # the registry's records (standard library only: no set-up)
 usage="valid: --profile smoke|embedded|paper, --rehearse (with --profile paper), --only SECTION ($SECTIONS), --second-budget, --processes N|auto, --plan, -p NAME VALUE, --check-verdicts, --test"
 fail() { echo "run_all.sh: $1 ($usage)" >&2; exit 2; }
 

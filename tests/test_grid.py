@@ -16,7 +16,8 @@ import torch
 from galot_lib.core import claims
 from galot_lib.experiments import plan as planning
 from galot_lib.experiments.profiles import get_profile
-from galot_lib.experiments.sections import AFTER_GRID_WORK, SECTIONS, notebooks
+from galot_lib.experiments.registry import SECTIONS
+from galot_lib.experiments.sections import AFTER_GRID_WORK, notebooks
 
 REPO = Path(__file__).resolve().parent.parent
 TWO = "('RandomSampling', 'MarginSampling')"
@@ -226,9 +227,45 @@ def test_run_all_rejects_bad_arguments_before_any_set_up(args, message):
     assert "installing" not in out.stdout and "creating" not in out.stdout
 
 
-def test_run_all_knows_the_sections():
-    text = (REPO / "run_all.sh").read_text()
-    assert f'SECTIONS="{" ".join(SECTIONS)}"' in text
+def test_run_all_reads_the_sections_from_the_registry_before_any_set_up():
+    """run_all.sh's --only choices are the registry's ids, read with a bare python3 (no project installed)."""
+    out = subprocess.run(
+        ["python3", str(REPO / "galot_lib" / "experiments" / "registry.py"), "ids"],
+        capture_output=True,
+        text=True,
+        timeout=30,
+        env={"PATH": "/usr/bin:/bin"},
+    )
+    assert out.stdout.split() == list(SECTIONS)
+    assert 'SECTIONS="$(python3 galot_lib/experiments/registry.py ids)"' in (REPO / "run_all.sh").read_text()
+
+
+def test_a_section_is_one_record_every_step_reads():
+    """The plan, the preflight, the grid, the report and run_all.sh take their sections, jobs, main tables and
+    figures, and the generator's need from the registry: no other file of the library lists section ids."""
+    import re
+
+    from galot_lib.experiments import preflight, registry
+    from galot_lib.reporting import report
+
+    assert report.MAIN_TABLES == {s.id: s.main_table for s in registry.REGISTRY if s.main_table}
+    assert report.MAIN_FIGURES == {s.id: s.main_figure for s in registry.REGISTRY if s.main_figure}
+    smoke = get_profile("smoke")
+    for record in registry.REGISTRY:
+        assert (REPO / "notebooks" / record.notebook).exists()
+        if record.jobs is not None:
+            assert record.run_jobs(smoke), record.id  # every section with runs names some
+    paper = get_profile("paper").replace(t2i_model="/nonexistent")
+    no_generator = [s.id for s in registry.REGISTRY if not s.needs_t2i]
+    assert not any("text-to-image" in p for p in preflight.problems(paper, no_generator))
+    notebooks_named = [r.notebook for r in registry.REGISTRY]  # the run order's other spelling
+    offenders = [
+        str(path.relative_to(REPO))
+        for path in (REPO / "galot_lib").rglob("*.py")
+        if path.name != "registry.py" and any(name in path.read_text() for name in notebooks_named)
+    ]
+    assert not re.search(r"\b4\.1 4\.2\b", (REPO / "run_all.sh").read_text().split("set -euo")[1])
+    assert not offenders, offenders
 
 
 def test_notebooks_with_work_beyond_the_grid_start_first():

@@ -13,7 +13,8 @@ import torch
 from conftest import NOTEBOOK_CHAINS
 
 from galot_lib.experiments.profiles import BASELINES, GALOT_ROWS, get_profile, rehearse
-from galot_lib.experiments.sections import NOTEBOOK_DIR, SECTIONS
+from galot_lib.experiments.registry import SECTIONS
+from galot_lib.experiments.sections import NOTEBOOK_DIR
 from galot_lib.reporting import analysis as an
 
 REPO = NOTEBOOK_DIR.parent

@@ -21,14 +21,15 @@ def test_missing_data_and_models_are_named_together_with_where_to_put_them(tmp_p
         "tiny_imagenet",
         "the text-to-image model",
         "the CLIP filter's weights",
+        "no GPU",  # the paper profile is planned in GPU-hours: on a CPU it is rehearsed
     ]
     assert "cifar-10-python.tar.gz and extract it into" in found[0] and "tiny-imagenet-200.zip" in found[2]
-    assert preflight.problems(paper, ["4.3"]) == [found[0]]  # Sec. 4.3 replays generated sets: no generator needed
+    assert preflight.problems(paper, ["4.3"]) == [found[0], found[-1]]  # Sec. 4.3 replays generated sets: no generator
     clip = [p for p in preflight.problems(paper, ["4.5"]) if "CLIP" in p]  # the suite runs with HF_HUB_OFFLINE=1
     assert "openai/clip-vit-large-patch14 is not in the Hugging Face cache" in clip[0]
     assert "`hf download openai/clip-vit-large-patch14`" in clip[0]  # the command this huggingface_hub ships
     write_all(tmp_path / "data", 1, 1)  # the documented formats, as the rehearsal writes them
-    assert preflight.problems(paper.replace(t2i_model="bundled"), ["4.1"]) == []
+    assert preflight.problems(paper.replace(t2i_model="bundled"), ["4.1"]) == [found[-1]]  # ready, but for the GPU
 
 
 def test_the_command_stops_with_exit_code_2(tmp_path, monkeypatch, capsys):
@@ -43,6 +44,7 @@ def test_the_settings_reach_the_preflight(tmp_path, monkeypatch, capsys):
     from galot_lib.stand_ins.fixture_data import write_cifar
 
     monkeypatch.setenv("GALOT_DATA_DIR", str(tmp_path))
+    monkeypatch.setattr("torch.cuda.is_available", lambda: True)  # as on the GPU machine the run is for
     write_cifar(tmp_path, 10, 1, 1)
     args = ["--profile", "paper", "--only", "4.3"]
     preflight.main([*args, "--set", "table1_datasets", "['cifar10']"])  # ready: no exit

@@ -9,7 +9,7 @@ from pathlib import Path
 import pandas as pd
 
 from galot_lib.experiments.profiles import get_profile
-from galot_lib.experiments.sections import SECTIONS
+from galot_lib.experiments.registry import SECTIONS
 from galot_lib.reporting import results_page
 from galot_lib.reporting.analysis import run_timings
 from galot_lib.reporting.results import code_versions

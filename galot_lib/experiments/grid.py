@@ -28,8 +28,9 @@ from ..core.io import save_table
 from ..core.paths import results_dir
 from .plan import run_cost
 from .profiles import PROFILES, get_profile
+from .registry import SECTIONS
 from .runs import RunJob
-from .sections import SECTIONS, headline_jobs, section_jobs
+from .sections import headline_jobs, section_jobs
 
 # GALOT runs first, then the fully supervised reference and GAAL, then the replays (their source GALOT run is
 # done by then), Sec. 4.4's images, and the short baselines last, where they even out the processes' finishing times.

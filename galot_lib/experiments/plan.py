@@ -27,8 +27,9 @@ from ..core.paths import cache_root
 from ..generation.label_filters import DIFFUSION_TIMESTEPS
 from ..learning.data import dataset_classes
 from .profiles import PROFILES, Profile, get_profile
+from .registry import SECTIONS
 from .runs import RunJob, al_config
-from .sections import SECTIONS, section_jobs
+from .sections import section_jobs
 
 THROUGHPUT_FILE = "gpu_throughput.json"
 POOL_SIZES = {"fashion_mnist": 30_000, "cifar10": 50_000, "cifar100": 50_000, "tiny_imagenet": 100_000}

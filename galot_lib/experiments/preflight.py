@@ -24,9 +24,7 @@ from ..core.paths import data_root
 from ..learning.data import DEBIAN_FASHION_MNIST, FASHION_MNIST_FILES
 from ..learning.formats import CIFAR_FILES, CIFAR_FOLDERS, TINY_FOLDER, cifar_how_to_get, tiny_how_to_get
 from .profiles import PROFILES, Profile, get_profile
-from .sections import SECTIONS
-
-SECTIONS_WITHOUT_T2I = ("4.3",)  # Sec. 4.3 replays generated sets: it needs the data, not the generator
+from .registry import REGISTRY, SECTIONS
 
 
 def datasets_needed(profile: Profile, sections) -> list[str]:
@@ -146,7 +144,7 @@ def problems(profile: Profile, sections) -> list[str]:
     """Every missing input of ``sections`` on ``profile``, one line each (empty: ready)."""
     root = Path(profile.data_dir) if profile.data_dir else data_root()
     found = [missing_data(name, root) for name in datasets_needed(profile, sections)]
-    if set(sections) - set(SECTIONS_WITHOUT_T2I):
+    if any(s.needs_t2i for s in REGISTRY if s.id in sections):
         found.append(missing_model(profile.t2i_model, "the text-to-image model"))
     if "4.5" in sections:
         clips = {dict(changes).get("clip_model") for _, changes in profile.label_options} - {None}

@@ -1,8 +1,6 @@
-"""The paper's sections: what each computes (the drivers the notebooks call) and the notebook that
-reproduces it, in run order.
-
-``run_all.sh`` and the tests read :data:`SECTIONS`, so a notebook cannot be left out of either
-(a meta-test checks that every file in notebooks/ is listed here).
+"""The paper's sections: what each computes (the drivers the notebooks call, the runs each needs). Which sections
+there are, their notebooks and their order are the records of ``registry`` (a meta-test checks that every file in
+notebooks/ has one).
 """
 
 from __future__ import annotations
@@ -23,6 +21,7 @@ from ..generation.images import class_seeds, generate_images, planned_images
 from ..generation.prompts import fill
 from ..learning.loop import initial_classifier
 from .profiles import FIGURE3_RUNS, GALOT_ROWS, PAYOFF_ARMS, Profile
+from .registry import REGISTRY, SECTIONS, section
 from .runs import (
     ReplayGenerated,
     RunJob,
@@ -36,19 +35,9 @@ from .runs import (
 
 NOTEBOOK_DIR = Path(__file__).resolve().parents[2] / "notebooks"
 
-# section id -> notebook file name
-SECTIONS: dict[str, str] = {
-    "4.1": "4_1_al_comparison.ipynb",
-    "4.2": "4_2_gal_al_joint.ipynb",
-    "4.3": "4_3_transferability.ipynb",
-    "4.4": "4_4_pseudo_labels.ipynb",
-    "4.5": "4_5_ablations.ipynb",
-    "B": "B_generation_examples.ipynb",
-    "W": "W_when_optimising_pays.ipynb",
-}
 # The notebooks that still load the text-to-image model after the grid (4.4 to judge the images the grid rendered,
 # B to render Fig. 7), the longest: when notebooks run side by side after the grid, these start first.
-AFTER_GRID_WORK = ("4.4", "B")
+AFTER_GRID_WORK = tuple(s.id for s in REGISTRY if s.loads_t2i_after_grid)
 FIGURE4_SEED = 0  # the noise and random directions of Sec. 4.4's images
 
 
@@ -359,26 +348,28 @@ def run_keys(profile: Profile, section: str, dataset: str | None = None) -> dict
     }
 
 
-def section_jobs(profile: Profile, section: str) -> list[RunJob]:
-    """The AL runs (and reference classifiers, and Sec. 4.4's images) a section computes; B runs none."""
-    if section == "4.1":
-        return [j for dataset in profile.table1_datasets for j in table1_jobs(profile, dataset)] + [
-            RunJob("reference", dataset, profile.seeds[0], "Fully supervised") for dataset in profile.table1_datasets
-        ]
-    if section == "4.2":
-        return figure3_jobs(profile)
-    if section == "4.3":
-        return table2_jobs(profile)
-    if section == "4.5":
-        return [job for _, _, job in ablation_jobs(profile)]
-    if section == "4.4":
-        return figure4_jobs(profile)
-    if section == "W":
-        return [
-            RunJob("zero-shot", profile.dataset, 0, "T2I model as zero-shot classifier"),
-            *(job for _, job in payoff_jobs(profile)),
-        ]
-    return []
+def section_jobs(profile: Profile, section_id: str) -> list[RunJob]:
+    """The AL runs (and reference classifiers, and Sec. 4.4's images) a section computes (its registry record's)."""
+    return section(section_id).run_jobs(profile)
+
+
+def table1_section_jobs(profile: Profile) -> list[RunJob]:
+    """Sec. 4.1 on each of its data sets, with each data set's fully supervised reference."""
+    return [j for dataset in profile.table1_datasets for j in table1_jobs(profile, dataset)] + [
+        RunJob("reference", dataset, profile.seeds[0], "Fully supervised") for dataset in profile.table1_datasets
+    ]
+
+
+def ablation_section_jobs(profile: Profile) -> list[RunJob]:
+    return [job for _, _, job in ablation_jobs(profile)]
+
+
+def payoff_section_jobs(profile: Profile) -> list[RunJob]:
+    """Notebook W's arms and its zero-shot reference."""
+    return [
+        RunJob("zero-shot", profile.dataset, 0, "T2I model as zero-shot classifier"),
+        *(job for _, job in payoff_jobs(profile)),
+    ]
 
 
 def eps_grid(profile: Profile, eps_values=None, seed: int = 0) -> tuple[torch.Tensor, tuple[str, ...], list[float]]:

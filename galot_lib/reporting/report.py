@@ -27,7 +27,7 @@ import pandas as pd
 from ..core.io import write_text
 from ..core.paths import REPO, results_root, shown
 from ..core.provenance import check_same_code, code_version
-from ..experiments.sections import SECTIONS
+from ..experiments.registry import REGISTRY, SECTIONS
 from .results import code_versions
 from .results_page import write as write_results_page
 
@@ -41,25 +41,10 @@ MACHINE_PATH = re.compile(
     r"|[A-Za-z]:\\\\?[A-Za-z])"
 )
 DATA_URI = re.compile(r"data:[\w/+.-]+;base64,[A-Za-z0-9+/=]+")
-# Each section's main table and figure on the index page (file names or glob patterns in results/<profile>/<section>/;
-# a section not listed here gets its link and its figures).
-MAIN_TABLES = {
-    "4.1": "table1_*.csv",
-    "4.2": "figure3.csv",
-    "4.3": "table2.csv",
-    "4.4": "figure4.csv",
-    "4.5": "table4_heldout.csv",
-    "W": "paired_differences.csv",
-}
-MAIN_FIGURES = {
-    "4.1": "table1_curves.png",
-    "4.2": "figure3.png",
-    "4.3": "table2_curves.png",
-    "4.4": "figure4.png",
-    "4.5": "heldout_vs_eps.png",
-    "B": "figure7_eps_grid.png",
-    "W": "arms.png",
-}
+# Each section's main table and figure on the index page (file names or glob patterns in results/<profile>/<section>/,
+# the registry's records; a section without one gets its link and its figures).
+MAIN_TABLES = {s.id: s.main_table for s in REGISTRY if s.main_table}
+MAIN_FIGURES = {s.id: s.main_figure for s in REGISTRY if s.main_figure}
 INDEX_FIGURE_PX = 900  # figures on the index page are at most this wide (re-encoded with a palette: light)
 
 STYLE = """
