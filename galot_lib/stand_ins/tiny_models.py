@@ -16,6 +16,8 @@ from pathlib import Path
 
 import torch
 
+from ..learning.data import FASHION_MNIST_CLASSES
+
 TINY_TEXT_WIDTH = 32
 
 
@@ -201,7 +203,7 @@ def save_tiny_bundled(
         image_channels=channels,
         space_to_depth=space_to_depth,
         value_range=[-1, 1],
-        class_names=["a", "b"],
+        class_names=list(FASHION_MNIST_CLASSES),  # the shipped model's (text_to_model checks names against them)
         training=dict(steps=0),
         sampling=sampling or {},
     )
