@@ -154,22 +154,24 @@ fi
 
 export GALOT_PROFILE="$profile"
 out="results/$profile"
-mkdir -p "$out/notebooks"
 timings="$out/timings.csv"
-if [[ -n "$suffix" ]]; then  # a study of other settings keeps its own times beside its results, not in the run's
-  mkdir -p "$out/W$suffix"
-  timings="$out/W$suffix/timings.csv"
-fi
+[[ -z "$suffix" ]] || timings="$out/W$suffix/timings.csv"  # a study of other settings keeps its times beside its results
 header="run_id,step,profile,seconds,started_at,finished_at"
-# Timings belong to one run: a run of every section starts the file anew (its wall time is the headline's);
-# a run of one section (--only) adds its rows under its own run id. A file in another layout is kept aside.
 run_id="$(date -u +%Y%m%dT%H%M%SZ)-$$"
-if [[ -f "$timings" && "$(head -n 1 "$timings")" != "$header" ]]; then
-  mv "$timings" "$timings.$(date +%Y%m%d%H%M%S).old"
-elif [[ -z "$only" ]]; then
-  rm -f "$timings"
-fi
-[[ -f "$timings" ]] || echo "$header" > "$timings"
+# Nothing half-written beside the committed results: every section writes into a staging folder (ignored by git) and
+# reaches $out/ when its notebook completes; a failed or interrupted run leaves its unfinished sections there, and the
+# sections it finished in place (galot_lib/core/paths.py: staging_root).
+export GALOT_STAGING_DIR="$PWD/results/.staging/$run_id"
+stage="$GALOT_STAGING_DIR/$profile"
+mkdir -p "$stage/notebooks"
+staged_timings="$GALOT_STAGING_DIR/timings.csv"
+echo "$header" > "$staged_timings"
+promote() {  # $1: a folder or file of $stage that is complete: it replaces its namesake in $out
+  [[ -e "$stage/$1" ]] || return 0
+  mkdir -p "$out/$(dirname "$1")"
+  rm -rf "${out:?}/$1"
+  mv "$stage/$1" "$out/$1"
+}
 gpus=$(python -c "import torch; print(torch.cuda.device_count())")
 if [[ "$processes" == "auto" ]]; then
   processes=$(( gpus > 0 ? gpus : $(nproc) ))
@@ -180,7 +182,7 @@ if (( processes > 1 )); then
   # launch fails (no loopback networking, say), the notebooks compute what is missing in this one process.
   echo "== computing the runs with $processes processes ($gpus GPUs)"
   grid=(-m galot_lib.experiments.grid --profile "$profile" ${only:+--only "$only"} "${grid_settings[@]}")
-  [[ -z "$suffix" ]] || grid+=(--ledger "$out/W$suffix/grid")  # a study of other settings keeps the run's ledger
+  [[ -z "$suffix" ]] || grid+=(--ledger "$stage/W$suffix/grid")  # a study of other settings keeps the run's ledger
   started=$(date -Iseconds); start=$(date +%s)
   if (( gpus > 0 )); then
     launcher=(accelerate launch --multi_gpu --num_processes "$processes")
@@ -188,28 +190,37 @@ if (( processes > 1 )); then
     launcher=(torchrun --standalone --nproc_per_node "$processes")
   fi
   "${launcher[@]}" "${grid[@]}" || echo "== the grid launch failed; the notebooks compute the remaining runs in one process" >&2
-  echo "$run_id,grid ($processes processes)$suffix,$profile,$(( $(date +%s) - start )),$started,$(date -Iseconds)" >> "$timings"
+  echo "$run_id,grid ($processes processes)$suffix,$profile,$(( $(date +%s) - start )),$started,$(date -Iseconds)" >> "$staged_timings"
+  [[ -n "$suffix" ]] || promote grid  # the grid's ledger (a study's stays in its staged folder, promoted with it)
 fi
 
 # The notebooks run headless: each progress bar ends as one line of text, the libraries' own bars are off (no widgets
 # saved into the executed notebooks), panels render a static stand-in (galot_lib/core/progress.py, HEADLESS_ENVIRONMENT).
 export GALOT_HEADLESS=1 HF_HUB_DISABLE_PROGRESS_BARS=1
 
-# One notebook, headless; its wall time goes to timings.csv. Exported for the side-by-side lanes below.
+# One notebook, headless, into the staging folder; its section reaches $out/ once it completes, its wall time the staged
+# timings. Exported for the side-by-side lanes below.
 run_notebook() {
-  local nb="$1" name started start
+  local nb="$1" name started start section
   name="$(basename "$nb")"
+  section="$(python3 galot_lib/experiments/registry.py id "$name")$NOTEBOOK_SUFFIX"
   started=$(date -Iseconds); start=$(date +%s)
   echo "== $name ($GALOT_PROFILE) started"
   local -a args
   eval "args=($NOTEBOOK_ARGS)"  # the -p parameters and papermill options, quoted by printf %q
-  papermill "$nb" "$NOTEBOOK_OUT/${name%.ipynb}$NOTEBOOK_SUFFIX.ipynb" -p PROFILE "$GALOT_PROFILE" "${args[@]}" --cwd notebooks
+  if ! papermill "$nb" "${STAGE#"$PWD"/}/notebooks/${name%.ipynb}$NOTEBOOK_SUFFIX.ipynb" -p PROFILE "$GALOT_PROFILE" \
+      "${args[@]}" --cwd notebooks; then
+    echo "== $name failed: its executed notebook and outputs stay in $STAGE/ (results/$GALOT_PROFILE/ is untouched)" >&2
+    return 1
+  fi
   local seconds=$(( $(date +%s) - start ))
   echo "$RUN_ID,${name%.ipynb}$NOTEBOOK_SUFFIX.ipynb,$GALOT_PROFILE,$seconds,$started,$(date -Iseconds)" >> "$TIMINGS"
+  promote "$section"
+  promote "notebooks/${name%.ipynb}$NOTEBOOK_SUFFIX.ipynb"
   echo "   $name done in ${seconds}s"
 }
-export -f run_notebook
-export NOTEBOOK_OUT="$out/notebooks" NOTEBOOK_SUFFIX="$suffix" TIMINGS="$timings" RUN_ID="$run_id"
+export -f run_notebook promote
+export STAGE="$stage" NOTEBOOK_SUFFIX="$suffix" TIMINGS="$staged_timings" RUN_ID="$run_id" out stage
 NOTEBOOK_ARGS=""
 (( ${#extra[@]} == 0 )) || NOTEBOOK_ARGS="$(printf '%q ' "${extra[@]}")"
 
@@ -235,5 +246,18 @@ fi
 # The report: every executed notebook as a standalone HTML page and an index (headline, each section's main table and
 # figures), in $out/report/; the notebooks are checked on the way (a path of this machine, a widget, an error: named,
 # and this script fails).
+# The run's timings reach $out/ with its sections: a run of every section starts the file anew (its wall time is the
+# headline's); a run of one section (--only) or a study adds its rows under its own run id; a file in another layout
+# is kept aside.
+if [[ -f "$timings" && "$(head -n 1 "$timings")" != "$header" ]]; then
+  mv "$timings" "$timings.$(date +%Y%m%d%H%M%S).old"
+fi
+if [[ -z "$only" || ! -f "$timings" ]]; then
+  mkdir -p "$(dirname "$timings")"
+  mv "$staged_timings" "$timings"
+else
+  tail -n +2 "$staged_timings" >> "$timings"
+fi
+rm -rf "$GALOT_STAGING_DIR"
 python -m galot_lib.reporting.report --results "$out"
 echo "== results in $out/ (report: $out/report/index.html, timings: $timings)"

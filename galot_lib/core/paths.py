@@ -20,9 +20,17 @@ def results_root() -> Path:
     return Path(os.environ.get("GALOT_RESULTS_DIR", REPO / "results"))
 
 
+def staging_root() -> Path | None:
+    """Where a section's outputs are written until it completes: ``$GALOT_STAGING_DIR`` (``run_all.sh`` sets it, and
+    moves each finished section to the results root), else None: written in place."""
+    staging = os.environ.get("GALOT_STAGING_DIR")
+    return Path(staging) if staging else None
+
+
 def results_dir(profile_name: str, section: str) -> Path:
-    """``$GALOT_RESULTS_DIR/<profile>/<section>`` (default ``<repo>/results``), created."""
-    path = results_root() / profile_name / section
+    """``$GALOT_RESULTS_DIR/<profile>/<section>`` (default ``<repo>/results``), created; under the staging root
+    instead while a run stages its sections."""
+    path = (staging_root() or results_root()) / profile_name / section
     path.mkdir(parents=True, exist_ok=True)
     return path
 
@@ -46,8 +54,11 @@ def rehearsal_root() -> Path:
 def shown(path: str | Path) -> str:
     """``path`` as a reader may see it, with no folder of this machine in it: relative to the repository
     (``results/embedded/4.1/table1_curves.png``), else to the results root (``$GALOT_RESULTS_DIR/smoke/...``),
-    else its name alone."""
+    else its name alone; a staged file as where it will be."""
     path = Path(path).absolute()
+    staging = staging_root()
+    if staging is not None and path.is_relative_to(staging.absolute()):  # shown where it will be once complete
+        path = results_root().absolute() / path.relative_to(staging.absolute())
     for root, name in ((REPO, None), (results_root().absolute(), "$GALOT_RESULTS_DIR")):
         if path.is_relative_to(root):
             rel = path.relative_to(root).as_posix()

@@ -55,5 +55,18 @@ def section(section_id: str) -> Section:
     raise ValueError(f"unknown section {section_id!r}; valid: {', '.join(SECTIONS)}")
 
 
-if __name__ == "__main__":  # run_all.sh: the section ids, space-separated, before any set-up
-    print(" ".join(SECTIONS) if sys.argv[1:] == ["ids"] else __doc__)
+def section_of_notebook(notebook: str) -> str:
+    """The id of the section whose notebook is ``notebook`` (a file name)."""
+    found = [s.id for s in REGISTRY if s.notebook == notebook]
+    if not found:
+        raise ValueError(f"no section's notebook is {notebook!r}; the notebooks: {', '.join(SECTIONS.values())}")
+    return found[0]
+
+
+if __name__ == "__main__":  # run_all.sh, before any set-up: "ids" (space-separated), or "id NOTEBOOK"
+    if sys.argv[1:] == ["ids"]:
+        print(" ".join(SECTIONS))
+    elif sys.argv[1:2] == ["id"] and len(sys.argv) == 3:
+        print(section_of_notebook(sys.argv[2]))
+    else:
+        raise SystemExit(__doc__)

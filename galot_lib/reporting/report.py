@@ -328,8 +328,12 @@ def build(results: str | Path) -> tuple[Path, dict[str, list[str]]]:
     for section, path, nb in notebooks:
         problems[path.name] = notebook_problems(nb)
         write_text(out / f"{path.stem}.html", notebook_page(nb, notebook_title(nb, path.stem)))
-        if nb.get("metadata", {}).get(STAMP) != {"report": REPORT_DIR}:
+        papermill = nb.get("metadata", {}).get("papermill", {})
+        staged = "output_path" in papermill and papermill["output_path"] != shown(path)
+        if nb.get("metadata", {}).get(STAMP) != {"report": REPORT_DIR} or staged:
             nb.setdefault("metadata", {})[STAMP] = {"report": REPORT_DIR}
+            if staged:  # papermill wrote it to the run's staging folder: it lives here now
+                papermill["output_path"] = shown(path)
             write_text(path, nbformat.writes(nb))
     index = write_text(out / "index.html", index_page(results, notebooks))
     for name in [p.name for p in out.glob("*.html")]:
