@@ -813,9 +813,8 @@ def page(table: pd.DataFrame, parts: pd.DataFrame, profile_name: str) -> str:
     ]
     for r in table.to_dict("records"):
         note = f" *{r['note']}*" if r.get("note") and r["kind"] != NOT_TESTABLE else ""
-        lines.append(
-            f"| {r['claim']}{note} | {r['where']} | {r['paper']} | {r['test'] or '-'} | {cell(r)} | {r['stated']} |"
-        )
+        cells = [f"{r['claim']}{note}", r["where"], r["paper"], r["test"] or "-", cell(r), r["stated"]]
+        lines.append("| " + " | ".join(str(c).replace("|", "\\|") for c in cells) + " |")  # "|L|" is not a column
     return "\n".join(lines) + "\n"
 
 
