@@ -90,16 +90,34 @@ def check_known_classes(class_names, t2i) -> None:
 
 
 def check_output_folder(out: Path) -> Path:
-    """Create ``out`` if needed and make sure it can be written, before any work."""
+    """``out``, if it can be made and written: checked on the nearest folder that exists, so that a run refused for
+    another reason leaves no empty folder behind (the run makes it when its work starts)."""
+    import tempfile
+
     out = Path(out)
+    existing = next(p for p in (out, *out.parents) if p.exists())
     try:
-        out.mkdir(parents=True, exist_ok=True)
-        probe = out / f".write-test-{os.getpid()}"
-        probe.write_text("")
-        probe.unlink()
+        with tempfile.NamedTemporaryFile(dir=existing):  # a probe that leaves nothing (root passes os.access)
+            pass
     except OSError as err:
-        raise ValueError(f"the output folder {out} cannot be written ({err.strerror or err})") from err
+        raise ValueError(f"the output folder {out} cannot be written ({existing}: {err.strerror or err})") from err
     return out
+
+
+def check_run_settings(class_names, rounds, images_per_round, flags: bool = False) -> None:
+    """Rounds and images per round, named as the command line spells them when ``flags``."""
+    name = {True: ("--rounds", "--images-per-round"), False: ("rounds", "images_per_round")}[flags]
+    if isinstance(rounds, bool) or not isinstance(rounds, int) or rounds < 1:
+        raise ValueError(f"{name[0]} must be an integer >= 1, got {rounds!r}")
+    if (
+        isinstance(images_per_round, bool)
+        or not isinstance(images_per_round, int)
+        or images_per_round < len(class_names)
+    ):
+        raise ValueError(
+            f"{name[1]} ({images_per_round!r}) must be an integer >= the number of classes ({len(class_names)}): "
+            "each round generates images of every class"
+        )
 
 
 def train_from_text(
@@ -127,15 +145,14 @@ def train_from_text(
 
     class_names = check_class_names(class_names)
     check_known_classes(class_names, t2i)
-    if isinstance(rounds, bool) or not isinstance(rounds, int) or rounds < 1:
-        raise ValueError(f"rounds must be an integer >= 1, got {rounds!r}")
-    if images_per_round < len(class_names):
-        raise ValueError(f"images_per_round ({images_per_round}) must be >= the number of classes ({len(class_names)})")
+    check_run_settings(class_names, rounds, images_per_round)
     if model not in MODELS:
         raise ValueError(f"unknown model {model!r}; valid names: {', '.join(MODELS)}")
     out = check_output_folder(out) if out is not None else None
     galot, train = galot or GalotConfig(), train or TrainConfig()
     t2i = t2i if isinstance(t2i, T2IModel) else load_t2i(t2i)
+    if out is not None:
+        out.mkdir(parents=True, exist_ok=True)  # everything checked: the work starts
     size, channels = size or t2i.image_size, channels or t2i.image_channels
     settings = dict(
         classes=class_names,
@@ -194,7 +211,7 @@ def train_from_text(
             )
     result = TextToModel(trained, torch.cat(images), torch.cat(labels), class_names, records)
     if out is not None and main:
-        write_outputs(out, result, settings, model, channels, size)
+        write_outputs(out, result, settings, model, channels, size, t2i.name)
     return result
 
 
@@ -215,7 +232,7 @@ def _resume(out, settings: dict, model: str, classes: int, channels: int):
     return state["images"], state["labels"], state["records"], Trained(net.eval())
 
 
-def write_outputs(out: Path, result: TextToModel, settings: dict, model: str, channels: int, size: int):
+def write_outputs(out: Path, result: TextToModel, settings: dict, model: str, channels: int, size: int, t2i_name: str):
     """The classifier, the generated set, a grid of examples and the card."""
     from safetensors.torch import save_file
 
@@ -240,18 +257,23 @@ def write_outputs(out: Path, result: TextToModel, settings: dict, model: str, ch
         save_file(dict(images=result.images.contiguous(), labels=result.labels.contiguous()), str(tmp))
     per_class = 6
     rows = [result.images[result.labels == c][-per_class:] for c in range(len(result.class_names))]
-    if all(len(r) == per_class for r in rows):
+    grid = all(len(r) == per_class for r in rows)
+    if grid:
         import matplotlib.pyplot as plt
 
         fig = image_grid(torch.stack(rows), list(result.class_names), title="generated in the last round")
         save_figure(fig, out / "generated.png", dpi=80)
         plt.close(fig)
-    write_text(out / "README.md", card(result, settings))
+    else:
+        (out / "generated.png").unlink(missing_ok=True)  # an earlier round's grid would not be this run's
+    write_text(out / "README.md", card(result, settings, t2i_name, grid))
 
 
-def card(result: TextToModel, settings: dict) -> str:
-    """The model card: what was trained from what, and how each round went."""
+def card(result: TextToModel, settings: dict, t2i_name: str, grid: bool) -> str:
+    """The model card: what was trained from what, and how each round went; the files it lists are those written."""
     import pandas as pd
+
+    from .core.paths import shown_source
 
     columns = [
         c
@@ -279,11 +301,17 @@ Trained by `galot_lib.text_to_model` (GALOT's text-to-model use): no real image 
 generated from the class names and labelled with them.
 
 - classes: {", ".join(result.class_names)}
-- text-to-image model: `{settings["t2i"]}`, prompt template "{galot["template"]}", {galot["sampling_steps"]} DDIM steps,
+- text-to-image model: `{shown_source(t2i_name)}` (weights `{settings["t2i"]}`), prompt template "{
+        galot["template"]
+    }", {galot["sampling_steps"]} DDIM steps,
   guidance {galot["guidance"]}
 - classifier: {settings["model"]} on {settings["channels"]} x {settings["size"]} x {settings["size"]} images
-- {settings["rounds"]} rounds of {settings["images_per_round"]} images; eps {galot["eps"]["kind"]} from {galot["eps"]["start"]}
-  to {galot["eps"]["end"]} (over {galot["eps"]["cycles"]} rounds), K = {galot["pgd_steps"]}, N = {galot["grad_samples"]},
+- {settings["rounds"]} rounds of {settings["images_per_round"]} images; eps {galot["eps"]["kind"]} from {
+        galot["eps"]["start"]
+    }
+  to {galot["eps"]["end"]} (over {galot["eps"]["cycles"]} rounds), K = {galot["pgd_steps"]}, N = {
+        galot["grad_samples"]
+    },
   objective {galot["objective"]}, estimator {galot["estimator"]}, seed {settings["seed"]}
 
 Per round: images generated so far; eps; the acquisition gain of the optimised prompts over the plain ones on
@@ -293,7 +321,9 @@ evaluation set was given, the classifier's accuracy on it.
 {table}
 
 Files: `classifier.safetensors` + `classifier.json` (load with `galot_lib.learning.models.build_model`),
-`generated.safetensors` (uint8 images and their labels), `generated.png` (examples of the last round).
+`generated.safetensors` (uint8 images and their labels){
+        ", `generated.png` (examples of the last round)" if grid else " (too few images of some class for a grid)"
+    }.
 """
 
 
@@ -354,6 +384,7 @@ def main(argv=None):
         classes = Path(args.classes_file).read_text().splitlines() if args.classes_file else args.classes
         classes = check_class_names([c for c in classes if c.strip()] if args.classes_file else classes)
         check_known_classes(classes, args.t2i)  # before any model loads: seconds
+        check_run_settings(classes, args.rounds, args.images_per_round, flags=True)
         check_output_folder(Path(args.out))
         eps = parse_eps(args.eps, args.rounds)
         from .generation.shards import Shards

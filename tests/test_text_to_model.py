@@ -59,6 +59,10 @@ def test_rounds_grow_the_generated_set_train_and_resume(make_bundled_folder, tmp
     pd.testing.assert_frame_equal(pd.DataFrame(resumed.records), pd.DataFrame(result.records))  # read back
     for name in ("classifier.safetensors", "classifier.json", "generated.safetensors", "README.md"):
         assert (tmp_path / "two" / name).exists()
+        assert (tmp_path / "two" / name).stat().st_mode & 0o044 == 0o044  # readable by others, as any new file here
+    card = (tmp_path / "two" / "README.md").read_text()
+    assert "generated.png" not in card and not (tmp_path / "two" / "generated.png").exists()  # 2 per class: no grid
+    assert "text-to-image model: `" in card and "(weights `sha256:" in card  # its name, then its weights' digest
 
 
 @pytest.mark.parametrize(
@@ -144,9 +148,13 @@ def test_the_command_line_trains_from_three_class_names_on_the_bundled_model(tmp
         (["--classes", "bag", "coat", "--t2i", "no/such/model/here"], "neither a model folder nor a hub id"),
         (["--classes", "bag", "coat", "--eps", "cosine:1"], "linear:START:END or constant:EPS"),
         (["--classes", "bag", "coat", "--out", "/proc/galot-cannot-write"], "cannot be written"),
+        (["--classes", "bag", "coat", "--rounds", "0"], "--rounds must be an integer >= 1, got 0"),  # the flag named
+        (["--classes", "bag", "coat", "--images-per-round", "1"], "--images-per-round \\(1\\) must be an integer >="),
+        (["--classes", "bag", "coat", "--eval", "no/such/folder"], "no/such/folder"),
     ],
 )
 def test_bad_command_lines_stop_before_any_work(args, message, tmp_path):
     argv = args if "--out" in args else [*args, "--out", str(tmp_path / "out")]
     with pytest.raises(SystemExit, match=message):
         main(argv)
+    assert not (tmp_path / "out").exists()  # a refused run leaves no empty folder

@@ -22,15 +22,20 @@ from pathlib import Path
 from .hashing import json_default
 from .paths import Saved
 
+_UMASK = os.umask(0o022)  # read once (umask can only be read by setting it), then restored
+os.umask(_UMASK)
+
 
 @contextmanager
 def atomic_path(path: str | Path) -> Iterator[Path]:
-    """Yields a temporary path to write; on success it replaces ``path``, on error it is removed."""
+    """Yields a temporary path to write; on success it replaces ``path``, on error it is removed. The file gets the
+    mode any new file gets here (some writers, safetensors', create theirs readable by their owner only)."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_name(f"{path.stem}.{os.getpid()}.part{path.suffix}")
     try:
         yield tmp
+        os.chmod(tmp, 0o666 & ~_UMASK)
         os.replace(tmp, path)
     finally:
         tmp.unlink(missing_ok=True)
