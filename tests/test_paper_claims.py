@@ -143,3 +143,20 @@ def test_the_committed_ledger_is_what_the_code_writes_from_the_run():
     assert pc.summary_line(committed, link=pc.PAGE) in results
     for r in committed[~committed.stated.str.startswith(pc.NOT_TESTABLE_HERE)].itertuples():
         assert r.n >= 1 and np.isfinite(r.difference), r.id  # every testable claim carries its measured difference
+
+
+def test_a_ledger_verdict_is_stated_only_where_the_perturbed_rerun_reaches_it():
+    rerun = pd.DataFrame(dict(id=["a", "b"], verdict=[pc.REPRODUCED, "not resolved at 5 seeds"]))
+    assert pc.stated_after_rerun("a", pc.REPRODUCED, rerun) == pc.REPRODUCED
+    assert pc.stated_after_rerun("b", pc.REPRODUCED, rerun) == (
+        "not claimed: reproduced here, not resolved at 5 seeds in the rerun"
+    )
+    assert pc.stated_after_rerun("a", pc.REPRODUCED, None).startswith("not claimed: no perturbed rerun")
+    # the committed run's own ledger, checked against itself as a rerun: every tested verdict is then stated
+    table, _ = pc.ledger(run_settings(EMBEDDED), pc.section_records(EMBEDDED), pd.read_csv(EMBEDDED / "family.csv"))
+    again, _ = pc.ledger(
+        run_settings(EMBEDDED), pc.section_records(EMBEDDED), pd.read_csv(EMBEDDED / "family.csv"),
+        rerun=table[["id", "verdict"]],
+    )  # fmt: skip
+    tested = again.kind.isin([pc.EFFECT, pc.NO_CHANGE, pc.NO_DOMINANCE]) & ~again.verdict.eq(pc.NOT_TESTABLE_HERE)
+    assert (again[tested].stated == again[tested].verdict).all()

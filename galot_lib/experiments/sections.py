@@ -330,6 +330,19 @@ def headline_records(profile, progress: bool = True) -> dict[str, list[dict]]:
     }
 
 
+def claims_records(profile, progress: bool = True) -> dict[str, list[dict]]:
+    """The records of every section the claims ledger reads, as the notebooks compute them (computed, or read back
+    from the current runs and cache folders): Sec. 4.1 on its first data set, 4.2, 4.3, 4.4's judged images, 4.5, W."""
+    return {
+        "4.1": table1(profile, profile.table1_datasets[0], progress),
+        "4.2": figure3(profile, progress),
+        "4.3": table2(profile, progress),
+        "4.4": figure4(profile, progress=progress),
+        "4.5": ablations(profile, progress),
+        "W": payoff(profile, progress),
+    }
+
+
 def run_keys(profile: Profile, section: str, dataset: str | None = None) -> dict[str, tuple[str, int]]:
     """Each run a section compares, by the name its tables give it: (what decides its results but its name, seed
     and length, as a hash; its cycles). Two sections' comparisons with the same keys compare the same runs.

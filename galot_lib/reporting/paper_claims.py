@@ -38,6 +38,7 @@ from .analysis import EQUIVALENCE_MARGIN, holm
 from .family import FAMILY_TABLE, NO_RERUN, interval
 
 LEDGER = "claims_ledger.csv"
+CLAIMS_CHECK = "claims_check.csv"  # the perturbed rerun's verdict of each claim (``verdict_check``)
 PARTS = "claims_parts.csv"
 PAGE = "CLAIMS.md"
 ALPHA = 1 - an.CONFIDENCE
@@ -648,8 +649,11 @@ def weakest(claim: Claim, parts: pd.DataFrame) -> pd.Series:
     return parts.loc[parts.ci_low.fillna(-np.inf).idxmin()]
 
 
-def ledger(profile, records: dict[str, pd.DataFrame], family: pd.DataFrame | None) -> tuple[pd.DataFrame, pd.DataFrame]:
-    """(the claims, one row each; every part behind them) for a run's records per section and its headline family."""
+def ledger(
+    profile, records: dict[str, pd.DataFrame], family: pd.DataFrame | None, rerun: pd.DataFrame | None = None
+) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """(the claims, one row each; every part behind them) for a run's records per section and its headline family;
+    ``rerun`` (``claims_check.csv``: each claim's verdict in the perturbed rerun) decides what may be stated."""
     listed = claims(profile)
     parts = pd.DataFrame([dict(claim=c.id, **part_row(part, records, profile)) for c in listed for part in c.parts])
     for column in ("missing", "p_value", "p_equivalent", "difference", "ci_low", "ci_high"):
@@ -699,8 +703,16 @@ def ledger(profile, records: dict[str, pd.DataFrame], family: pd.DataFrame | Non
             verdict = REPRODUCED
         else:
             verdict = f"not resolved at {int(r.n)} {r.unit}"
-        table.loc[i, ["verdict", "stated"]] = [verdict, f"{NO_RERUN} ({verdict} here)"]
+        table.loc[i, ["verdict", "stated"]] = [verdict, stated_after_rerun(r.id, verdict, rerun)]
     return table, parts
+
+
+def stated_after_rerun(claim_id: str, verdict: str, rerun: pd.DataFrame | None) -> str:
+    """A ledger verdict is stated only where the perturbed rerun reached it too (as the headline's are)."""
+    if rerun is None:
+        return f"{NO_RERUN} ({verdict} here)"
+    again = rerun.set_index("id").verdict.get(claim_id)
+    return verdict if again == verdict else f"not claimed: {verdict} here, {again} in the rerun"
 
 
 def _member(claim: Claim, family: pd.DataFrame | None) -> dict:
@@ -823,7 +835,8 @@ def write(results: Path, profile) -> Path:
     results = Path(results)
     family_path = results / FAMILY_TABLE
     family = pd.read_csv(family_path) if family_path.exists() else None
-    table, parts = ledger(profile, section_records(results), family)
+    check = results / CLAIMS_CHECK
+    table, parts = ledger(profile, section_records(results), family, pd.read_csv(check) if check.exists() else None)
     save_table(table, results / LEDGER, index=False)
     save_table(parts, results / PARTS, index=False)
     return write_text(results / PAGE, page(table, parts, profile.name))

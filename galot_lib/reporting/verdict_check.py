@@ -52,6 +52,11 @@ def main(argv=None):
         help="CPU threads of the rerun (default: 2 if the run used 1, else 1); must differ from the run's",
     )
     p.add_argument("--no-progress", action="store_true")
+    p.add_argument(
+        "--headline-only",
+        action="store_true",
+        help="rerun the headline's runs only, not the claims ledger's (every section's runs)",
+    )
     args = p.parse_args(argv)
     profile = get_profile(args.profile)
     results = results_root() / profile.name
@@ -93,6 +98,15 @@ def main(argv=None):
     rerun = rerun.assign(run_threads=",".join(map(str, sorted(ran_with))), rerun_threads=threads)
     save_table(rerun, results / VERDICT_CHECK, index=False)
     table = family_table(results)
+    if not args.headline_only:  # the claims ledger's tests, on every section's runs rerun the same way
+        from ..experiments.sections import claims_records
+        from . import paper_claims
+        from .results_page import run_settings
+
+        records = {k: pd.DataFrame(v) for k, v in claims_records(profile, not args.no_progress).items()}
+        claims, _ = paper_claims.ledger(run_settings(results), records, table)
+        save_table(claims[["id", "verdict"]], results / paper_claims.CLAIMS_CHECK, index=False)
+        print(f"claims ledger rerun: written to {results / paper_claims.CLAIMS_CHECK}", flush=True)
     print("\n".join(describe(table)))
     print(
         f"{len(table)} comparisons in the family, {int((~table.held).sum())} verdict(s) not reached again; rerun "
