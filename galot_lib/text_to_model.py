@@ -26,6 +26,7 @@ import os
 from dataclasses import dataclass, field
 from pathlib import Path
 
+import pandas as pd
 import torch
 
 from .core.hashing import stable_hash
@@ -271,8 +272,6 @@ def write_outputs(out: Path, result: TextToModel, settings: dict, model: str, ch
 
 def card(result: TextToModel, settings: dict, t2i_name: str, grid: bool) -> str:
     """The model card: what was trained from what, and how each round went; the files it lists are those written."""
-    import pandas as pd
-
     from .core.paths import shown_source
 
     columns = [
@@ -320,11 +319,60 @@ evaluation set was given, the classifier's accuracy on it.
 
 {table}
 
-Files: `classifier.safetensors` + `classifier.json` (load with `galot_lib.learning.models.build_model`),
+Files: `classifier.safetensors` + `classifier.json` (`galot_lib.text_to_model.predict(folder, images)` classifies
+images with it, converted and resized as it was trained; `load_classifier(folder)` returns the model),
 `generated.safetensors` (uint8 images and their labels){
         ", `generated.png` (examples of the last round)" if grid else " (too few images of some class for a grid)"
     }.
 """
+
+
+def load_classifier(out: str | Path):
+    """A text-to-model output's classifier, in eval mode, with its ``classifier.json`` (model, classes, image size and
+    channels: the preprocessing its inputs need)."""
+    from safetensors.torch import load_file
+
+    from .learning.models import build_model
+
+    out = Path(out)
+    for name in ("classifier.json", "classifier.safetensors"):
+        if not (out / name).is_file():
+            raise FileNotFoundError(f"{out / name} is missing: {out} is not a finished text-to-model output")
+    config = json.loads((out / "classifier.json").read_text())
+    net = build_model(config["model"], config["num_classes"], in_channels=config["in_channels"])
+    net.load_state_dict(load_file(str(out / "classifier.safetensors")))
+    return net.eval(), config
+
+
+def predict(out: str | Path, images) -> pd.DataFrame:
+    """Classify ``images`` with the classifier in ``out``: a folder of image files, a list of files, or a uint8
+    tensor [N, C, H, W] already at the classifier's size. One row per image: its name (or index), the predicted class
+    and its probability, and every class's probability."""
+    from .learning.data import image_files, read_images
+    from .learning.train import predict_probs
+
+    net, config = load_classifier(out)
+    size, channels = config["image_size"], config["in_channels"]
+    if isinstance(images, torch.Tensor):
+        if images.dtype != torch.uint8 or tuple(images.shape[1:]) != (channels, size, size):
+            raise ValueError(
+                f"images must be uint8 [N, {channels}, {size}, {size}] for this classifier, got "
+                f"{images.dtype} {list(images.shape)}; or pass a folder or files, which are converted and resized"
+            )
+        names, pixels = [str(i) for i in range(len(images))], images
+    else:
+        files = image_files(images) if Path(images).is_dir() else [Path(f) for f in images]
+        if not files:
+            raise FileNotFoundError(f"{images} holds no images (.png, .jpg, .jpeg, .bmp)")
+        names, pixels = [f.name for f in files], read_images(files, size, channels)
+    probs = predict_probs(net, pixels)
+    classes = config["class_names"]
+    table = pd.DataFrame(probs.numpy(), columns=classes)
+    best = probs.argmax(1).numpy()
+    table.insert(0, "probability", probs.max(1).values.numpy())
+    table.insert(0, "predicted", [classes[i] for i in best])
+    table.insert(0, "image", names)
+    return table
 
 
 def parse_eps(text: str, rounds: int) -> EpsSchedule:

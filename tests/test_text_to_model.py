@@ -60,6 +60,21 @@ def test_rounds_grow_the_generated_set_train_and_resume(make_bundled_folder, tmp
     for name in ("classifier.safetensors", "classifier.json", "generated.safetensors", "README.md"):
         assert (tmp_path / "two" / name).exists()
         assert (tmp_path / "two" / name).stat().st_mode & 0o044 == 0o044  # readable by others, as any new file here
+    # the classifier with its preprocessing: files of another size and mode, or tensors at its own
+    from PIL import Image
+
+    from galot_lib.text_to_model import predict
+
+    photos = tmp_path / "photos"
+    photos.mkdir()
+    for i in range(3):
+        Image.fromarray(np.full((20, 20, 3), 60 * i, dtype=np.uint8)).save(photos / f"{i}.png")
+    table = predict(tmp_path / "two", photos)
+    assert list(table.image) == ["0.png", "1.png", "2.png"] and set(table.predicted) <= {"bag", "coat", "shirt"}
+    assert np.allclose(table[["bag", "coat", "shirt"]].sum(axis=1), 1, atol=1e-3) and (table.probability <= 1).all()
+    assert len(predict(tmp_path / "two", result.images[:4])) == 4
+    with pytest.raises(ValueError, match=r"must be uint8 \[N, 1, \d+, \d+\] for this classifier"):
+        predict(tmp_path / "two", result.images[:4].float())
     card = (tmp_path / "two" / "README.md").read_text()
     assert "generated.png" not in card and not (tmp_path / "two" / "generated.png").exists()  # 2 per class: no grid
     assert "text-to-image model: `" in card and "(weights `sha256:" in card  # its name, then its weights' digest

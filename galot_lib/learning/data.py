@@ -188,11 +188,32 @@ def fixed_subset(data: ImageSet, size: int | None, seed: int = SUBSET_SEED) -> I
     return data.subset(np.sort(idx))
 
 
+IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".bmp")
+
+
+def read_images(files, size: int, channels: int) -> torch.Tensor:
+    """Image files as a classifier reads them: uint8 [N, channels, size, size], converted and resized bilinearly (the
+    same for evaluation folders and for classifying new images)."""
+    from PIL import Image
+
+    mode = "L" if channels == 1 else "RGB"
+    images = [
+        np.asarray(Image.open(f).convert(mode).resize((size, size), Image.BILINEAR), dtype=np.uint8).reshape(
+            size, size, channels
+        )
+        for f in files
+    ]
+    return torch.from_numpy(np.stack(images)).permute(0, 3, 1, 2).contiguous()
+
+
+def image_files(folder: str | Path) -> list[Path]:
+    """The images of a folder, sorted (the suffixes of ``IMAGE_SUFFIXES``)."""
+    return sorted(p for p in Path(folder).iterdir() if p.suffix.lower() in IMAGE_SUFFIXES)
+
+
 def load_image_folder(root: str | Path, class_names, size: int, channels: int) -> ImageSet:
     """Labelled images in the usual folder layout (``root/<class name>/*.png|jpg``), resized to ``size`` and
     converted to ``channels``; every class name must have a non-empty subfolder."""
-    from PIL import Image
-
     root = Path(root)
     if not root.is_dir():
         raise FileNotFoundError(f"{root} is not a folder of labelled images (one subfolder per class)")
@@ -202,18 +223,14 @@ def load_image_folder(root: str | Path, class_names, size: int, channels: int) -
             f"{root} lacks subfolders for the classes {missing} (found "
             f"{sorted(p.name for p in root.iterdir() if p.is_dir())})"
         )
-    mode = "L" if channels == 1 else "RGB"
-    images, labels = [], []
+    files, labels = [], []
     for label, name in enumerate(class_names):
-        files = sorted(p for p in (root / name).iterdir() if p.suffix.lower() in (".png", ".jpg", ".jpeg", ".bmp"))
-        if not files:
-            raise FileNotFoundError(f"{root / name} holds no images (.png, .jpg, .jpeg, .bmp)")
-        for f in files:
-            image = Image.open(f).convert(mode).resize((size, size), Image.BILINEAR)
-            images.append(np.asarray(image, dtype=np.uint8).reshape(size, size, channels))
-            labels.append(label)
-    tensor = torch.from_numpy(np.stack(images)).permute(0, 3, 1, 2).contiguous()
-    return ImageSet(tensor, torch.tensor(labels), tuple(class_names), f"{root.name}/test")
+        found = image_files(root / name)
+        if not found:
+            raise FileNotFoundError(f"{root / name} holds no images ({', '.join(IMAGE_SUFFIXES)})")
+        files += found
+        labels += [label] * len(found)
+    return ImageSet(read_images(files, size, channels), torch.tensor(labels), tuple(class_names), f"{root.name}/test")
 
 
 def generator_pool_indices(labels: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
