@@ -202,7 +202,8 @@ def train_from_text(
         if out is not None and main:
             save_torch(
                 dict(
-                    settings_hash=stable_hash(settings),
+                    resume_key=resume_key(settings),
+                    eps=dataclasses.asdict(galot.eps),  # the schedule its rounds were made with (continued_schedule)
                     images=images,
                     labels=labels,
                     records=records,
@@ -216,21 +217,49 @@ def train_from_text(
     return result
 
 
+def resume_key(settings: dict) -> str:
+    """What a saved run must share with a new call to be continued: every setting but the number of rounds (a round
+    does not depend on how many follow it, so more rounds extend a finished run)."""
+    return stable_hash({k: v for k, v in settings.items() if k != "rounds"})
+
+
 def _resume(out, settings: dict, model: str, classes: int, channels: int):
-    """The saved rounds of an interrupted run with the same settings (none for a new run)."""
+    """The saved rounds of an interrupted or shorter run with the same settings (none for a new run)."""
     if out is None or not (Path(out) / STATE).exists():
         return [], [], [], None
     state = load_torch(Path(out) / STATE)
-    if state["settings_hash"] != stable_hash(settings):
+    same = (
+        state["resume_key"] == resume_key(settings)
+        if "resume_key" in state
+        else state.get("settings_hash") == stable_hash(settings)  # written before runs could be extended
+    )
+    if not same:
         raise ValueError(
             f"{Path(out) / STATE} holds a run with other settings; choose another output folder or "
             "delete it to start again"
+        )
+    if len(state["records"]) > settings["rounds"]:
+        raise ValueError(
+            f"{Path(out)} holds {len(state['records'])} rounds, more than the {settings['rounds']} asked for: ask for "
+            "at least as many (more extend it), or choose another output folder"
         )
     from .learning.models import build_model
 
     net = build_model(model, classes, in_channels=channels)
     net.load_state_dict(state["model_state"])
     return state["images"], state["labels"], state["records"], Trained(net.eval())
+
+
+def continued_schedule(out: str | Path, eps: EpsSchedule) -> EpsSchedule:
+    """``--eps linear:START:END`` spans ``--rounds``; an output folder extended with more rounds keeps the schedule
+    its rounds were made with (rounds past its horizon take its end value), so its made rounds stay a prefix."""
+    state_path = Path(out) / STATE
+    if not state_path.is_file():
+        return eps
+    saved = load_torch(state_path).get("eps")
+    if saved and (saved["kind"], saved["start"], saved["end"]) == (eps.kind, eps.start, eps.end):
+        return dataclasses.replace(eps, cycles=saved["cycles"])
+    return eps
 
 
 def write_outputs(out: Path, result: TextToModel, settings: dict, model: str, channels: int, size: int, t2i_name: str):
@@ -434,7 +463,7 @@ def main(argv=None):
         check_known_classes(classes, args.t2i)  # before any model loads: seconds
         check_run_settings(classes, args.rounds, args.images_per_round, flags=True)
         check_output_folder(Path(args.out))
-        eps = parse_eps(args.eps, args.rounds)
+        eps = continued_schedule(args.out, parse_eps(args.eps, args.rounds))
         from .generation.shards import Shards
         from .generation.t2i import load_t2i
 

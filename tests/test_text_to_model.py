@@ -47,9 +47,19 @@ def test_rounds_grow_the_generated_set_train_and_resume(make_bundled_folder, tmp
         progress=False,
     )
     first = train_from_text(["bag", "coat", "shirt"], rounds=1, **args)
-    with pytest.raises(ValueError, match="other settings"):  # the folder holds a 1-round run
-        train_from_text(["bag", "coat", "shirt"], rounds=2, **args)
     result = train_from_text(["bag", "coat", "shirt"], rounds=2, **{**args, "out": tmp_path / "two"})
+    extended = train_from_text(["bag", "coat", "shirt"], rounds=2, **args)  # the 1-round folder gains a round
+    assert torch.equal(extended.images, result.images) and torch.equal(extended.labels, result.labels)
+    assert [r["accuracy"] for r in extended.records] == pytest.approx([r["accuracy"] for r in result.records])
+    with pytest.raises(ValueError, match="holds 2 rounds, more than the 1 asked for"):
+        train_from_text(["bag", "coat", "shirt"], rounds=1, **args)
+    with pytest.raises(ValueError, match="other settings"):
+        train_from_text(["bag", "coat", "shirt"], rounds=2, **{**args, "images_per_round": 9})
+    from galot_lib.text_to_model import continued_schedule
+
+    # the command line spans --eps over --rounds: more rounds keep the folder's schedule, so its rounds stay a prefix
+    assert continued_schedule(tmp_path, EpsSchedule("linear", 0.1, 0.2, cycles=5)).cycles == 2
+    assert continued_schedule(tmp_path, EpsSchedule("linear", 0.1, 0.3, cycles=5)).cycles == 5  # another schedule
     assert result.images.shape == (12, 1, 28, 28) and sorted(result.labels.bincount().tolist()) == [4, 4, 4]
     assert [r["n_generated"] for r in result.records] == [6, 12]
     assert result.records[0]["eps"] == 0.0 and result.records[1]["eps"] == pytest.approx(0.2)
