@@ -68,24 +68,28 @@ if [[ ! "$processes" =~ ^([1-9][0-9]*|auto)$ ]]; then
 fi
 
 # ---------------------------------------------------------------- environment
-# The test command also needs the test tools (pyproject's "test" extra: pytest, pytest-xdist, nbval, ruff); a plain
-# run does not install them. The stamp records what was installed: an install with the extra serves a plain run too.
-extra_spec=""
-[[ "$mode" != "test" ]] || extra_spec="[test]"
-stamp_of() { echo "$(sha256sum pyproject.toml | cut -c1-16)$1"; }
+# A run needs the notebook tools (pyproject's "notebooks" extra: papermill, JupyterLab, ...); the test command also the
+# test tools ("test": pytest, pytest-xdist, nbval, ruff). The stamp records what was installed: an install with the
+# test tools serves a plain run too. The torch + torchvision pair is the tested one (constraints.txt).
+extra_spec="[notebooks]"
+[[ "$mode" != "test" ]] || extra_spec="[notebooks,test]"
+stamp_of() { echo "$(cat pyproject.toml constraints.txt | sha256sum | cut -c1-16)$1"; }
 install_project() {  # into the active Python; $1: the extras
   # uv resolves the same pins and unpacks the wheels in parallel (the CUDA-enabled torch wheels come to ~6 GB:
   # ~1.5 min with the bytecode instead of pip's ~3.5 min on a fresh machine); pip is the fallback wherever uv
   # cannot reach the index.
   # Bytecode is compiled here, as pip does, in parallel: left to the first imports, every test process paid for it.
   { python -m pip install --quiet uv \
-      && python -m uv pip install --quiet --compile-bytecode --python "$(command -v python)" -e ".$1"; } \
-    || { echo "== uv failed; installing with pip" >&2; python -m pip install --quiet --upgrade pip && python -m pip install --quiet -e ".$1"; }
+      && python -m uv pip install --quiet --compile-bytecode --python "$(command -v python)" -c constraints.txt -e ".$1"; } \
+    || { echo "== uv failed; installing with pip" >&2; python -m pip install --quiet --upgrade pip \
+         && python -m pip install --quiet -c constraints.txt -e ".$1"; }
 }
 if python3 -c "import galot_lib" >/dev/null 2>&1 && [[ -n "${VIRTUAL_ENV:-}${CONDA_PREFIX:-}" ]]; then
   echo "== using the active environment: $(command -v python3)"
-  if [[ -n "$extra_spec" ]] && ! python3 -c "import pytest, xdist, nbval, ruff" >/dev/null 2>&1; then
-    echo "== installing the test tools into the active environment"
+  tools="import papermill, nbconvert, ipywidgets"
+  [[ "$mode" != "test" ]] || tools="$tools, pytest, xdist, nbval, ruff"
+  if ! python3 -c "$tools" >/dev/null 2>&1; then
+    echo "== installing the tools this command needs into the active environment (the extras $extra_spec)"
     install_project "$extra_spec"
   fi
 else
@@ -96,7 +100,7 @@ else
   # shellcheck disable=SC1091
   source .venv/bin/activate
   installed="$(cat .venv/.galot-installed 2>/dev/null || true)"
-  if [[ "$installed" != "$(stamp_of "$extra_spec")" && "$installed" != "$(stamp_of "[test]")" ]] \
+  if [[ "$installed" != "$(stamp_of "$extra_spec")" && "$installed" != "$(stamp_of "[notebooks,test]")" ]] \
       || ! python -c "import galot_lib" >/dev/null 2>&1; then
     echo "== installing the project into .venv (torch + torchvision pair, diffusers, jupyter, ...${extra_spec:+; the test tools})"
     install_project "$extra_spec"
