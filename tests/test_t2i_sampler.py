@@ -305,6 +305,13 @@ def test_folders_that_are_not_t2i_models(tmp_path, make_bundled_folder):
         load_t2i(str(make_bundled_folder()), image_size=28)
     with pytest.raises(ValueError, match="neither a model folder nor a hub id"):
         load_t2i(str(tmp_path / "no" / "such" / "folder"))
+    for sub in ("unet", "vae", "text_encoder", "text_encoder_2"):
+        (tmp_path / "sdxl" / sub).mkdir(parents=True)
+    (tmp_path / "sdxl" / "model_index.json").write_text('{"_class_name": "StableDiffusionXLPipeline"}')
+    with pytest.raises(
+        ValueError, match="is a StableDiffusionXLPipeline .* supported pipelines: StableDiffusionPipeline"
+    ):
+        load_t2i(str(tmp_path / "sdxl"))  # refused by its class name, before any weight loads
 
 
 @pytest.mark.parametrize(

@@ -316,7 +316,21 @@ def from_bundled_folder(
 
 
 def _from_sd_folder(folder: Path, name: str, fingerprint: str | None, device, dtype, image_size) -> T2IModel:
-    """Load a diffusers Stable Diffusion folder; ``fingerprint=None`` hashes its component files."""
+    """Load a diffusers folder through the loader its pipeline class is registered with (``PIPELINES``)."""
+    index = folder / "model_index.json"
+    # a folder with no class name is read as Stable Diffusion, whose loader names what it lacks
+    pipeline = (_read_json(index).get("_class_name") if index.is_file() else None) or "StableDiffusionPipeline"
+    if pipeline not in PIPELINES:
+        raise ValueError(
+            f"{name} is a {pipeline} (model_index.json's _class_name), which this project cannot optimise prompts "
+            f"for; supported pipelines: {', '.join(PIPELINES)} (a UNet + DDIM-style scheduler + VAE + CLIP text "
+            "encoder), or a bundled-model folder with galot_bundled.json"
+        )
+    return PIPELINES[pipeline](folder, name, fingerprint, device, dtype, image_size)
+
+
+def _from_stable_diffusion(folder: Path, name: str, fingerprint: str | None, device, dtype, image_size) -> T2IModel:
+    """Load a diffusers Stable Diffusion (1.x / 2.x) folder; ``fingerprint=None`` hashes its component files."""
     missing = [f"{c}/" for c in SD_COMPONENTS if not (folder / c).is_dir()]
     missing += [] if (folder / "model_index.json").is_file() else ["model_index.json"]
     if missing:
@@ -338,6 +352,12 @@ def _from_sd_folder(folder: Path, name: str, fingerprint: str | None, device, dt
     return from_sd_components(
         **components, name=name, fingerprint=fingerprint, device=device, dtype=dtype, image_size=image_size
     )
+
+
+# Text-to-image pipelines by diffusers' class name (model_index.json's ``_class_name``) -> their loader: a pipeline of
+# the same interface (a UNet conditioned on text-encoder states, a DDIM-style scheduler, a decoder) is a loader and a
+# record here. Transformer and flow-matching pipelines (SD3, Flux) are new work, not a record.
+PIPELINES = {"StableDiffusionPipeline": _from_stable_diffusion}
 
 
 def _download(model_id: str) -> Path:
