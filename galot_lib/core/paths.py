@@ -79,3 +79,18 @@ def shown_source(name: str) -> str:
     else (a hub id such as ``stabilityai/stable-diffusion-2-1-base``, ``bundled``) as it is."""
     text = str(name)
     return shown(Path(text).expanduser()) if text.startswith(("/", "~")) or Path(text).is_absolute() else text
+
+
+def check_output_folder(out: Path) -> Path:
+    """``out``, if it can be made and written: checked on the nearest folder that exists, so that a run refused for
+    another reason leaves no empty folder behind (the run makes it when its work starts)."""
+    import tempfile
+
+    out = Path(out)
+    existing = next(p for p in (out, *out.parents) if p.exists())
+    try:
+        with tempfile.NamedTemporaryFile(dir=existing):  # a probe that leaves nothing (root passes os.access)
+            pass
+    except OSError as err:
+        raise ValueError(f"the output folder {out} cannot be written ({existing}: {err.strerror or err})") from err
+    return out

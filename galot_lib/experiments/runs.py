@@ -38,6 +38,7 @@ from .profiles import Profile
 _T2I: dict[str, object] = {}
 _DATA: dict[tuple, tuple[ImageSet, ImageSet]] = {}
 _JUDGES: dict[tuple[str, str], torch.nn.Module] = {}
+INITIAL_CLASSIFIERS = "initial-classifiers"  # the folder beside a data set's runs where they share these
 
 
 def load_data(profile: Profile, dataset: str | None = None) -> tuple[ImageSet, ImageSet]:
@@ -88,12 +89,31 @@ def run(
     extra: dict | None = None,
     wait: bool = True,
 ) -> list[dict]:
-    """Run or resume one run in its identity-keyed folder, holding its claim (another process computing it
-    is waited for, or with ``wait=False`` left to it: ClaimedElsewhere); its configuration is saved beside it."""
+    """Run or resume one of a profile's runs in its data set's folder (``run_in_folder``)."""
+    return run_in_folder(
+        dataset_folder(profile, pool), pool, test, seed, config, generation, synthesis, use_pool, extra, wait
+    )
+
+
+def run_in_folder(
+    root: Path,
+    pool: ImageSet,
+    test: ImageSet,
+    seed: int,
+    config: ALConfig,
+    generation=None,
+    synthesis=None,
+    use_pool: bool = True,
+    extra: dict | None = None,
+    wait: bool = True,
+    progress: bool = True,
+) -> list[dict]:
+    """Run or resume one run in its identity-keyed folder under ``root`` (``<name>-<identity>/seed<k>``), holding
+    its claim (another process computing it is waited for, or with ``wait=False`` left to it: ClaimedElsewhere); its
+    configuration is saved beside it, and the runs under ``root`` share their initial-set classifiers."""
     identity = run_identity(config, pool, generation, synthesis, use_pool)
-    dataset_root = dataset_folder(profile, pool)
     # Same identity, same run, whatever it is called: reuse the folder a differently named run made.
-    run_folder = next(dataset_root.glob(f"*-{identity}"), None) or dataset_root / f"{slug(config.label)}-{identity}"
+    run_folder = next(root.glob(f"*-{identity}"), None) or root / f"{slug(config.label)}-{identity}"
     folder = run_folder / f"seed{seed}"
     folder.mkdir(parents=True, exist_ok=True)
     settings = {k: v for k, v in config.as_dict().items() if k != "cycles"}  # one folder for every length of the run
@@ -120,13 +140,14 @@ def run(
             synthesis,
             use_pool,
             extra,
-            shared_dir=initial_classifiers_folder(profile, pool),
+            progress=progress,
+            shared_dir=root / INITIAL_CLASSIFIERS,
         )
 
 
 def initial_classifiers_folder(profile: Profile, pool: ImageSet) -> Path:
     """Where the runs of a data set share their initial-set classifiers (``learning.loop.initial_classifier``)."""
-    return dataset_folder(profile, pool) / "initial-classifiers"
+    return dataset_folder(profile, pool) / INITIAL_CLASSIFIERS
 
 
 def render_judged_set(profile: Profile, pool: ImageSet, template: str, seed: int, wait: bool = True) -> list[dict]:

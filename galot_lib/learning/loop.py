@@ -35,6 +35,7 @@ from ..core.io import load_torch, save_torch, write_json
 from ..core.progress import tqdm
 from ..core.provenance import provenance
 from ..core.seeds import Purpose, seed_for
+from .custom_models import model_key
 from .data import ImageSet
 from .generated import Generated
 from .models import MODELS
@@ -112,6 +113,7 @@ def run_identity(config: ALConfig, pool: ImageSet, generation=None, synthesis=No
     fewer cycles is the prefix of a longer one): runs with the same identity are the same run, so
     different notebooks share its cycles instead of recomputing them."""
     settings = {k: v for k, v in config.as_dict().items() if k not in ("method", "cycles")}
+    settings["model"] = model_key(config.model)  # a classifier of your own with its version
     return stable_hash(
         [
             settings,
@@ -424,7 +426,7 @@ def initial_classifier(
         return train()
     key = stable_hash(
         [
-            config.model,
+            model_key(config.model),
             dataclasses.asdict(config.train),
             pool.name,
             len(pool),
