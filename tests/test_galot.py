@@ -448,7 +448,7 @@ def test_the_filter_is_asked_in_keeping_order_and_keeps_what_a_full_check_keeps(
     gen = with_filter(GalotGenerator(tiny_t2i, CLASSES, cfg, 28, 1), passes_every_other)
     made = gen.make(1, classifier, 0.0, 24, 6, seed=5)
     labels, seeds = planned_images(split_evenly(24, 3, 5), 5, 1)
-    pool = gen.plain_stream(tiny_t2i.encode(prompts(*CLASSES)).float(), labels, seeds, 5, 1)[0]
+    pool = gen.renderer.plain_stream(tiny_t2i.encode(prompts(*CLASSES)).float(), labels, seeds, 5, 1)[0]
     from galot_lib.learning.strategies import acquisition_scores
     from galot_lib.learning.train import predict_probs
 
@@ -469,8 +469,8 @@ def passes_every_other(images, labels, classifier):
 
 
 def with_filter(gen, verdicts):
-    gen.label_filter = verdicts  # any filter: the generator asks passes_filter
-    gen.passes_filter = verdicts
+    gen.keeper.label_filter = verdicts  # any filter: the keeping policy asks passes_filter
+    gen.keeper.passes_filter = verdicts
     return gen
 
 

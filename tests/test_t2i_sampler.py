@@ -314,6 +314,38 @@ def test_folders_that_are_not_t2i_models(tmp_path, make_bundled_folder):
         load_t2i(str(tmp_path / "sdxl"))  # refused by its class name, before any weight loads
 
 
+def test_a_pipeline_of_the_same_interface_is_a_loader_and_a_record(sd_components, tmp_path, monkeypatch):
+    """A diffusers folder of another pipeline class is refused by name until a loader is registered for it; then it
+    loads through the registry and samples like Stable Diffusion."""
+    import json
+
+    from galot_lib.generation import t2i
+    from galot_lib.generation.t2i import SD_COMPONENTS, from_sd_components
+
+    StableDiffusionPipeline(
+        **sd_components, safety_checker=None, feature_extractor=None, requires_safety_checker=False
+    ).save_pretrained(tmp_path / "mine")
+    index = tmp_path / "mine" / "model_index.json"
+    index.write_text(json.dumps({**json.loads(index.read_text()), "_class_name": "MyLatentPipeline"}))
+    with pytest.raises(ValueError, match="is a MyLatentPipeline .* supported pipelines: StableDiffusionPipeline"):
+        load_t2i(str(tmp_path / "mine"))
+
+    def load_mine(folder, name, fingerprint, device, dtype, image_size):
+        pipe = StableDiffusionPipeline.from_pretrained(
+            folder, safety_checker=None, feature_extractor=None, requires_safety_checker=False
+        )
+        parts = {c: getattr(pipe, c) for c in SD_COMPONENTS}
+        return from_sd_components(
+            **parts, name=name, fingerprint="mine", device=device, dtype=dtype, image_size=image_size
+        )
+
+    monkeypatch.setitem(t2i.PIPELINES, "MyLatentPipeline", load_mine)
+    model = load_t2i(str(tmp_path / "mine"), device="cpu")
+    assert model.fingerprint == "mine" and model.sample_shape == (4, 8, 8)
+    images = sample(model, model.encode(["a photo of a cat"])[0], [0, 1], steps=2, guidance=2.0)
+    assert images.shape == (2, 3, 16, 16) and 0 <= images.min() and images.max() <= 1
+
+
 @pytest.mark.parametrize(
     "model_id, extra",
     [

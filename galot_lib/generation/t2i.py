@@ -52,7 +52,12 @@ BUNDLED_DEFAULT_STEPS, BUNDLED_DEFAULT_GUIDANCE = 20, 3.0  # used while galot_bu
 
 @dataclass(eq=False)
 class T2IModel:
-    """A text-to-image diffusion model as the sampler sees it; build it with ``load_t2i``."""
+    """A text-to-image diffusion model as the sampler sees it: the one backend interface. GALOT reads a model only
+    through it: ``encode`` (prompts -> token embeddings, PGD's variable), ``predict`` (the denoiser's output at a
+    timestep, which the sampler steps with the scheduler's config and differentiates at its last step, or through
+    every step), ``decode`` (model-space samples -> images, differentiable) and ``to_model_space`` (its inverse, for
+    the zero-shot label filter). A backend is a loader that fills one: the bundled format's (``galot_bundled.json``)
+    and, by pipeline class name, ``PIPELINES``'s. Build one with ``load_t2i``."""
 
     kind: str  # "stable_diffusion" | "bundled"
     name: str  # hub id or folder
