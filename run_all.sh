@@ -118,22 +118,26 @@ if [[ -n "$rehearse" ]]; then
   python -m galot_lib.experiments.rehearsal
 fi
 
-# Every -p NAME VALUE checked against the profile before any work (a bad one is named with what it accepts); the
-# profile fields they change go to the grid too, so that it computes the runs the notebooks will ask for.
-grid_settings=()
-if (( ${#extra[@]} > 0 )); then
-  settings="$(python -m galot_lib.experiments.profiles --profile "$profile" "${extra[@]}" --grid-settings)"
-  [[ -z "$settings" ]] || mapfile -t grid_settings <<< "$settings"
+# Every -p NAME VALUE checked against the profile before any work (a bad one is named with what it accepts) and
+# resolved once, with the profile, into the run's settings file: the plan, the preflight, the grid, the notebooks and
+# the verdict check all read their profile through it ($GALOT_SETTINGS; galot_lib/experiments/profiles.py: get_profile),
+# so they compute the same runs. The tests run on their own settings.
+if [[ "$mode" != "test" ]]; then
+  settings_dir="$(mktemp -d)"
+  trap 'rm -rf "$settings_dir"' EXIT
+  python -m galot_lib.experiments.profiles --profile "$profile" "${extra[@]}" --write-settings "$settings_dir/settings.json"
+  export GALOT_SETTINGS="$settings_dir/settings.json"
 fi
 
 if [[ "$mode" == "plan" ]]; then  # the run these settings make, as the grid and the notebooks will compute it
-  exec python -m galot_lib.experiments.plan --profile "$profile" ${only:+--only "$only"} "${grid_settings[@]}"
+  python -m galot_lib.experiments.plan --profile "$profile" ${only:+--only "$only"}
+  exit
 fi
 
 # ---------------------------------------------------------------- data
 # Fashion-MNIST where the run reads it (the tests always do; a paper run does not)
 if [[ "$mode" == "test" ]] || python -m galot_lib.experiments.preflight --profile "$profile" ${only:+--only "$only"} \
-    "${grid_settings[@]}" --datasets | grep -qx fashion_mnist; then
+    --datasets | grep -qx fashion_mnist; then
   if [[ ! -f /usr/share/datasets/fashion-mnist/train-images-idx3-ubyte.gz ]] && [[ "$(id -u)" == "0" ]] && command -v apt-get >/dev/null; then
     echo "== installing Debian's dataset-fashion-mnist"
     apt-get install -y -qq dataset-fashion-mnist >/dev/null 2>&1 || { apt-get update -qq >/dev/null && apt-get install -y -qq dataset-fashion-mnist >/dev/null; } || true
@@ -141,12 +145,13 @@ if [[ "$mode" == "test" ]] || python -m galot_lib.experiments.preflight --profil
   python -m galot_lib.learning.data --download
 fi
 if [[ "$mode" != "test" ]]; then  # every data file, model and folder the run needs, named together before any work
-  python -m galot_lib.experiments.preflight --profile "$profile" ${only:+--only "$only"} "${grid_settings[@]}"
+  python -m galot_lib.experiments.preflight --profile "$profile" ${only:+--only "$only"}
 fi
 
 # ---------------------------------------------------------------- work
 if [[ "$mode" == "check" ]]; then
-  exec python -m galot_lib.reporting.verdict_check --profile "$profile"
+  python -m galot_lib.reporting.verdict_check --profile "$profile"
+  exit
 fi
 if [[ "$mode" == "test" ]]; then
   echo "== lint and format (ruff, pyproject.toml's settings)"
@@ -185,7 +190,7 @@ if (( processes > 1 )); then
   # The runs first, shared out over the processes (galot_lib.experiments.grid); the notebooks then find them done. If the
   # launch fails (no loopback networking, say), the notebooks compute what is missing in this one process.
   echo "== computing the runs with $processes processes ($gpus GPUs)"
-  grid=(-m galot_lib.experiments.grid --profile "$profile" ${only:+--only "$only"} "${grid_settings[@]}")
+  grid=(-m galot_lib.experiments.grid --profile "$profile" ${only:+--only "$only"})
   [[ -z "$suffix" ]] || grid+=(--ledger "$stage/W$suffix/grid")  # a study of other settings keeps the run's ledger
   started=$(date -Iseconds); start=$(date +%s)
   if (( gpus > 0 )); then

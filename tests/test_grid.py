@@ -227,6 +227,22 @@ def test_run_all_rejects_bad_arguments_before_any_set_up(args, message):
     assert "installing" not in out.stdout and "creating" not in out.stdout
 
 
+def test_run_all_plans_the_run_its_parameters_make():
+    """-p reaches the plan through the run's one settings file: a CIFAR-10-only, one-seed, two-cycle paper run is
+    planned as exactly that (it used to price the full profile, 1,806.8 GPU-hours)."""
+    out = subprocess.run(
+        [str(REPO / "run_all.sh"), "--profile", "paper", "--plan", "-p", "SEEDS", "[0]", "-p", "CYCLES", "2", "-p",
+         "DATASETS", "['cifar10']"],
+        capture_output=True,
+        text=True,
+        timeout=300,
+        cwd=REPO,
+    )  # fmt: skip
+    assert out.returncode == 0, out.stderr
+    assert "cifar10 in Table 1, cifar10 elsewhere, 1 seeds" in out.stdout
+    assert "set: seeds = [0], cycles = 2, ablation_cycles = 2, table1_datasets = ['cifar10']" in out.stdout
+
+
 def test_run_all_reads_the_sections_from_the_registry_before_any_set_up():
     """run_all.sh's --only choices are the registry's ids, read with a bare python3 (no project installed)."""
     out = subprocess.run(

@@ -50,3 +50,22 @@ def test_settings_reach_the_plan(capsys):
     assert total["small"] < total["full"] / 5
     assert "cifar10 in Table 1" in small and "set: seeds = [0], cycles = 2" in small
     assert "measured on an NVIDIA H200" in small
+
+
+def test_run_all_plans_what_its_settings_file_says(tmp_path, monkeypatch, capsys):
+    """./run_all.sh resolves the profile and its -p parameters once, into the settings file every step reads: the plan
+    through it is the plan through --set."""
+    from galot_lib.experiments.profiles import main as resolve
+
+    monkeypatch.delenv("GALOT_SETTINGS", raising=False)
+    plan.main(["--profile", "paper", "--set", "seeds", "[0]", "--set", "cycles", "2", "--set", "ablation_cycles", "2",
+               "--set", "table1_datasets", "['cifar10']"])  # fmt: skip
+    by_set = capsys.readouterr().out
+    settings = tmp_path / "settings.json"
+    resolve(["--profile", "paper", "-p", "SEEDS", "[0]", "-p", "CYCLES", "2", "-p", "DATASETS", "['cifar10']",
+             "--write-settings", str(settings)])  # fmt: skip
+    monkeypatch.setenv("GALOT_SETTINGS", str(settings))
+    plan.main(["--profile", "paper"])
+    through_file = capsys.readouterr().out
+    assert through_file.splitlines()[1:] == by_set.splitlines()[1:]  # the same runs, the same GPU hours
+    assert "cifar10 in Table 1" in through_file and "set: seeds = [0], cycles = 2" in through_file

@@ -133,3 +133,25 @@ def test_the_embedded_seeds_are_the_seed_plans():
         ours, other = r.comparison.split(" - ")
         wanted = max(len(profile.seeds), r.seeds_for_1_point)
         assert planned_seeds(profile.as_dict(), r.section, ours, other) == wanted, r.comparison
+
+
+def test_every_step_reads_the_runs_one_settings_file(tmp_path, monkeypatch):
+    """The profile and the -p parameters resolved once (run_all.sh writes $GALOT_SETTINGS): a notebook's own
+    get_profile call, the grid's and the plan's all give the same profile; another profile's steps are untouched; a
+    file that is not a run's settings is named."""
+    from galot_lib.experiments.profiles import main as resolve
+
+    settings = tmp_path / "settings.json"
+    resolve(["--profile", "paper", "-p", "SEEDS", "[0]", "-p", "CYCLES", "2", "-p", "DATASETS", "['cifar10']",
+             "--write-settings", str(settings)])  # fmt: skip
+    monkeypatch.setenv("GALOT_SETTINGS", str(settings))
+    monkeypatch.setenv("GALOT_PROFILE", "paper")
+    grid = get_profile("paper")
+    notebook = get_profile("default", seeds="[0]", cycles="2")  # what 4.1's parameters cell passes under run_all.sh
+    assert grid == notebook
+    assert (grid.seeds, grid.cycles, grid.ablation_cycles, grid.table1_datasets) == ((0,), 2, 2, ("cifar10",))
+    assert get_profile("smoke") == get_profile("smoke", cycles=None)  # another profile: its own settings
+    assert get_profile("smoke").cycles == 2
+    settings.write_text("not json")
+    with pytest.raises(ValueError, match=r"\$GALOT_SETTINGS names .*settings.json, which is not a run's settings"):
+        get_profile("paper")

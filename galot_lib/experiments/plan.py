@@ -26,7 +26,7 @@ import pandas as pd
 from ..core.paths import cache_root
 from ..generation.label_filters import DIFFUSION_TIMESTEPS
 from ..learning.data import dataset_classes
-from .profiles import PROFILES, Profile, get_profile
+from .profiles import PROFILES, Profile, get_profile, run_settings
 from .registry import SECTIONS
 from .runs import RunJob, al_config
 from .sections import section_jobs
@@ -170,6 +170,7 @@ def main(argv=None):
     p.add_argument("--set", nargs=2, action="append", default=[], metavar=("FIELD", "VALUE"), help="a profile field")
     args = p.parse_args(argv)
     profile = get_profile(args.profile, **dict(args.set))
+    changed = {**run_settings(profile.name), **dict(args.set)}  # the run's settings file's, then --set's
     table = plan(profile, [args.only] if args.only else list(SECTIONS))
     rate = table.attrs["throughput"]
     most = max(len(profile.seeds_of(run)) for run in ("GALOT", *dict(profile.extra_seeds)))  # the seed plan's
@@ -177,7 +178,7 @@ def main(argv=None):
         f"plan for the {profile.name} profile ({profile.t2i_model}, T = {profile.galot.sampling_steps}, "
         f"{', '.join(profile.table1_datasets)} in Table 1, {profile.dataset} elsewhere, {len(profile.seeds)} seeds, up "
         f"to {most} for some headline runs, {profile.cycles} cycles"
-        + (f"; set: {', '.join(f'{k} = {v}' for k, v in args.set)}" if args.set else "")
+        + (f"; set: {', '.join(f'{k} = {v}' for k, v in changed.items())}" if changed else "")
         + "); nothing has been run"
     )
     print(table.to_string(index=False, float_format=lambda v: f"{v:,.1f}"))

@@ -9,10 +9,12 @@ set ``smoke``) or else ``embedded``.
 from __future__ import annotations
 
 import dataclasses
+import json
 import os
 from dataclasses import dataclass
 from pathlib import Path
 
+from ..core.io import write_json
 from ..generation.galot import EpsSchedule, GalotConfig
 from ..generation.prompts import BASIC_TEMPLATE, GALOT_TEMPLATE, PAPER_TEMPLATES
 from ..learning.data import check_dataset_name
@@ -31,6 +33,7 @@ from .profile_fields import (
 )
 
 PROFILES = ("smoke", "embedded", "paper", "paper-rehearsal")
+SETTINGS_ENV = "GALOT_SETTINGS"  # a run's resolved settings file (run_all.sh writes it once; get_profile reads it)
 # Table 1's eleven pool-based baselines, in the paper's order.
 BASELINES = (
     "RandomSampling",
@@ -96,15 +99,20 @@ def estimator_options(steps: int) -> tuple[tuple[str, tuple], ...]:
 
 @dataclass(frozen=True)
 class Profile:
+    """Every setting of a reproduction, in groups: the data, the seeds (named before any run), the label budget, the
+    models and their training, GALOT and the paper's studies, and the machine's resources. ``docs/profiles.md``
+    compares the profiles; ``profile_fields.RULES`` holds each field's accepted values."""
+
     name: str
+    # --- data
     dataset: str  # Secs. 4.2-4.5 and Appendix B
     table1_datasets: tuple[str, ...]  # Sec. 4.1
     pool_size: int | None  # a fixed random subset of the pool split (None: all of it)
     test_size: int | None  # a fixed random subset of the test split (None: all of it)
+    data_dir: str | None  # where the data sets are read (None: $GALOT_DATA_DIR, else ~/.cache/galot/data)
+    # --- seeds: named before any run (docs/statistics.md)
     seeds: tuple[int, ...]  # repeats of Table 1's GALOT rows and headline baselines, and of Fig. 3 (the first: Table 2)
-    headline_baselines: tuple[
-        str, ...
-    ]  # named before any run: run for every seed, the headline compares GALOT with them
+    headline_baselines: tuple[str, ...]  # run for every seed: the headline compares GALOT with them
     baseline_seeds: tuple[int, ...]  # repeats of the other pool baselines and of GAAL
     study_seeds: tuple[int, ...]  # repeats of the SEM ablations (Table 3, Figs. 5-6) and of Table 4 / estimators
     ablation_seeds: tuple[int, ...]  # repeats of the label-aware objectives study (confidence intervals over seeds)
@@ -112,36 +120,38 @@ class Profile:
     # The runs whose comparisons need more than ``seeds`` to resolve 1 point (the seed plan), with the seeds each gets
     # beyond them: (run name of Table 1 or "GAL", seeds); a comparison pairs on the seeds both its runs have.
     extra_seeds: tuple[tuple[str, tuple[int, ...]], ...]
-    # (empty: no choice run, as in the second label budget's study)
-    default_arm: str  # the PAYOFF_ARMS arm chosen on choice_seeds (before the headline seeds are looked at)
-    zero_shot_test_images: int  # test images the text-to-image model classifies zero-shot (notebook W's reference)
+    # --- label budget
+    initial_labeled: int
+    query_size: int  # n_AL
     cycles: int  # Table 1, Fig. 3
     transfer_cycles: int  # Table 2 (the first cycles of Table 1's GALOT run, replayed)
     ablation_cycles: int  # Sec. 4.5
-    initial_labeled: int
-    query_size: int  # n_AL
     candidates: int | None  # unlabelled images scored per query (None: the whole pool)
+    # --- models and their training
     model: str  # the classifier (ResNet18 in the paper)
     transfer_models: tuple[str, ...]  # Sec. 4.3
     strategies: tuple[str, ...]  # Table 1's pool baselines
     train: TrainConfig
     t2i_model: str  # "bundled", a diffusers id or a folder
+    fully_supervised_epochs: int
+    fully_supervised_batch_size: int
+    gaal_gan_steps: int  # GAAL: GAN training steps on the pool
+    gaal_search_steps: int  # GAAL: gradient steps on the latent codes of each query (GaalConfig.search_steps)
+    # --- GALOT and the paper's studies
     galot: GalotConfig  # GALOT's defaults (Table 8 + the settings the paper leaves out)
+    basic_template: str  # GALOT (basic), the paper's in every profile
+    templates: tuple[str, ...]  # Table 3, Fig. 4: the paper's six (smoke: two of them)
     estimator_options: tuple[tuple[str, tuple], ...]  # Sec. 4.5 estimators study: (name, GalotConfig changes)
     label_options: tuple[tuple[str, tuple], ...]  # Sec. 4.5 label-aware study: (name, GalotConfig changes)
     table4_eps: tuple[float, ...]  # Table 4 (fixed eps values)
     fig4_eps: tuple[float, ...]  # pseudo-label accuracy against eps
     fig4_per_class: int  # images per class and setting (Sec. 4.4: 10)
-    fully_supervised_epochs: int
-    fully_supervised_batch_size: int
-    gaal_gan_steps: int  # GAAL: GAN training steps on the pool
+    zero_shot_test_images: int  # test images the text-to-image model classifies zero-shot (notebook W's reference)
+    payoff_arms: tuple[str, ...]  # notebook W's arms (names of PAYOFF_ARMS)
+    default_arm: str  # the PAYOFF_ARMS arm chosen on choice_seeds (before the headline seeds are looked at)
+    # --- the machine's resources
     memory_budget_gb: float | None  # the memory plan's budget off a GPU (None: half this machine's memory)
     max_batch: int  # the most images generated or differentiated at once, whatever memory allows
-    basic_template: str = BASIC_TEMPLATE  # GALOT (basic), the paper's in every profile
-    templates: tuple[str, ...] = PAPER_TEMPLATES  # Table 3, Fig. 4: the paper's six (smoke: two of them)
-    data_dir: str | None = None  # where the data sets are read (None: $GALOT_DATA_DIR, else ~/.cache/galot/data)
-    gaal_search_steps: int = 20  # GAAL: gradient steps on the latent codes of each query (GaalConfig.search_steps)
-    payoff_arms: tuple[str, ...] = tuple(name for name, _ in PAYOFF_ARMS)  # notebook W's arms (names of PAYOFF_ARMS)
 
     def __post_init__(self):
         check_fields(self)  # every field's type and range, named with its accepted values (profile_fields.py)
@@ -275,6 +285,11 @@ def _embedded() -> Profile:
         gaal_gan_steps=600,
         memory_budget_gb=4.0,
         max_batch=64,
+        basic_template=BASIC_TEMPLATE,
+        templates=PAPER_TEMPLATES,
+        data_dir=None,
+        gaal_search_steps=20,
+        payoff_arms=tuple(name for name, _ in PAYOFF_ARMS),
     )
 
 
@@ -429,11 +444,31 @@ def resolve_name(name: str = "default") -> str:
     return name
 
 
+def run_settings(profile_name: str) -> dict:
+    """The profile fields a run's settings file (``$GALOT_SETTINGS``, written once by ``./run_all.sh`` from its
+    ``-p`` parameters: :func:`resolve_settings`) changes in ``profile_name``'s profile; none without a file, or for
+    another profile."""
+    path = os.environ.get(SETTINGS_ENV)
+    if not path:
+        return {}
+    try:
+        settings = json.loads(Path(path).read_text())
+        return dict(settings["fields"]) if settings["profile"] == profile_name else {}
+    except (OSError, ValueError, KeyError, TypeError) as err:
+        raise ValueError(
+            f"${SETTINGS_ENV} names {path}, which is not a run's settings file ({type(err).__name__}: {err}); unset "
+            "it, or let ./run_all.sh write it"
+        ) from err
+
+
 def get_profile(name: str = "default", **overrides) -> Profile:
-    """The named profile with the notebook parameters that are not None applied on top (``train`` may be a recipe
-    name, a name from ``learning.train.RECIPES``)."""
+    """The named profile with the run's settings (:func:`run_settings`) and then the notebook parameters that are not
+    None applied on top (``train`` may be a recipe name, a name from ``learning.train.RECIPES``). Under
+    ``./run_all.sh`` every step (the plan, the preflight, the grid, the notebooks, the verdict check) resolves its
+    profile here, from the one settings file."""
     profile = _BUILDERS[resolve_name(name)]()
-    changes = {k: parse_parameter(k, getattr(profile, k, None), v) for k, v in overrides.items() if v is not None}
+    overrides = {**run_settings(profile.name), **{k: v for k, v in overrides.items() if v is not None}}
+    changes = {k: parse_parameter(k, getattr(profile, k, None), v) for k, v in overrides.items()}
     if isinstance(changes.get("seeds"), tuple) and "baseline_seeds" not in changes:
         # Fewer seeds (-p SEEDS "[0]"): the other baselines keep those of their seeds that remain, else the first
         kept = tuple(s for s in profile.baseline_seeds if s in changes["seeds"])
@@ -474,25 +509,32 @@ def check_notebook_parameters(profile_name: str, parameters: dict) -> None:
             )
 
 
+def resolve_settings(profile_name: str, parameters: dict) -> dict:
+    """A run's settings, resolved once: the profile's name and the fields its ``-p`` parameters change (checked first:
+    :func:`check_notebook_parameters`), as ``get_profile`` reads them back from ``$GALOT_SETTINGS``."""
+    check_notebook_parameters(profile_name, parameters)
+    return dict(profile=resolve_name(profile_name), parameters=parameters, fields=dict(grid_settings(parameters)))
+
+
 def main(argv=None):
-    """``python -m galot_lib.experiments.profiles --profile NAME [-p NAME VALUE]...``: exit 2 naming a bad parameter;
-    with ``--grid-settings``, then print the grid's ``--set FIELD VALUE`` arguments, one per line."""
+    """``python -m galot_lib.experiments.profiles --profile NAME [-p NAME VALUE]... [--write-settings FILE]``: exit 2
+    naming a bad parameter; else write the run's resolved settings to FILE (``$GALOT_SETTINGS`` for every step)."""
     import argparse
     import sys
 
     p = argparse.ArgumentParser(description="check notebook parameters against a profile before any work")
     p.add_argument("--profile", default="default")
     p.add_argument("-p", "--parameters", nargs=2, action="append", default=[], metavar=("NAME", "VALUE"))
-    p.add_argument("--grid-settings", action="store_true")
+    p.add_argument("--write-settings", type=Path, metavar="FILE")
     args = p.parse_args(argv)
+    os.environ.pop(SETTINGS_ENV, None)  # a run's settings start from its profile alone, not from another run's file
     try:
-        check_notebook_parameters(args.profile, dict(args.parameters))
+        settings = resolve_settings(args.profile, dict(args.parameters))
     except (ValueError, FileNotFoundError) as err:
         print(f"run_all.sh: {err}", file=sys.stderr)
         raise SystemExit(2)
-    if args.grid_settings:
-        for field, value in grid_settings(dict(args.parameters)):
-            print("--set", field, value, sep="\n")
+    if args.write_settings:
+        write_json(args.write_settings, settings)
 
 
 if __name__ == "__main__":
