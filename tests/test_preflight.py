@@ -55,6 +55,18 @@ def test_the_settings_reach_the_preflight(tmp_path, monkeypatch, capsys):
     assert "cifar100" in capsys.readouterr().err
 
 
+def test_the_runs_settings_file_reaches_the_preflight(tmp_path, monkeypatch, capsys):
+    """./run_all.sh -p T2I FOLDER: the preflight checks the model the run will load, through the settings file."""
+    from galot_lib.experiments.profiles import main as resolve
+
+    settings = tmp_path / "settings.json"
+    resolve(["--profile", "smoke", "-p", "T2I", str(tmp_path / "no-model"), "--write-settings", str(settings)])
+    monkeypatch.setenv("GALOT_SETTINGS", str(settings))
+    with pytest.raises(SystemExit) as stopped:
+        preflight.main(["--profile", "smoke", "--only", "4.2"])
+    assert stopped.value.code == 2 and f"the folder {tmp_path / 'no-model'} does not exist" in capsys.readouterr().err
+
+
 class StandInHub(BaseHTTPRequestHandler):
     """The hub's model API, as huggingface_hub asks it (GET /api/models/<id>): one complete SD repo, one without
     weights; any other id is not found."""

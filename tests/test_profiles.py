@@ -81,7 +81,9 @@ def test_the_notebook_parameters_are_known_and_checked_before_any_notebook_runs(
     # a profile field's own name reached the grid but not the notebooks, which computed another run: refused
     with pytest.raises(ValueError, match=r"\['seeds'\]: no step reads them \(seeds is spelled SEEDS\)"):
         check_notebook_parameters("smoke", {"seeds": "[0]"})
-    with pytest.raises(ValueError, match="t2i_model is a profile field no notebook parameter sets"):
+    with pytest.raises(ValueError, match="max_batch is a profile field no notebook parameter sets"):
+        check_notebook_parameters("paper", {"max_batch": "8"})
+    with pytest.raises(ValueError, match=r"\['t2i_model'\]: no step reads them \(t2i_model is spelled T2I"):
         check_notebook_parameters("paper", {"t2i_model": "org/other"})
     with pytest.raises(SystemExit) as stopped:
         main(["--profile", "smoke", "-p", "SEED", "[0"])

@@ -167,6 +167,7 @@ NOTEBOOK_FIELDS = {
     "INITIAL_LABELED": "initial_labeled",
     "QUERY_SIZE": "query_size",
     "ARMS": "payoff_arms",
+    "T2I": "t2i_model",
     "TRAIN": "train",
 }
 NOTEBOOK_CHOICES = {"SEED": "seeds", "ANNOTATION_EPS": "fig4_eps"}

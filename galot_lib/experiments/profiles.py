@@ -487,12 +487,14 @@ def check_notebook_parameters(profile_name: str, parameters: dict) -> None:
     fields = {k: v for k, v in parameters.items() if k != "PROFILE" and k not in NOTEBOOK_CHOICES}
     unknown = [k for k in fields if k not in NOTEBOOK_FIELDS]
     if unknown:
+        parameter_of = {**{field: name for name, field in NOTEBOOK_FIELDS.items()}, **{k: k for k in NOTEBOOK_FIELDS}}
+        spelled = {k: parameter_of.get(k.upper(), parameter_of.get(k)) for k in unknown}
         hints = [
-            f"{k} is spelled {k.upper()}"
-            if k.upper() in NOTEBOOK_FIELDS
+            f"{k} is spelled {spelled[k]}"
+            if spelled[k]
             else f"{k} is a profile field no notebook parameter sets (a profile of your own changes it)"
             for k in unknown
-            if k.upper() in NOTEBOOK_FIELDS or k in RULES
+            if spelled[k] or k in RULES
         ]
         raise ValueError(
             f"unknown notebook parameter(s) {unknown}: no step reads them"
