@@ -64,6 +64,14 @@ def test_todays_states_read_back_with_their_numpy_fields(tmp_path):
     assert back == scalars and all(type(back[k]) is type(v) for k, v in scalars.items())
 
 
+def test_a_gal_only_runs_state_with_no_labels_reads_back(tmp_path):
+    """A GAL-only run labels nothing: its state's empty index array is pickled with a call of bytes(), which the safe
+    reader admits (refused, the grid's GAL runs could not be read back by the notebooks, nor resumed)."""
+    save_torch(dict(labeled=np.zeros(0, np.int64), empty=np.zeros((0, 3), np.float32)), tmp_path / "state.pt")
+    back = load_torch(tmp_path / "state.pt")
+    assert back["labeled"].dtype == np.int64 and back["labeled"].shape == (0,) and back["empty"].shape == (0, 3)
+
+
 @pytest.mark.parametrize("reader", ["text_to_model", "annotation panel", "Table 2 replay", "generated cache"])
 def test_every_reader_of_a_saved_state_refuses_a_crafted_one(reader, tmp_path, monkeypatch):
     marker = tmp_path / "ran"

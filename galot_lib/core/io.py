@@ -72,7 +72,9 @@ def _numpy_globals() -> list:
 
     multiarray = np._core.multiarray if hasattr(np, "_core") else np.core.multiarray
     number_dtypes = {type(np.dtype(code)) for code in np.typecodes["All"] if code not in "OSUVMm"}
-    return [multiarray._reconstruct, multiarray.scalar, np.ndarray, np.dtype, *number_dtypes]
+    # bytes: an empty array's raw data, which pickle's protocol 2 writes as a call of bytes() (a GAL-only run's
+    # labelled indices); bytes() makes a bytes object and nothing else
+    return [multiarray._reconstruct, multiarray.scalar, np.ndarray, np.dtype, bytes, *number_dtypes]
 
 
 def load_torch(path: str | Path, map_location="cpu"):
