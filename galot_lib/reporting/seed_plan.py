@@ -3,6 +3,13 @@ pilot seeds that no headline reports.
 
     python -m galot_lib.reporting.seed_plan --profile embedded --pilot-seeds 20 21 22 23 24 25 26 27 [--processes 2]
 
+    python -m galot_lib.reporting.seed_plan --profile embedded --ledger --pilot-seeds 20 21 22 23 24 25
+
+With ``--ledger``, the same rule for the claims ledger (``paper_claims``): every section the ledger's seed-based parts
+read (4.1, 4.2, 4.3, 4.5) runs on the pilot seeds, and each part's pilot spread gives the seeds a +-1-point interval
+needs, with the seconds one more seed of its runs costs (from the pilot's records), in
+``bench/results/seed_plan_ledger_<profile>.csv``.
+
 A paired comparison's resolution at n seeds is the half-width of its 95% interval, t(n - 1) sd / sqrt(n), where sd
 is the spread of its per-seed differences. The plan takes sd from whole active-learning runs (the queries follow
 each seed's own classifier, so the AL path's noise is in it, not only the trainer's) of every run the family
@@ -70,15 +77,75 @@ def plan(profile, pilot: pd.DataFrame) -> pd.DataFrame:
     return out.assign(profile=profile.name, code_version=code_version())
 
 
-def launch_pilot(profile_name: str, pilot_seeds: tuple[int, ...], processes: int, ledger: Path):
-    """The pilot's runs with ``processes`` CPU processes (the grid, headline runs only)."""
+LEDGER_SECTIONS = ("4.1", "4.2", "4.3", "4.5")  # the sections of the ledger's seed-based parts (4.4's are images)
+MIN_SEEDS = 5  # no claim is tested on fewer paired seeds
+
+
+def ledger_pilot_profile(profile, pilot_seeds: tuple[int, ...]):
+    """The profile with the pilot seeds for every run the ledger's parts read (the other baselines and the studies
+    too), and no choice run."""
+    return profile.replace(
+        seeds=pilot_seeds,
+        ablation_seeds=pilot_seeds,
+        study_seeds=pilot_seeds,
+        baseline_seeds=pilot_seeds,
+        choice_seeds=(),
+        extra_seeds=(),
+    )
+
+
+def ledger_plan(profile, pilot, records: dict[str, pd.DataFrame]) -> pd.DataFrame:
+    """Per seed-based part of the ledger's tested claims (``pilot``: the pilot profile, ``records`` its sections'
+    records): the pilot's difference and spread, the seeds a +-1-point interval needs (at least ``MIN_SEEDS``), and the
+    seconds one seed of the part's two runs took in the pilot; the claim's seeds are its parts' most."""
+    from .paper_claims import claims, part_row
+
+    rows = []
+    for claim in claims(pilot):
+        for part in claim.parts:
+            row = part_row(part, records, pilot)
+            if row.get("unit") != "seeds" or row.get("missing") or row.get("n", 0) < 2:
+                continue
+            n = int(row["n"])
+            sd = (row["ci_high"] - row["ci_low"]) / 2 * math.sqrt(n) / stats.t.ppf(0.975, n - 1)
+            rows.append(
+                dict(
+                    claim=claim.id,
+                    part=row["comparison"],
+                    section=part.section,
+                    pilot_seeds=n,
+                    pilot_difference=row["difference"],
+                    pilot_sd=sd,
+                    seeds_for_1_point=max(MIN_SEEDS, seeds_for(sd)),
+                    seconds_per_seed=run_seconds(records[part.section], part),
+                )
+            )
+    out = pd.DataFrame(rows)
+    out["claim_seeds"] = out.groupby("claim").seeds_for_1_point.transform("max")
+    return out.assign(profile=profile.name, code_version=code_version())
+
+
+def run_seconds(df: pd.DataFrame, part) -> float:
+    """The mean seconds per seed of the two runs a part compares (every cycle's query, generation, training and
+    evaluation), from the pilot's records."""
+    for column, value in part.where:
+        df = df[df[column].astype(str) == value] if column in df else df[:0]
+    df = df[df[part.index].astype(str).isin([part.ours, part.other])]
+    phases = [c for c in ("query_s", "generate_s", "train_s", "eval_s") if c in df]
+    return float(df[phases].sum(axis=1).groupby(df.seed).sum().mean())
+
+
+def launch_pilot(
+    profile_name: str, pilot_seeds: tuple[int, ...], processes: int, ledger: Path, sections: tuple[str, ...] = ()
+):
+    """The pilot's runs with ``processes`` CPU processes (the grid: the headline's runs, or ``sections``' all)."""
     settings = [
         ("seeds", pilot_seeds),
         ("ablation_seeds", pilot_seeds),
-        ("baseline_seeds", pilot_seeds[:1]),
+        ("baseline_seeds", pilot_seeds if sections else pilot_seeds[:1]),
         ("choice_seeds", ()),
         ("extra_seeds", ()),
-    ]
+    ] + ([("study_seeds", pilot_seeds)] if sections else [])
     command = [
         sys.executable,
         "-m",
@@ -90,7 +157,7 @@ def launch_pilot(profile_name: str, pilot_seeds: tuple[int, ...], processes: int
         "galot_lib.experiments.grid",
         "--profile",
         profile_name,
-        "--headline-only",
+        *(["--only", *sections] if sections else ["--headline-only"]),
         "--no-progress",
         "--ledger",
         str(ledger),
@@ -105,6 +172,7 @@ def main(argv=None):
     p.add_argument("--profile", default="embedded", choices=PROFILES)
     p.add_argument("--pilot-seeds", type=int, nargs="+", default=list(range(20, 28)))
     p.add_argument("--processes", type=int, default=min(os.cpu_count() or 1, 4))
+    p.add_argument("--ledger", action="store_true", help="plan the claims ledger's seeds instead of the headline's")
     args = p.parse_args(argv)
     profile = get_profile(args.profile)
     pilot_seeds = tuple(args.pilot_seeds)
@@ -118,8 +186,11 @@ def main(argv=None):
     os.environ["GALOT_RUNS_DIR"], os.environ["GALOT_CACHE_DIR"] = str(folder / "runs"), str(folder / "generated")
     start = time.perf_counter()
     if args.processes > 1:
-        launch_pilot(profile.name, pilot_seeds, args.processes, folder / "ledger")
+        sections = LEDGER_SECTIONS if args.ledger else ()
+        launch_pilot(profile.name, pilot_seeds, args.processes, folder / "ledger", sections)
     torch.set_num_threads(max(1, (os.cpu_count() or 1) // max(args.processes, 1)))  # the grid's threads: read back
+    if args.ledger:
+        return write_ledger_plan(profile, pilot_seeds, start)
     pilot = pilot_profile(profile, pilot_seeds)
     table = plan(profile, computed_comparisons(pilot, headline_records(pilot, progress=False)))
     save_table(table, plan_path(profile.name), index=False)
@@ -132,6 +203,31 @@ def main(argv=None):
     print(
         f"pilot of {len(pilot_seeds)} seeds in {(time.perf_counter() - start) / 60:.1f} minutes; written to "
         f"{plan_path(profile.name)} (spreads and half-widths in points)"
+    )
+
+
+def write_ledger_plan(profile, pilot_seeds: tuple[int, ...], start: float) -> None:
+    from ..experiments import sections
+
+    pilot = ledger_pilot_profile(profile, pilot_seeds)
+    dataset = pilot.table1_datasets[0]
+    computed = {
+        "4.1": sections.table1(pilot, dataset, False),
+        "4.2": sections.figure3(pilot, False),
+        "4.3": sections.table2(pilot, False),
+        "4.5": sections.ablations(pilot, False),
+    }
+    table = ledger_plan(profile, pilot, {k: pd.DataFrame(v) for k, v in computed.items()})
+    path = REPO / "bench" / "results" / f"seed_plan_ledger_{profile.name}.csv"
+    save_table(table, path, index=False)
+    shown = table.assign(pilot_sd=table.pilot_sd * 100, pilot_difference=table.pilot_difference * 100)
+    print(
+        shown[
+            ["claim", "part", "pilot_seeds", "pilot_difference", "pilot_sd", "seeds_for_1_point", "seconds_per_seed"]
+        ].to_markdown(index=False, floatfmt=".2f")
+    )
+    print(
+        f"ledger pilot of {len(pilot_seeds)} seeds in {(time.perf_counter() - start) / 60:.1f} minutes; written to {path}"
     )
 
 
