@@ -1,0 +1,39 @@
+"""The seed plans: the ledger's (``seed_plan --ledger``) reads each seed-based part's spread from pilot records and
+asks at least 5 seeds, more where a +-1-point interval needs them, with what one more seed of the part's runs costs."""
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from galot_lib.experiments.profiles import get_profile
+from galot_lib.reporting.seed_plan import MIN_SEEDS, ledger_pilot_profile, ledger_plan, seeds_for
+
+
+def pilot_records(spread: float) -> pd.DataFrame:
+    """Sec. 4.1's records on 6 pilot seeds: GALOT (basic) a point above GALOT on average, with per-seed noise of
+    ``spread``; every run 2 cycles of 3 + 2 seconds."""
+    rng = np.random.default_rng(0)
+    rows = []
+    for seed in range(20, 26):
+        noise = rng.normal(0, spread)
+        for method, level in (("GALOT", 0.70), ("GALOT (basic)", 0.71 + noise)):
+            for cycle in (0, 1):
+                rows.append(dict(method=method, seed=seed, cycle=cycle, accuracy=level + 0.02 * cycle, train_s=3.0,
+                                 eval_s=2.0))  # fmt: skip
+    return pd.DataFrame(rows)
+
+
+@pytest.mark.parametrize("spread", [0.001, 0.03])
+def test_the_ledger_plan_asks_the_seeds_each_part_needs(spread):
+    profile = get_profile("smoke")
+    pilot = ledger_pilot_profile(profile, (20, 21, 22, 23, 24, 25))
+    assert pilot.study_seeds == pilot.baseline_seeds == (20, 21, 22, 23, 24, 25) and pilot.choice_seeds == ()
+    plan = ledger_plan(profile, pilot, {"4.1": pilot_records(spread)})
+    row = plan.set_index("part").loc["GALOT - GALOT (basic)"]
+    assert row.claim == "4.1-refinement" and row.pilot_seeds == 6
+    assert row.pilot_difference == pytest.approx(-0.01, abs=3 * spread)
+    differences = [-0.01 - n for n in np.random.default_rng(0).normal(0, spread, 6)]
+    assert row.pilot_sd == pytest.approx(np.std(differences, ddof=1), rel=1e-6)
+    assert row.seeds_for_1_point == max(MIN_SEEDS, seeds_for(row.pilot_sd)) and row.claim_seeds >= MIN_SEEDS
+    assert row.seconds_per_seed == pytest.approx(2 * 2 * 5.0)  # two runs of two cycles, 5 s each
+    assert (row.seeds_for_1_point == MIN_SEEDS) == (spread < 0.005)
