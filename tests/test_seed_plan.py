@@ -37,3 +37,24 @@ def test_the_ledger_plan_asks_the_seeds_each_part_needs(spread):
     assert row.seeds_for_1_point == max(MIN_SEEDS, seeds_for(row.pilot_sd)) and row.claim_seeds >= MIN_SEEDS
     assert row.seconds_per_seed == pytest.approx(2 * 2 * 5.0)  # two runs of two cycles, 5 s each
     assert (row.seeds_for_1_point == MIN_SEEDS) == (spread < 0.005)
+
+
+def test_seeds_for_equivalence_at_holms_strictest_step():
+    """The seeds at which two one-sided tests would show equivalence within 1 point at Holm's strictest step: the
+    first n where |d| + t(1 - alpha / m, n - 1) sd / sqrt(n) fits inside the margin; never for a difference at the
+    margin."""
+    import math
+
+    from scipy import stats
+
+    from galot_lib.reporting.seed_plan import TARGET, seeds_for_equivalence
+
+    def fits(n, d, sd, m):
+        return abs(d) + stats.t.ppf(1 - 0.05 / m, n - 1) * sd / math.sqrt(n) <= TARGET
+
+    for d, sd, m in [(0.0, 0.004, 17), (-0.0024, 0.0052, 17), (0.005, 0.004, 17), (0.0, 0.004, 1)]:
+        n = seeds_for_equivalence(d, sd, m)
+        assert fits(n, d, sd, m) and not fits(n - 1, d, sd, m), (d, sd, m, n)
+    assert seeds_for_equivalence(0.0, 0.004, 17) > seeds_for_equivalence(0.0, 0.004, 1)  # the family costs seeds
+    assert seeds_for_equivalence(0.0, 0.008, 17) > seeds_for_equivalence(0.0, 0.004, 17)
+    assert seeds_for_equivalence(0.01, 0.001, 17) == 101 and seeds_for_equivalence(-0.02, 0.001, 17) == 101

@@ -38,7 +38,7 @@ from ..core.paths import REPO, runs_root
 from ..core.provenance import code_version
 from ..experiments.profiles import PROFILES, get_profile
 from ..experiments.sections import headline_records
-from .family import computed_comparisons, members, planned_seeds
+from .family import ALPHA, computed_comparisons, members, planned_seeds
 
 TARGET = 0.01  # the half-width a comparison should reach: the equivalence margin
 
@@ -64,16 +64,33 @@ def pilot_profile(profile, pilot_seeds: tuple[int, ...]):
     )
 
 
+def seeds_for_equivalence(difference: float, sd: float, tests: int, most: int = 100) -> int:
+    """The fewest paired seeds at which two one-sided tests would show equivalence within the margin (``TARGET``) at
+    Holm's strictest step over ``tests`` comparisons, if the true difference and spread were the pilot's: |d| +
+    t(1 - alpha / tests, n - 1) sd / sqrt(n) <= margin. A difference at or beyond the margin: never (``most`` + 1).
+    A claim of "no effect" (the paper's central claim at a difference near zero) is resolved only by that test."""
+    if abs(difference) >= TARGET:
+        return most + 1
+    level = 1 - ALPHA / max(tests, 1)
+    fits = (n for n in range(2, most + 1) if abs(difference) + stats.t.ppf(level, n - 1) * sd / math.sqrt(n) <= TARGET)
+    return next(fits, most + 1)
+
+
 def plan(profile, pilot: pd.DataFrame) -> pd.DataFrame:
-    """Per member of the family (``pilot``: its comparisons on the pilot seeds): the pilot's spread and the
-    resolution predicted at the profile's seeds."""
+    """Per member of the family (``pilot``: its comparisons on the pilot seeds): the pilot's difference and spread,
+    the resolution predicted at the profile's seeds, and the seeds the difference test (+-1 point) and the equivalence
+    test (within 1 point, at Holm's strictest step over the primary family) would need."""
     family = members(pilot)
-    out = family[["section", "comparison", "aliases", "summary", "family", "runs_key", "seeds", "sd"]]
-    out = out.rename(columns={"seeds": "pilot_seeds", "sd": "pilot_sd"})
+    out = family[["section", "comparison", "aliases", "summary", "family", "runs_key", "seeds", "difference", "sd"]]
+    out = out.rename(columns={"seeds": "pilot_seeds", "sd": "pilot_sd", "difference": "pilot_difference"})
     fields = profile.as_dict()
     out["seeds"] = [planned_seeds(fields, r.section, r.ours, r.other) for r in family.itertuples()]
     out["predicted_half_width"] = [half_width(sd, n) for sd, n in zip(out.pilot_sd, out.seeds)]
     out["seeds_for_1_point"] = [seeds_for(sd) for sd in out.pilot_sd]
+    primary = int((out.family == "primary").sum())
+    out["seeds_for_equivalence"] = [
+        seeds_for_equivalence(d, sd, primary) for d, sd in zip(out.pilot_difference, out.pilot_sd)
+    ]
     return out.assign(profile=profile.name, code_version=code_version())
 
 
