@@ -27,13 +27,12 @@ from pathlib import Path
 import pandas as pd
 import torch
 
-from .core.hashing import tensor_digest
 from .core.io import save_table
 from .core.paths import check_output_folder
 from .experiments.profiles import PROFILES, get_profile
 from .generation.galot import GAL_ACQUISITIONS, GalotConfig
 from .learning.custom_models import USER_MODELS, check_classifier, check_strategy_fits, register_model
-from .learning.data import DATASETS, ImageSet, load_dataset, load_image_folder, save_image_folder
+from .learning.data import DATASETS, ImageSet, load_dataset, load_image_folder, named_by_content, save_image_folder
 from .learning.loop import ALConfig, check_budget
 from .learning.models import MODELS
 from .learning.strategies import STRATEGIES
@@ -50,8 +49,7 @@ def image_folder(root, classes=None, size: int | None = None, channels: int | No
 def image_tensors(images: torch.Tensor, labels, class_names, name: str) -> ImageSet:
     """Images already in memory (uint8 ``[N, C, H, W]``) with their labels and class words, named ``name`` plus a
     digest of their pixels and labels (the name keys the runs made on them)."""
-    labels = torch.as_tensor(labels, dtype=torch.long)
-    return ImageSet(images, labels, tuple(class_names), f"{name}@{tensor_digest(images, labels)[:8]}/images")
+    return named_by_content(images, torch.as_tensor(labels, dtype=torch.long), class_names, name, "images")
 
 
 def run(

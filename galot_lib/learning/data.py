@@ -244,9 +244,13 @@ def load_image_folder(
             size = first.width
     if channels is None:
         channels = 1 if all(_greyscale(f) for f in files) else 3
-    images, labels = read_images(files, size, channels), torch.tensor(labels)
-    digest = tensor_digest(images, labels)[:8]
-    return ImageSet(images, labels, class_names, f"{root.name}@{digest}/{split}")
+    return named_by_content(read_images(files, size, channels), torch.tensor(labels), class_names, root.name, split)
+
+
+def named_by_content(images: torch.Tensor, labels: torch.Tensor, class_names, stem: str, split: str) -> ImageSet:
+    """An image set named ``<stem>@<digest of its pixels and labels>/<split>``: the name keys the runs made on it, so
+    changed images are a new data set, never a resumed one."""
+    return ImageSet(images, labels, tuple(class_names), f"{stem}@{tensor_digest(images, labels)[:8]}/{split}")
 
 
 def save_image_folder(images: ImageSet, root: str | Path) -> Path:

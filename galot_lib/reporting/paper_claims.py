@@ -512,6 +512,13 @@ def _setting(eps: float) -> str:
 # ---------------------------------------------------------------- the parts' tests
 
 
+def part_rows(part: Part, df: pd.DataFrame) -> pd.DataFrame:
+    """The records of a part's setting (its ``where``; none where the records lack one of its columns)."""
+    for column, value in part.where:
+        df = df[df[column].astype(str) == value] if column in df else df[:0]
+    return df
+
+
 def part_row(part, records: dict[str, pd.DataFrame], profile) -> dict:
     """One part's test: the paired difference over seeds (or of proportions over judged images)."""
     df = records.get(part.section)
@@ -524,8 +531,7 @@ def part_row(part, records: dict[str, pd.DataFrame], profile) -> dict:
         return _proportion_row(part, df, profile)
     name = f"{part.ours} - {part.other}"
     base = dict(section=part.section, comparison=name, summary=str(part.summary), unit="seeds")
-    for column, value in part.where:
-        df = df[df[column].astype(str) == value] if column in df else df[:0]
+    df = part_rows(part, df)
     if part.other == "chance":
         scores = an.per_seed(df[df[part.index] == part.ours], "final", part.index).loc[part.ours]
         test = an.paired_test(scores.to_numpy() - 1 / _classes(profile))
