@@ -23,6 +23,7 @@ from galot_lib.generation.galot import (
 from galot_lib.generation.generator import GalotGenerator
 from galot_lib.generation.heldout import heldout_indices, paired_summary
 from galot_lib.generation.images import generate_images, planned_images, split_evenly
+from galot_lib.generation.keeping import KEEP_SHORT_RENDER_FACTOR
 from galot_lib.generation.memory import PathCost
 from galot_lib.generation.sampler import sample
 from galot_lib.generation.t2i import from_sd_components, load_t2i
@@ -497,3 +498,4 @@ def test_a_filter_that_passes_too_few_stops_with_what_to_change(tiny_t2i, classi
     gen = with_filter(GalotGenerator(tiny_t2i, CLASSES, short, 28, 1), lambda images, labels, _: labels < 0)
     made = gen.make(1, classifier, 0.0, 9, 6, seed=5)
     assert len(made.labels) == 0 and made.info["kept_short"] == 6
+    assert made.info["rendered"] <= KEEP_SHORT_RENDER_FACTOR * 6  # given up at 5 x each class's share

@@ -36,6 +36,8 @@ SIZES = {
     "fully_supervised_epochs",
     "gaal_gan_steps",
     "gaal_search_steps",
+    "model",  # the same architectures at a quarter width (asserted below)
+    "transfer_models",
 }
 WEIGHTS_AND_PATHS = {"name", "data_dir", "t2i_model", "label_options"}
 
@@ -63,6 +65,10 @@ def test_rehearsal_replaces_only_sizes_weights_and_paths(tmp_path, monkeypatch):
         paper.galot.eps.start,
         paper.galot.eps.end,
     )  # the schedule, over fewer cycles
+    assert (rehearsed.model, rehearsed.transfer_models) == (
+        f"{paper.model}-slim",
+        tuple(f"{m}-slim" for m in paper.transfer_models),
+    )  # the registry's slim entries: the same classes at a quarter of the channels (test_models.py)
     assert [n for n, _ in rehearsed.label_options] == [n for n, _ in paper.label_options]
     assert dict(rehearsed.label_options[-1][1])["clip_model"] == str(tmp_path / "clip")
 

@@ -5,11 +5,13 @@ import torch
 
 from galot_lib.learning.train import (
     TrainConfig,
+    Trained,
     accuracy,
     augment,
     batch_stream,
     fit,
     infer,
+    inference_copy,
     mc_dropout_probs,
     ranking_loss,
     training_steps,
@@ -101,6 +103,23 @@ def test_infer_and_mc_dropout_shapes_and_semantics():
     assert not trained.model.training  # left in eval mode
     # eval-mode predictions are unchanged by the MC passes (BatchNorm statistics untouched)
     assert torch.allclose(infer(trained, images)["probs"], out["probs"])
+
+
+def test_the_inference_copy_is_made_once_per_state_of_the_weights():
+    images, labels = separable_problem(40)
+    model = fit("SmallCNN", images, labels, 2, TrainConfig(epochs=1, batch_size=20), seed=0).model
+    copy = inference_copy(model)
+    assert inference_copy(model) is copy  # the same weights: the same copy
+    before = infer(Trained(model), images)["probs"]
+    with torch.no_grad():
+        model.head.bias.add_(torch.tensor([5.0, -5.0]))  # an in-place change, as an optimiser step makes
+    assert inference_copy(model) is not copy
+    after = infer(Trained(model), images)["probs"]
+    assert (after[:, 0] > before[:, 0]).all()  # scored with the new weights, not the kept copy's
+    model.load_state_dict(
+        fit("SmallCNN", images, labels, 2, TrainConfig(epochs=1, batch_size=20), seed=1).model.state_dict()
+    )
+    assert not torch.equal(infer(Trained(model), images)["probs"], after)  # a loaded state too
 
 
 def test_ranking_loss_rewards_the_right_order():

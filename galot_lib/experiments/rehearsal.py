@@ -1,13 +1,14 @@
 """The paper profile rehearsed on a CPU: its stand-ins, written once, outside the real data folders.
 
 The profile ``paper-rehearsal`` (``profiles._paper_rehearsal``) keeps every setting of the paper profile (ResNet18
-and Sec. 4.3's four nets at full architecture, CIFAR-10 / CIFAR-100 / TinyImageNet at 32 and 64 px through their
+and Sec. 4.3's four nets with every layer and stride, CIFAR-10 / CIFAR-100 / TinyImageNet at 32 and 64 px through their
 loaders, a latent Stable-Diffusion-family model with a CLIP text encoder, PGD with the paper's estimator and eps
 schedule, the label filters, the six templates, every study) and replaces what only sets the cost: the data
 (fixtures in the official formats, a few images per class), the text-to-image and CLIP weights (tiny random models
-saved as folders, ``stand_ins``), step counts and set sizes. ``python -m galot_lib.experiments.rehearsal [FOLDER]``
-writes the stand-ins (``./run_all.sh --profile paper --rehearse`` does, then runs that profile); its runs and results
-go under its own name, never mixed with a real paper run's.
+saved as folders, ``stand_ins``), step counts, set sizes and the nets' widths (a quarter).
+``python -m galot_lib.experiments.rehearsal [FOLDER]`` writes the stand-ins (``./run_all.sh --profile paper
+--rehearse`` does, then runs that profile); its runs and results go under its own name, never mixed with a real paper
+run's.
 """
 
 from __future__ import annotations

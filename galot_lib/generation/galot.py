@@ -126,8 +126,9 @@ class GalotConfig:
     per_image: bool = False  # one PGD per generated image, against that image's own noise (grad_samples unused),
     # instead of one c* per class shared by the cycle's images of the class
     # A label filter that passes too few images of a class to fill its share (within MAX_RENDER_FACTOR x the share)
-    # stops the run; keep_short=True keeps fewer instead and the records count the shortfall (kept_short): for
-    # stand-in models whose filters judge at random (the rehearsal), never for a comparison of arms.
+    # stops the run; keep_short=True keeps fewer instead (giving up at KEEP_SHORT_RENDER_FACTOR x the share) and the
+    # records count the shortfall (kept_short): for stand-in models whose filters judge at random (the rehearsal),
+    # never for a comparison of arms.
     keep_short: bool = False
 
     def __post_init__(self):

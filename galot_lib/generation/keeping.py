@@ -20,6 +20,9 @@ from .rendering import Renders
 from .t2i import T2IModel
 
 MAX_RENDER_FACTOR = 50  # a class's images rendered at most this many times its kept share (label filter top-ups)
+# keep_short (the rehearsal's random-weight filters, which pass some classes never): a class still short at this many
+# times its share is kept short; top-ups at 50x would render and judge about 30 images per such class and cycle
+KEEP_SHORT_RENDER_FACTOR = 5
 
 
 class Keeper:
@@ -50,7 +53,8 @@ class Keeper:
             checked = torch.bincount(made.labels[verdicts[1]], minlength=len(quota))
             rate = (passed.float() + 1) / (checked.float() + 2)  # the pass rate so far (Laplace's estimate)
             extra = torch.where(short > 0, (short / rate).ceil().long() + 1, 0)
-            hopeless = (short > 0) & (rendered + extra > MAX_RENDER_FACTOR * quota)
+            factor = KEEP_SHORT_RENDER_FACTOR if self.config.keep_short else MAX_RENDER_FACTOR
+            hopeless = (short > 0) & (rendered + extra > factor * quota)
             if hopeless.any() and not self.config.keep_short:
                 c = int(torch.nonzero(hopeless)[0])
                 raise ValueError(

@@ -15,7 +15,9 @@ BatchNorm in eval mode, so the randomness is the dropout's, not the batch statis
 from __future__ import annotations
 
 import dataclasses
+import itertools
 import math
+import weakref
 from dataclasses import dataclass
 
 import torch
@@ -277,16 +279,31 @@ def inference_batch_size(device: torch.device | str) -> int:
     return 128 if torch.device(device).type == "cpu" else 1024
 
 
+_INFERENCE_COPIES: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()  # model -> (its weights' stamp, copy)
+
+
+def inference_copy(model: Classifier) -> Classifier:
+    """``model``'s folded inference copy (:func:`fused_for_inference`), made once per state of its weights: between
+    two trainings a classifier scores the pool, the test set and every generated image many times, and each copy is
+    a deep copy and a fold (a twentieth of a second for a ResNet18). The stamp is every parameter's and buffer's
+    storage and in-place version counter, so an optimiser step, a loaded state or a move makes a new copy."""
+    stamp = tuple((t.data_ptr(), t._version) for t in itertools.chain(model.parameters(), model.buffers()))
+    kept = _INFERENCE_COPIES.get(model)
+    if kept is None or kept[0] != stamp:
+        kept = _INFERENCE_COPIES[model] = (stamp, fused_for_inference(model))
+    return kept[1]
+
+
 def batched_features(
     model: Classifier, images: torch.Tensor, batch_size: int | None = None, mixed_precision: bool = True
 ):
     """The one eval-mode inference loop: ``(start, (logits, embeddings, stages))`` per batch of ``images``, in
     cache-sized batches on the model's device, the features computed under autocast by the model with its BatchNorms
-    folded into its convolutions (:func:`fused_for_inference`; call under inference mode)."""
+    folded into its convolutions (:func:`inference_copy`; call under inference mode)."""
     model.eval()
     device = device_of(model)
     batch_size = batch_size or inference_batch_size(device)
-    fused = fused_for_inference(model)
+    fused = inference_copy(model)
     for start in range(0, len(images), batch_size):
         x = as_float_images(images[start : start + batch_size], device)
         with autocast(mixed_precision, x.device):
