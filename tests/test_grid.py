@@ -34,9 +34,6 @@ GRID_SETTINGS = [
     "--set",
     "headline_baselines",
     TWO,
-    "--set",
-    "gaal_gan_steps",
-    "2",  # GAAL's GAN: a tenth of the smoke profile's steps (its runs are the grid's, whatever they compute)
 ]
 KEY = ["method", "seed", "cycle"]
 SAME = ["config_hash", "n_labeled", "n_generated", "accuracy"]

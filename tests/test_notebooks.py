@@ -150,8 +150,15 @@ def test_section_4_3(rehearsed):
         replay = df[df.method == model].sort_values("cycle")
         assert (replay.replayed_from == galot.config_hash.iloc[0]).all()  # reused, not regenerated
         assert replay.n_generated.tolist() == galot.n_generated.tolist()
+    assert (table.seeds == len(REHEARSAL.seeds)).all()
     claims = pd.read_csv(results / "4.3" / "claims.csv")
-    assert list(claims.source) == ["ours (one seed, no interval)", "paper"]
+    assert list(claims.source) == ["ours (one seed, no interval)", "paper (one run)"]
+    paired = pd.read_csv(results / "4.3" / "paired_differences.csv")
+    galot_row = f"Baseline ({REHEARSAL.model})"
+    assert set(paired.comparison) == {
+        f"{m} - {b}" for m in REHEARSAL.transfer_models for b in ("MarginSampling", "LeastConfidence", galot_row)
+    }
+    assert (paired.seeds == len(REHEARSAL.seeds)).all()
     assert claims.models_above_both_AL_baselines.iloc[1] == "4/4"
     figure(results / "4.3" / "table2_curves.png")
     timing_attributes_every_second(results, "4.3")

@@ -32,3 +32,19 @@ def test_the_grid_renders_sec_4_4_images_and_the_notebook_only_judges_them(tmp_p
     assert len(records) == len(profile.templates) * len(profile.fig4_eps) * 10
     assert sum(r["total"] for r in records) == len(records) * profile.fig4_per_class
     assert (tmp_path / "out" / "judged_images.pt").exists()
+
+
+def test_table_2_replays_every_seed_of_galots_runs_on_that_seeds_sets():
+    """Sec. 4.3's claims are paired tests: each seed's networks train on that seed's GALOT sets, beside that seed's
+    AL rows and GALOT row (the same runs as Table 1's)."""
+    profile = get_profile("smoke")
+    jobs = sections.table2_jobs(profile)
+    assert {j.seed for j in jobs} == set(profile.seeds)
+    for seed in profile.seeds:
+        of_seed = [j for j in jobs if j.seed == seed]
+        replays = [j for j in of_seed if j.kind == "replay"]
+        assert [j.method for j in replays] == list(profile.transfer_models)
+        assert {(j.source.seed, j.source.method) for j in replays} == {(seed, "GALOT")}
+        assert sorted(j.method for j in of_seed if j.kind != "replay") == sorted(
+            ["MarginSampling", "LeastConfidence", f"Baseline ({profile.model})"]
+        )

@@ -77,6 +77,7 @@ PAYOFF_ARMS = (
 # MarginSampling, AL+GAL is GALOT; GAL, generated data only, is Fig. 3's own).
 GALOT_ROWS = ("GALOT (basic)", "GALOT template, eps 0", "GALOT")
 FIGURE3_RUNS = {"AL": "MarginSampling", "GAL": "GAL", "AL+GAL": "GALOT"}
+TABLE2_BASELINES = ("MarginSampling", "LeastConfidence")  # Table 2's AL rows, with the profile's classifier
 
 
 def run_seeds(seeds, extra_seeds, run: str) -> tuple[int, ...]:
@@ -111,7 +112,7 @@ class Profile:
     test_size: int | None  # a fixed random subset of the test split (None: all of it)
     data_dir: str | None  # where the data sets are read (None: $GALOT_DATA_DIR, else ~/.cache/galot/data)
     # --- seeds: named before any run (docs/statistics.md)
-    seeds: tuple[int, ...]  # repeats of Table 1's GALOT rows and headline baselines, and of Fig. 3 (the first: Table 2)
+    seeds: tuple[int, ...]  # repeats of Table 1's GALOT rows and headline baselines, of Fig. 3 and of Table 2
     headline_baselines: tuple[str, ...]  # run for every seed: the headline compares GALOT with them
     baseline_seeds: tuple[int, ...]  # repeats of the other pool baselines and of GAAL
     study_seeds: tuple[int, ...]  # repeats of the SEM ablations (Table 3, Figs. 5-6) and of Table 4 / estimators
@@ -326,7 +327,7 @@ def _smoke() -> Profile:
         fig4_per_class=2,
         fully_supervised_epochs=3,
         fully_supervised_batch_size=64,
-        gaal_gan_steps=20,
+        gaal_gan_steps=5,
         memory_budget_gb=2.0,
         templates=(GALOT_TEMPLATE, BASIC_TEMPLATE),
     )

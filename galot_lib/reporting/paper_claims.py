@@ -33,6 +33,7 @@ import pandas as pd
 from scipy import stats
 
 from ..core.io import save_table, write_text
+from ..experiments.profiles import TABLE2_BASELINES
 from . import analysis as an
 from .analysis import EQUIVALENCE_MARGIN, holm
 from .family import FAMILY_TABLE, NO_RERUN, interval
@@ -275,7 +276,7 @@ def claims(profile) -> list[Claim]:
             EFFECT,
             "average accuracy, each network on GALOT's replayed sets minus MarginSampling and "
             "LeastConfidence, paired by seed",
-            tuple(Part("4.3", m, b) for m in table2_models for b in ("MarginSampling", "LeastConfidence")),
+            tuple(Part("4.3", m, b) for m in table2_models for b in TABLE2_BASELINES),
             note=ANALOGUE,
         ),
         Claim(
@@ -289,7 +290,7 @@ def claims(profile) -> list[Claim]:
                 Part("4.3", m, b, summary=c)
                 for m in table2_models
                 if not m.startswith("VGG16")
-                for b in ("MarginSampling", "LeastConfidence")
+                for b in TABLE2_BASELINES
                 for c in range(profile.transfer_cycles)
             ),
         ),
