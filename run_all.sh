@@ -88,7 +88,8 @@ if python3 -c "import galot_lib" >/dev/null 2>&1 && [[ -n "${VIRTUAL_ENV:-}${CON
   echo "== using the active environment: $(command -v python3)"
   tools="import papermill, nbconvert, ipywidgets"
   [[ "$mode" != "test" ]] || tools="$tools, pytest, xdist, nbval, ruff"
-  if ! python3 -c "$tools" >/dev/null 2>&1; then
+  # --plan runs no notebook: it needs the library only
+  if [[ "$mode" != "plan" ]] && ! python3 -c "$tools" >/dev/null 2>&1; then
     echo "== installing the tools this command needs into the active environment (the extras $extra_spec)"
     install_project "$extra_spec"
   fi
@@ -107,10 +108,12 @@ else
     stamp_of "$extra_spec" > .venv/.galot-installed
   fi
 fi
-python - <<'PY'
+if [[ "$mode" != "plan" ]]; then  # --plan trains nothing
+  python - <<'PY'
 import torch, torchvision  # a mismatched pair fails right here, before any work
 print(f"== torch {torch.__version__}, torchvision {torchvision.__version__}, CUDA available: {torch.cuda.is_available()}")
 PY
+fi
 
 if [[ -n "$rehearse" ]]; then
   # The rehearsal's stand-ins (galot_lib/experiments/rehearsal.py): written once, outside the real data folders
@@ -181,7 +184,8 @@ promote() {  # $1: a folder or file of $stage that is complete: it replaces its 
   rm -rf "${out:?}/$1"
   mv "$stage/$1" "$out/$1"
 }
-gpus=$(python -c "import torch; print(torch.cuda.device_count())")
+gpus=0  # counted only where the processes or the launcher depend on it
+[[ "$processes" == "1" ]] || gpus=$(python -c "import torch; print(torch.cuda.device_count())")
 if [[ "$processes" == "auto" ]]; then
   processes=$(( gpus > 0 ? gpus : $(nproc) ))
   (( gpus > 0 || processes <= 4 )) || processes=4

@@ -144,11 +144,11 @@ def state(trained):
 
 def test_weight_averaging_returns_the_average_of_the_chosen_steps():
     images, labels = separable_problem(64)
-    last = state(fit("SmallCNN", images, labels, 2, FAST, seed=0))
+    last = state(fit("TinyCNN", images, labels, 2, FAST, seed=0))
     # an average over the last step alone is the last weights (FAST trains 100 steps here: a window of 1)
     one = state(
         fit(
-            "SmallCNN",
+            "TinyCNN",
             images,
             labels,
             2,
@@ -159,7 +159,7 @@ def test_weight_averaging_returns_the_average_of_the_chosen_steps():
     assert all(torch.allclose(last[k], one[k]) for k in last)
     for averaging in ("tail", "ema"):
         config = TrainConfig(**{**FAST.__dict__, "averaging": averaging, "average_window": 0.5})
-        trained = fit("SmallCNN", images, labels, 2, config, seed=0, loss_prediction=True)
+        trained = fit("TinyCNN", images, labels, 2, config, seed=0, loss_prediction=True)
         averaged = state(trained)
         assert any(not torch.allclose(last[k], averaged[k]) for k in last)  # earlier steps count
         assert trained.loss_head is not None and not trained.model.training
