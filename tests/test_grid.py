@@ -67,7 +67,7 @@ GRID = [
     "--profile",
     "smoke",
     "--only",
-    "4.1",
+    "4.2",  # AL, GAL and AL+GAL: a pool run, a generated-only run and a GALOT run, the grid's three kinds of work
     "--threads",
     "1",
     "--no-progress",
@@ -92,7 +92,7 @@ def grid_records(root: Path) -> pd.DataFrame:
 
 
 def test_two_processes_compute_each_run_once_and_survive_a_killed_process(tmp_path):
-    """Two CPU processes (torchrun, read by Accelerate) on the smoke Table 1: one is killed mid-run, a new
+    """Two CPU processes (torchrun, read by Accelerate) on the smoke Fig. 3: one is killed mid-run, a new
     launch finishes the grid, and the records equal a single process's, each cycle computed once."""
     first = launch(tmp_path)
     victim = None

@@ -160,3 +160,36 @@ def test_a_ledger_verdict_is_stated_only_where_the_perturbed_rerun_reaches_it():
     )  # fmt: skip
     tested = again.kind.isin([pc.EFFECT, pc.NO_CHANGE, pc.NO_DOMINANCE]) & ~again.verdict.eq(pc.NOT_TESTABLE_HERE)
     assert (again[tested].stated == again[tested].verdict).all()
+
+
+def test_an_unresolved_central_claim_states_the_seeds_equivalence_would_need():
+    """The central claim can be resolved only by equivalence within 1 point: unresolved, its row says how many seeds
+    that test needs at the run's difference and spread, over the primary family; a resolved member says nothing more."""
+    from galot_lib.reporting.analysis import seeds_for_equivalence
+
+    central = next(c for c in pc.claims(get_profile("embedded")) if c.id == "4.5-central")
+    family = pd.DataFrame(
+        dict(
+            comparison=["GALOT - GALOT template, eps 0", "GALOT - MarginSampling", "GALOT - BALD"],
+            aliases=[None, None, None],
+            summary=["average"] * 3,
+            seeds=[5, 7, 12],
+            difference=[-0.0024, 0.033, 0.02],
+            ci_low=[-0.0092, 0.022, 0.01],
+            ci_high=[0.0045, 0.044, 0.03],
+            sd=[0.008, 0.012, 0.01],
+            verdict=["not resolved at 5 seeds", "GALOT better", "GALOT better"],
+            stated=["not resolved at 5 seeds", "GALOT better", "GALOT better"],
+            family=["primary", "primary", "secondary"],
+        )
+    )
+    n = seeds_for_equivalence(-0.0024, 0.008, 2)
+    assert 5 < n <= 100
+    assert pc._member(central, family)["stated"] == (
+        f"not resolved at 5 seeds; equivalence within 1 point needs about {n} seeds at this run's difference and "
+        "spread (two one-sided tests at Holm's strictest step over the 2 primary members)"
+    )
+    at_margin = family.assign(difference=[0.012, 0.033, 0.02])
+    assert pc._member(central, at_margin)["stated"].endswith("no number of seeds shows equivalence")
+    resolved = family.assign(stated=["equivalent within 1 point", "GALOT better", "GALOT better"])
+    assert pc._member(central, resolved)["stated"] == pc.CONTRADICTED  # "no effect" found: the claim's opposite

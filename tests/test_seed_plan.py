@@ -47,7 +47,8 @@ def test_seeds_for_equivalence_at_holms_strictest_step():
 
     from scipy import stats
 
-    from galot_lib.reporting.seed_plan import TARGET, seeds_for_equivalence
+    from galot_lib.reporting.analysis import EQUIVALENCE_MARGIN as TARGET
+    from galot_lib.reporting.analysis import seeds_for_equivalence
 
     def fits(n, d, sd, m):
         return abs(d) + stats.t.ppf(1 - 0.05 / m, n - 1) * sd / math.sqrt(n) <= TARGET

@@ -93,6 +93,23 @@ def paired_test(diff, margin: float = EQUIVALENCE_MARGIN, confidence: float = CO
     return row
 
 
+def seeds_for_equivalence(difference: float, sd: float, tests: int, most: int = 100) -> int:
+    """The fewest paired seeds at which two one-sided tests would show equivalence within ``EQUIVALENCE_MARGIN`` at
+    Holm's strictest step over ``tests`` comparisons, if the true difference and spread were ``difference`` and
+    ``sd``: |d| + t(1 - alpha / tests, n - 1) sd / sqrt(n) <= margin. A difference at or beyond the margin: never
+    (``most`` + 1). A claim of "no effect" (the paper's central claim at a difference near zero) is resolved only by
+    that test."""
+    if abs(difference) >= EQUIVALENCE_MARGIN:
+        return most + 1
+    level = 1 - (1 - CONFIDENCE) / max(tests, 1)
+    fits = (
+        n
+        for n in range(2, most + 1)
+        if abs(difference) + stats.t.ppf(level, n - 1) * sd / math.sqrt(n) <= EQUIVALENCE_MARGIN
+    )
+    return next(fits, most + 1)
+
+
 def holm(p_values) -> np.ndarray:
     """Holm's step-down adjustment of a family's p-values (NaN counts as 1): reject where the adjusted p < alpha,
     and the family's chance of any false rejection stays below alpha, whatever the comparisons' dependence."""

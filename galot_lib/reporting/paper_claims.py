@@ -95,6 +95,8 @@ class Claim:
     parts: tuple = ()
     member: tuple[str, str] | None = None  # (comparison, summary) of the headline family
     note: str = ""  # why not testable; how eps were matched; the analogue
+    equivalence_planned: bool = False  # a member that only equivalence within 1 point can resolve: unresolved, its
+    # row states the seeds that test needs
 
 
 def _paper(name: str) -> pd.DataFrame:
@@ -387,6 +389,7 @@ def claims(profile) -> list[Claim]:
             "the headline member GALOT - GALOT template, eps 0 (average): the same template, optimised or not",
             member=("GALOT - GALOT template, eps 0", "average"),
             note="planned for the equivalence test within 1 point as well as the difference",
+            equivalence_planned=True,
         ),
         Claim(
             "4.5-eps-beats-0",
@@ -733,6 +736,9 @@ def _member(claim: Claim, family: pd.DataFrame | None) -> dict:
     if hit.empty:
         return dict(verdict="not testable here", stated=f"not testable here: the run has no member {comparison}")
     m = hit.iloc[0]
+    stated = member_verdict(claim, m.stated)
+    if claim.equivalence_planned and stated.startswith("not resolved"):
+        stated += equivalence_need(m.difference, m.sd, int((family.family == "primary").sum()))
     return dict(
         n=int(m.seeds),
         unit="seeds",
@@ -742,7 +748,19 @@ def _member(claim: Claim, family: pd.DataFrame | None) -> dict:
         ci_low=m.ci_low,
         ci_high=m.ci_high,
         verdict=member_verdict(claim, m.verdict),
-        stated=member_verdict(claim, m.stated),
+        stated=stated,
+    )
+
+
+def equivalence_need(difference: float, sd: float, primary: int) -> str:
+    """What an unresolved member planned for equivalence would need, at the run's own difference and spread (a
+    statement of need, not a plan: seeds are planned from pilots, docs/statistics.md)."""
+    n = an.seeds_for_equivalence(difference, sd, primary)
+    if n > 100:
+        return "; its difference is at the 1-point margin: no number of seeds shows equivalence"
+    return (
+        f"; equivalence within 1 point needs about {n} seeds at this run's difference and spread (two one-sided "
+        f"tests at Holm's strictest step over the {primary} primary members)"
     )
 
 

@@ -38,7 +38,8 @@ from ..core.paths import REPO, runs_root
 from ..core.provenance import code_version
 from ..experiments.profiles import PROFILES, get_profile
 from ..experiments.sections import headline_records
-from .family import ALPHA, computed_comparisons, members, planned_seeds
+from .analysis import seeds_for_equivalence
+from .family import computed_comparisons, members, planned_seeds
 
 TARGET = 0.01  # the half-width a comparison should reach: the equivalence margin
 
@@ -62,18 +63,6 @@ def pilot_profile(profile, pilot_seeds: tuple[int, ...]):
     return profile.replace(
         seeds=pilot_seeds, ablation_seeds=pilot_seeds, baseline_seeds=pilot_seeds[:1], choice_seeds=(), extra_seeds=()
     )
-
-
-def seeds_for_equivalence(difference: float, sd: float, tests: int, most: int = 100) -> int:
-    """The fewest paired seeds at which two one-sided tests would show equivalence within the margin (``TARGET``) at
-    Holm's strictest step over ``tests`` comparisons, if the true difference and spread were the pilot's: |d| +
-    t(1 - alpha / tests, n - 1) sd / sqrt(n) <= margin. A difference at or beyond the margin: never (``most`` + 1).
-    A claim of "no effect" (the paper's central claim at a difference near zero) is resolved only by that test."""
-    if abs(difference) >= TARGET:
-        return most + 1
-    level = 1 - ALPHA / max(tests, 1)
-    fits = (n for n in range(2, most + 1) if abs(difference) + stats.t.ppf(level, n - 1) * sd / math.sqrt(n) <= TARGET)
-    return next(fits, most + 1)
 
 
 def plan(profile, pilot: pd.DataFrame) -> pd.DataFrame:
