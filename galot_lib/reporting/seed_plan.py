@@ -38,10 +38,10 @@ from ..core.paths import REPO, runs_root
 from ..core.provenance import code_version
 from ..experiments.profiles import PROFILES, get_profile
 from ..experiments.sections import headline_records
-from .analysis import seeds_for_equivalence
+from .analysis import EQUIVALENCE_MARGIN, seeds_for_equivalence
 from .family import computed_comparisons, members, planned_seeds
 
-TARGET = 0.01  # the half-width a comparison should reach: the equivalence margin
+TARGET = EQUIVALENCE_MARGIN  # the half-width a comparison should reach
 
 
 def plan_path(profile_name: str) -> Path:
