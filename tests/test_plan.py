@@ -69,3 +69,22 @@ def test_run_all_plans_what_its_settings_file_says(tmp_path, monkeypatch, capsys
     through_file = capsys.readouterr().out
     assert through_file.splitlines()[1:] == by_set.splitlines()[1:]  # the same runs, the same GPU hours
     assert "cifar10 in Table 1" in through_file and "set: seeds = [0], cycles = 2" in through_file
+
+
+def test_a_run_is_counted_once_however_its_sections_spell_it():
+    """Table 3's GALOT-template row, Table 7's margin pair and Table 1's GALOT are one run (their folders resolve to
+    one identity): the plan counts it once, and a run another section made shorter only for its further cycles."""
+    profile = get_profile("embedded")
+    table1 = RunJob("galot", "fashion_mnist", 0, "GALOT")
+    spelled = [
+        RunJob("galot", "fashion_mnist", 0, "a realistic photo", cycles=3, galot_changes=(("template", "a realistic photo of a {label}"),)),
+        RunJob("galot", "fashion_mnist", 0, "MarginSampling", strategy="MarginSampling", cycles=3,
+               galot_changes=(("acquisition", "MarginSampling"),)),
+    ]  # fmt: skip
+    assert {plan.run_key(j, profile) for j in [table1, *spelled]} == {plan.run_key(table1, profile)}
+    assert plan.distinct([*spelled, table1], profile) == [table1]
+    other = RunJob("galot", "fashion_mnist", 0, "{label}", cycles=3, galot_changes=(("template", "{label}"),))
+    assert plan.run_key(other, profile) != plan.run_key(table1, profile)
+    full, first = plan.run_cost(table1, profile), plan.run_cost(spelled[0], profile)
+    beyond = plan.cost_beyond(table1, 3, profile)
+    assert beyond["runs"] == 0 and beyond["unet_evals"] == full["unet_evals"] - first["unet_evals"] > 0

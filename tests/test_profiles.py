@@ -92,8 +92,9 @@ def test_the_notebook_parameters_are_known_and_checked_before_any_notebook_runs(
 
 def test_fewer_seeds_keep_the_other_baselines_among_them():
     assert get_profile("embedded", seeds="[0]").baseline_seeds == (0,)  # README's example: -p SEEDS "[0]"
-    assert get_profile("embedded", seeds="[1, 3]").baseline_seeds == (1,)
-    assert get_profile("embedded", seeds="[3]").baseline_seeds == (3,)
+    assert get_profile("embedded", seeds="[1, 3]").baseline_seeds == (1, 3)
+    assert get_profile("embedded", seeds="[3, 8]").baseline_seeds == (3,)  # those of theirs that remain
+    assert get_profile("embedded", seeds="[8]").baseline_seeds == (8,)  # none remain: the first
 
 
 def test_the_grid_is_given_the_notebooks_settings():

@@ -59,3 +59,31 @@ def test_seeds_for_equivalence_at_holms_strictest_step():
     assert seeds_for_equivalence(0.0, 0.004, 17) > seeds_for_equivalence(0.0, 0.004, 1)  # the family costs seeds
     assert seeds_for_equivalence(0.0, 0.008, 17) > seeds_for_equivalence(0.0, 0.004, 17)
     assert seeds_for_equivalence(0.01, 0.001, 17) == 101 and seeds_for_equivalence(-0.02, 0.001, 17) == 101
+
+
+def test_the_ledger_plan_plans_the_central_claim_for_equivalence():
+    """The paper's central claim (a headline member planned for equivalence) gets the seeds two one-sided tests within
+    1 point need at Holm's strictest step over the primary family the profile will have, from its pilot spread."""
+    from galot_lib.reporting.analysis import seeds_for_equivalence
+    from galot_lib.reporting.family import planned_members
+
+    profile = get_profile("smoke")
+    pilot = ledger_pilot_profile(profile, (20, 21, 22, 23, 24, 25))
+    records = pilot_records(0.004)
+    template = records[records.method == "GALOT"].assign(method="GALOT template, eps 0")
+    shift = dict(zip(range(20, 26), np.random.default_rng(1).normal(0, 0.006, 6)))  # per seed, every cycle
+    template["accuracy"] += template.seed.map(shift)
+    plan = ledger_plan(profile, pilot, {"4.1": pd.concat([records, template])}).set_index("part")
+    row = plan.loc["GALOT - GALOT template, eps 0"]
+    differences = -np.array(list(shift.values()))
+    assert row.claim == "4.5-central" and row.pilot_seeds == 6
+    assert row.pilot_difference == pytest.approx(differences.mean()) and row.pilot_sd == pytest.approx(
+        np.std(differences, ddof=1), rel=1e-6
+    )
+    assert row.seeds_for_equivalence > MIN_SEEDS  # a 0.6-point spread at Holm's strictest step: more than 5
+    assert row.primary_members == planned_members(profile) > 1
+    need = seeds_for_equivalence(row.pilot_difference, row.pilot_sd, row.primary_members)
+    assert row.seeds_for_equivalence == max(MIN_SEEDS, need)
+    assert row.claim_seeds == row.seeds_for_equivalence
+    other = plan.loc["GALOT - GALOT (basic)"]
+    assert np.isnan(other.seeds_for_equivalence) and other.claim_seeds == other.seeds_for_1_point

@@ -59,17 +59,26 @@ def throughput() -> dict:
     return json.loads(path.read_text()) if path.exists() else dict(MEASURED_H200)
 
 
-def run_key(job: RunJob) -> RunJob:
+def run_key(job: RunJob, profile: Profile) -> RunJob:
     """Jobs equal but for their name and length are one run (names differ across sections; a shorter run is a
-    prefix of a longer one)."""
-    return dataclasses.replace(job, method="", cycles=None)
+    prefix of a longer one), and so are jobs that spell out a default (Table 3's GALOT template, Table 7's margin
+    pair, Fig. 6's factor 1): the run folders resolve them to one identity, so the plan counts them once."""
+    galot = dataclasses.replace(profile.galot, **dict(job.galot_changes))
+    changes = tuple(
+        (f.name, getattr(galot, f.name))
+        for f in dataclasses.fields(galot)
+        if getattr(galot, f.name) != getattr(profile.galot, f.name)
+    )
+    strategy = None if job.kind == "galot" and job.strategy == profile.galot.acquisition else job.strategy
+    source = run_key(job.source, profile) if job.source is not None else None
+    return dataclasses.replace(job, method="", cycles=None, galot_changes=changes, strategy=strategy, source=source)
 
 
 def distinct(jobs: list[RunJob], profile: Profile) -> list[RunJob]:
     """Each run once, at its longest."""
     longest: dict[RunJob, RunJob] = {}
     for job in jobs:
-        key = run_key(job)
+        key = run_key(job, profile)
         if key not in longest or (job.cycles or profile.cycles) > (longest[key].cycles or profile.cycles):
             longest[key] = job
     return list(longest.values())
@@ -126,6 +135,15 @@ def run_cost(job: RunJob, profile: Profile) -> dict:
     return cost
 
 
+def cost_beyond(job: RunJob, done_cycles: int, profile: Profile) -> dict:
+    """What ``job`` computes beyond its first ``done_cycles`` cycles (which another section's run already made)."""
+    cost = run_cost(job, profile)
+    if not done_cycles:
+        return cost
+    done = run_cost(dataclasses.replace(job, cycles=done_cycles), profile)
+    return {k: cost[k] - done[k] for k in COUNTS} | dict(runs=0)
+
+
 def plan(profile: Profile, sections) -> pd.DataFrame:
     """One row per section (and a total): the counts, and the estimated GPU hours."""
     rate = throughput()
@@ -133,12 +151,14 @@ def plan(profile: Profile, sections) -> pd.DataFrame:
     for section in sections:
         jobs = []  # runs of this section that no earlier section computes (or only a shorter prefix of)
         for job in distinct(section_jobs(profile, section), profile):
-            cycles, before = job.cycles or profile.cycles, seen.get(run_key(job), 0)
+            cycles, before = job.cycles or profile.cycles, seen.get(run_key(job, profile), 0)
             if cycles > before:
-                jobs.append(job if before == 0 else dataclasses.replace(job, cycles=cycles))
-                seen[run_key(job)] = cycles
+                jobs.append((job, before))
+                seen[run_key(job, profile)] = cycles
 
-        counts = pd.DataFrame([run_cost(j, profile) for j in jobs], columns=list(COUNTS)).sum()
+        # a run an earlier section made shorter is counted for its further cycles only
+        counts = pd.DataFrame([cost_beyond(j, before, profile) for j, before in jobs], columns=list(COUNTS)).sum()
+
         row = dict(section=section, **{k: int(v) for k, v in counts.items()})
         if section == "B":
             row.update(

@@ -47,22 +47,36 @@ FAMILY_TABLE = "family.csv"
 ALPHA = 1 - CONFIDENCE
 
 
-def computed_comparisons(profile, records: dict[str, list[dict]]) -> pd.DataFrame:
-    """Each section's comparisons of ``records`` (``sections.headline_records``), as the notebooks compute them
-    (with the runs they compare)."""
-    plans = {
+def section_plans(profile) -> dict[str, tuple[str, list[tuple[str, list[str]]]]]:
+    """Each section's comparisons fixed in advance: section -> (the records' column that names a run, its plan)."""
+    return {
         "4.1": ("method", an.table1_comparisons(profile)),
         "4.2": ("method", an.FIGURE3_COMPARISONS),
         "4.5": ("setting", an.label_comparisons(profile)),
         "W": ("arm", an.payoff_comparisons(profile)),
     }
+
+
+def computed_comparisons(profile, records: dict[str, list[dict]]) -> pd.DataFrame:
+    """Each section's comparisons of ``records`` (``sections.headline_records``), as the notebooks compute them
+    (with the runs they compare)."""
     return pd.concat(
         [
             an.compare(pd.DataFrame(records[s]), plan, index=index, runs=run_keys(profile, s)).assign(section=s)
-            for s, (index, plan) in plans.items()
+            for s, (index, plan) in section_plans(profile).items()
         ],
         ignore_index=True,
     )
+
+
+def planned_members(profile) -> int:
+    """How many members each family of the profile's run will have, before any run: its sections' planned
+    comparisons, those of the same two runs counted once (as :func:`members` counts them)."""
+    pairs = set()
+    for section, (_, plan) in section_plans(profile).items():
+        runs = run_keys(profile, section)
+        pairs |= {(runs[ours][0], runs[o][0]) for ours, others in plan for o in others if ours in runs and o in runs}
+    return len(pairs)
 
 
 def planned_seeds(config: dict, section: str, ours: str, other: str) -> int:

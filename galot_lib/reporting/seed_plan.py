@@ -39,7 +39,7 @@ from ..core.provenance import code_version
 from ..experiments.profiles import PROFILES, get_profile
 from ..experiments.sections import headline_records
 from .analysis import EQUIVALENCE_MARGIN, seeds_for_equivalence
-from .family import computed_comparisons, members, planned_seeds
+from .family import computed_comparisons, members, planned_members, planned_seeds, section_plans
 
 TARGET = EQUIVALENCE_MARGIN  # the half-width a comparison should reach
 
@@ -110,6 +110,8 @@ def ledger_plan(profile, pilot, records: dict[str, pd.DataFrame]) -> pd.DataFram
 
     rows = []
     for claim in claims(pilot):
+        if claim.equivalence_planned:
+            rows.append(equivalence_row(claim, profile, pilot, records))
         for part in claim.parts:
             row = part_row(part, records, pilot)
             if row.get("unit") != "seeds" or row.get("missing") or row.get("n", 0) < 2:
@@ -128,9 +130,43 @@ def ledger_plan(profile, pilot, records: dict[str, pd.DataFrame]) -> pd.DataFram
                     seconds_per_seed=run_seconds(records[part.section], part),
                 )
             )
-    out = pd.DataFrame(rows)
-    out["claim_seeds"] = out.groupby("claim").seeds_for_1_point.transform("max")
+    out = pd.DataFrame([r for r in rows if r is not None])
+    needs = out.seeds_for_equivalence if "seeds_for_equivalence" in out else out.seeds_for_1_point
+    out["claim_seeds"] = needs.fillna(out.seeds_for_1_point).groupby(out.claim).transform("max").astype(int)
     return out.assign(profile=profile.name, code_version=code_version())
+
+
+def equivalence_row(claim, profile, pilot, records: dict[str, pd.DataFrame]) -> dict | None:
+    """A headline member planned for equivalence (the paper's central claim): its pilot difference and spread, and
+    the seeds two one-sided tests within 1 point need at Holm's strictest step over the primary family the profile
+    will have (``family.planned_members``); None where the pilot lacks its runs."""
+    from .paper_claims import Part, part_row
+
+    comparison, summary = claim.member
+    ours, other = comparison.split(" - ", 1)
+    for section, (index, _) in section_plans(pilot).items():
+        df = records.get(section)
+        if df is not None and index in df and {ours, other} <= set(df[index].astype(str)):
+            part = Part(section, ours, other, index, summary)
+            row = part_row(part, records, pilot)
+            n = int(row["n"])
+            if n < 2:
+                return None
+            sd = (row["ci_high"] - row["ci_low"]) / 2 * math.sqrt(n) / stats.t.ppf(0.975, n - 1)
+            primary = planned_members(profile)
+            return dict(
+                claim=claim.id,
+                part=comparison,
+                section=section,
+                pilot_seeds=n,
+                pilot_difference=row["difference"],
+                pilot_sd=sd,
+                seeds_for_1_point=max(MIN_SEEDS, seeds_for(sd)),
+                seeds_for_equivalence=max(MIN_SEEDS, seeds_for_equivalence(row["difference"], sd, primary)),
+                primary_members=primary,
+                seconds_per_seed=run_seconds(records[section], part),
+            )
+    return None
 
 
 def run_seconds(df: pd.DataFrame, part) -> float:
@@ -232,7 +268,17 @@ def write_ledger_plan(profile, pilot_seeds: tuple[int, ...], start: float) -> No
     shown = table.assign(pilot_sd=table.pilot_sd * 100, pilot_difference=table.pilot_difference * 100)
     print(
         shown[
-            ["claim", "part", "pilot_seeds", "pilot_difference", "pilot_sd", "seeds_for_1_point", "seconds_per_seed"]
+            [
+                "claim",
+                "part",
+                "pilot_seeds",
+                "pilot_difference",
+                "pilot_sd",
+                "seeds_for_1_point",
+                *(["seeds_for_equivalence"] if "seeds_for_equivalence" in table else []),
+                "claim_seeds",
+                "seconds_per_seed",
+            ]
         ].to_markdown(index=False, floatfmt=".2f")
     )
     print(
