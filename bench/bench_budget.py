@@ -54,7 +54,8 @@ def committed_records(results: Path) -> pd.DataFrame:
     for section, keys in NAMES.items():
         df = pd.read_csv(results / section / "records.csv")
         df["name"] = list(zip(*(df[k].astype(str) for k in keys)))
-        plain = (df.optimized == False) & df.generation_s.notna() if "optimized" in df else df.seed < -1  # noqa: E712
+        no_prompt = pd.Series(False, index=df.index)  # replays and pool baselines render nothing
+        plain = (df.optimized == False) & df.generation_s.notna() if "optimized" in df else no_prompt  # noqa: E712
         df["plain_s"] = df.generation_s.where(plain, 0.0) if "generation_s" in df else 0.0
         df["seconds"] = df[list(RECORD_SECONDS)].sum(axis=1) - df.plain_s
         frames.append(df.assign(section=section, plain=plain))
@@ -108,9 +109,10 @@ def predict(profile, results: Path) -> pd.DataFrame:
                 readers.setdefault((template, job.seed), []).append((images[(section, name)], cycles))
     for (template, seed), read in readers.items():
         per_seed_cycle, images = streams[template]
-        share, cycles = max(n for n, _ in read) / max(images.values()), max(c for _, c in read)
+        cycles = max(c for _, c in read)  # each cycle renders the images of the largest reader still running
+        shares = [max(n for n, c in read if c > k) / max(images.values()) for k in range(cycles)]
         rows.append(
-            dict(section="rendering", name=template, seed=seed, cycles=cycles, seconds=per_seed_cycle * share * cycles)
+            dict(section="rendering", name=template, seed=seed, cycles=cycles, seconds=per_seed_cycle * sum(shares))
         )
     return pd.DataFrame(rows)
 

@@ -91,7 +91,9 @@ def test_the_notebook_parameters_are_known_and_checked_before_any_notebook_runs(
 
 
 def test_fewer_seeds_keep_the_other_baselines_among_them():
-    assert get_profile("embedded", seeds="[0]").baseline_seeds == (0,)  # README's example: -p SEEDS "[0]"
+    one = get_profile("embedded", seeds="[0]")  # README's example: -p SEEDS "[0]", every section on seed 0
+    assert one.baseline_seeds == one.study_seeds == one.ablation_seeds == (0,)
+    assert get_profile("embedded", seeds="[0]", study_seeds="[0, 1]").study_seeds == (0, 1)  # named: kept
     assert get_profile("embedded", seeds="[1, 3]").baseline_seeds == (1, 3)
     assert get_profile("embedded", seeds="[3, 8]").baseline_seeds == (3,)  # those of theirs that remain
     assert get_profile("embedded", seeds="[8]").baseline_seeds == (8,)  # none remain: the first
@@ -118,13 +120,14 @@ def test_the_seed_plans_extra_seeds_are_checked_and_go_with_the_profiles_seeds()
         embedded.replace(extra_seeds=(("GALOT", (6,)), ("GALOT", (7,))))
     assert get_profile("embedded", seeds="[0]").extra_seeds == ()  # -p SEEDS: the given seeds for every run
     kept = get_profile("embedded", headline_baselines="['BADGE']").extra_seeds  # runs no longer headline lose theirs
-    assert {run for run, _ in kept} == {"GALOT", "GAL", "BADGE"}
+    assert {run for run, _ in kept} == {"GALOT", "GALOT template, eps 0", "GAL", "BADGE"}
     assert get_profile("smoke", extra_seeds="[['GALOT', [3]]]").seeds_of("GALOT") == (0, 1, 3)  # as papermill gives it
 
 
 def test_the_embedded_seeds_are_the_seed_plans():
     """Each primary comparison of the plan (bench/results/seed_plan_embedded.csv) pairs on the seeds a +-1-point
-    interval needs by its pilot, or on the profile's seeds where those are more."""
+    interval needs by its pilot, or on the profile's seeds where those are more, or, for the paper's central claim, on
+    the seeds the ledger's pilot asks for its equivalence test (bench/results/seed_plan_ledger_embedded.csv)."""
     import pandas as pd
 
     from galot_lib.reporting.family import planned_seeds
@@ -132,10 +135,33 @@ def test_the_embedded_seeds_are_the_seed_plans():
 
     profile = get_profile("embedded")
     plan = pd.read_csv(plan_path("embedded"))
+    ledger = pd.read_csv(plan_path("ledger_embedded")).dropna(subset=["seeds_for_equivalence"])
+    equivalence = ledger.set_index("part").seeds_for_equivalence
     for r in plan[plan.family == "primary"].itertuples():
         ours, other = r.comparison.split(" - ")
-        wanted = max(len(profile.seeds), r.seeds_for_1_point)
+        wanted = max(len(profile.seeds), r.seeds_for_1_point, int(equivalence.get(r.comparison, 0)))
         assert planned_seeds(profile.as_dict(), r.section, ours, other) == wanted, r.comparison
+    assert planned_seeds(profile.as_dict(), "4.1", "GALOT", "GALOT template, eps 0") == 9  # the central claim's
+
+
+def test_every_claim_of_the_ledger_pairs_on_at_least_5_seeds():
+    """Every seed-based part of the claims ledger runs both its runs on at least 5 common seeds (the ledger's floor,
+    seed_plan.MIN_SEEDS), and the ledger's pilot gave each a spread: the plan's file lists every tested claim."""
+    import pandas as pd
+
+    from galot_lib.reporting.paper_claims import Part, claims
+    from galot_lib.reporting.seed_plan import MIN_SEEDS, part_seeds, plan_path
+
+    profile = get_profile("embedded")
+    ledger = pd.read_csv(plan_path("ledger_embedded"))
+    tested = set()
+    for claim in claims(profile):
+        for part in claim.parts:
+            if isinstance(part, Part):
+                assert len(part_seeds(profile, part)) >= MIN_SEEDS, (claim.id, part)
+                tested.add(claim.id)
+    assert tested <= set(ledger.claim) and "4.5-central" in set(ledger.claim)
+    assert (ledger.pilot_seeds >= 5).all()
 
 
 def test_every_step_reads_the_runs_one_settings_file(tmp_path, monkeypatch):

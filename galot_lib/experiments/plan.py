@@ -62,13 +62,11 @@ def throughput() -> dict:
 def run_key(job: RunJob, profile: Profile) -> RunJob:
     """Jobs equal but for their name and length are one run (names differ across sections; a shorter run is a
     prefix of a longer one), and so are jobs that spell out a default (Table 3's GALOT template, Table 7's margin
-    pair, Fig. 6's factor 1): the run folders resolve them to one identity, so the plan counts them once."""
-    galot = dataclasses.replace(profile.galot, **dict(job.galot_changes))
-    changes = tuple(
-        (f.name, getattr(galot, f.name))
-        for f in dataclasses.fields(galot)
-        if getattr(galot, f.name) != getattr(profile.galot, f.name)
-    )
+    pair, Fig. 6's factor 1) or differ only in what does not decide their images (an unoptimised run's PGD settings:
+    ``GalotConfig.image_settings``): the run folders resolve them to one identity, so the plan counts them once."""
+    settings = dataclasses.replace(profile.galot, **dict(job.galot_changes)).image_settings()
+    default = profile.galot.image_settings()
+    changes = tuple((k, repr(v)) for k, v in settings.items() if k not in default or default[k] != v)
     strategy = None if job.kind == "galot" and job.strategy == profile.galot.acquisition else job.strategy
     source = run_key(job.source, profile) if job.source is not None else None
     return dataclasses.replace(job, method="", cycles=None, galot_changes=changes, strategy=strategy, source=source)

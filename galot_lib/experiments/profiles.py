@@ -116,9 +116,7 @@ class Profile:
     seeds: tuple[int, ...]  # repeats of Table 1's GALOT rows and headline baselines, of Fig. 3 and of Table 2
     headline_baselines: tuple[str, ...]  # run for every seed: the headline compares GALOT with them
     baseline_seeds: tuple[int, ...]  # repeats of the other pool baselines and of GAAL
-    study_seeds: tuple[
-        int, ...
-    ]  # repeats of the paper's Sec. 4.5 studies (Tables 3-7, Figs. 5-6); the estimators: the first
+    study_seeds: tuple[int, ...]  # repeats of the paper's Sec. 4.5 studies; the estimators run on the first
     ablation_seeds: tuple[int, ...]  # repeats of the label-aware objectives study (confidence intervals over seeds)
     choice_seeds: tuple[int, ...]  # notebook W's choice run: seeds no headline reports, on which default_arm is chosen
     # The runs whose comparisons need more than ``seeds`` to resolve 1 point (the seed plan), with the seeds each gets
@@ -251,6 +249,9 @@ def _embedded() -> Profile:
         # MarginSampling / KMeans 7, - RandomSampling 9, - BALD 11, - BADGE and AL+GAL - GAL 12. The others keep 5.
         extra_seeds=(
             ("GALOT", tuple(range(6, 13))),
+            # the central claim (GALOT - GALOT template, eps 0): 9 paired seeds for equivalence within 1 point at Holm's
+            # strictest step over the 13 primary members (the ledger's pilot, bench/results/seed_plan_ledger_embedded.csv)
+            ("GALOT template, eps 0", (6, 7, 8, 9)),
             ("GAL", tuple(range(6, 13))),
             ("BADGE", tuple(range(6, 13))),
             ("BALD", tuple(range(6, 12))),
@@ -491,10 +492,13 @@ def get_profile(name: str = "default", **overrides) -> Profile:
     profile = _BUILDERS[resolve_name(name)]()
     overrides = {**run_settings(profile.name), **{k: v for k, v in overrides.items() if v is not None}}
     changes = {k: parse_parameter(k, getattr(profile, k, None), v) for k, v in overrides.items()}
-    if isinstance(changes.get("seeds"), tuple) and "baseline_seeds" not in changes:
-        # Fewer seeds (-p SEEDS "[0]"): the other baselines keep those of their seeds that remain, else the first
-        kept = tuple(s for s in profile.baseline_seeds if s in changes["seeds"])
-        changes["baseline_seeds"] = kept or changes["seeds"][:1]
+    if isinstance(changes.get("seeds"), tuple):
+        # Other seeds (-p SEEDS "[0]"): the other baselines, the studies and the label study keep those of their seeds
+        # that remain, else the first
+        for field in ("baseline_seeds", "study_seeds", "ablation_seeds"):
+            if field not in changes:
+                kept = tuple(s for s in getattr(profile, field) if s in changes["seeds"])
+                changes[field] = kept or changes["seeds"][:1]
     if "extra_seeds" not in changes:  # the seed plan's extras are the profile's seeds': seeds of one's own drop them
         headline = (*GALOT_ROWS, *changes.get("headline_baselines", profile.headline_baselines), "GAL")
         kept = () if "seeds" in changes else tuple((r, s) for r, s in profile.extra_seeds if r in headline)

@@ -131,8 +131,12 @@ def ledger_plan(profile, pilot, records: dict[str, pd.DataFrame]) -> pd.DataFram
                 )
             )
     out = pd.DataFrame([r for r in rows if r is not None])
-    needs = out.seeds_for_equivalence if "seeds_for_equivalence" in out else out.seeds_for_1_point
-    out["claim_seeds"] = needs.fillna(out.seeds_for_1_point).groupby(out.claim).transform("max").astype(int)
+    if out.empty:
+        raise ValueError("the pilot's records give no claim of the ledger a spread: were its sections run?")
+    needs = out.seeds_for_1_point
+    if "seeds_for_equivalence" in out:  # the central claim: whichever of its two tests needs more
+        needs = out[["seeds_for_1_point", "seeds_for_equivalence"]].max(axis=1)
+    out["claim_seeds"] = needs.groupby(out.claim).transform("max").astype(int)
     return out.assign(profile=profile.name, code_version=code_version())
 
 
@@ -167,6 +171,24 @@ def equivalence_row(claim, profile, pilot, records: dict[str, pd.DataFrame]) -> 
                 seconds_per_seed=run_seconds(records[section], part),
             )
     return None
+
+
+def part_seeds(profile, part) -> tuple[int, ...]:
+    """The seeds the profile runs both of a ledger part's runs on (its paired test pairs on them), from the sections'
+    own run lists."""
+    from ..experiments import sections
+
+    named = {
+        "4.1": lambda: [(j.method, j.seed) for j in sections.table1_jobs(profile, profile.table1_datasets[0])],
+        "4.2": lambda: [(j.method, j.seed) for j in sections.figure3_jobs(profile)],
+        "4.3": lambda: [(j.method, j.seed) for j in sections.table2_jobs(profile)],
+        "4.5": lambda: [
+            (s, j.seed) for study, s, j in sections.ablation_jobs(profile) if ("study", study) in part.where
+        ],
+    }[part.section]()
+    ours = {seed for name, seed in named if name == part.ours}
+    other = ours if part.other == "chance" else {seed for name, seed in named if name == part.other}
+    return tuple(sorted(ours & other))
 
 
 def run_seconds(df: pd.DataFrame, part) -> float:
