@@ -35,6 +35,7 @@ def test_the_ledger_plan_asks_the_seeds_each_part_needs(spread):
     differences = [-0.01 - n for n in np.random.default_rng(0).normal(0, spread, 6)]
     assert row.pilot_sd == pytest.approx(np.std(differences, ddof=1), rel=1e-6)
     assert row.seeds_for_1_point == max(MIN_SEEDS, seeds_for(row.pilot_sd)) and row.claim_seeds >= MIN_SEEDS
+    assert row.planned_seeds == len(profile.seeds)  # what the profile (not the pilot) runs GALOT and basic on
     assert row.seconds_per_seed == pytest.approx(2 * 2 * 5.0)  # two runs of two cycles, 5 s each
     assert (row.seeds_for_1_point == MIN_SEEDS) == (spread < 0.005)
 

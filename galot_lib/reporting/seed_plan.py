@@ -104,8 +104,9 @@ def ledger_pilot_profile(profile, pilot_seeds: tuple[int, ...]):
 
 def ledger_plan(profile, pilot, records: dict[str, pd.DataFrame]) -> pd.DataFrame:
     """Per seed-based part of the ledger's tested claims (``pilot``: the pilot profile, ``records`` its sections'
-    records): the pilot's difference and spread, the seeds a +-1-point interval needs (at least ``MIN_SEEDS``), and the
-    seconds one seed of the part's two runs took in the pilot; the claim's seeds are its parts' most."""
+    records): the pilot's difference and spread, the seeds a +-1-point interval needs (at least ``MIN_SEEDS``), the
+    seeds the profile plans for it, and the seconds one seed of the part's two runs took in the pilot; the claim's seeds
+    are its parts' most."""
     from .paper_claims import claims, part_row
 
     rows = []
@@ -127,6 +128,7 @@ def ledger_plan(profile, pilot, records: dict[str, pd.DataFrame]) -> pd.DataFram
                     pilot_difference=row["difference"],
                     pilot_sd=sd,
                     seeds_for_1_point=max(MIN_SEEDS, seeds_for(sd)),
+                    planned_seeds=len(part_seeds(profile, part)),
                     seconds_per_seed=run_seconds(records[part.section], part),
                 )
             )
@@ -168,6 +170,7 @@ def equivalence_row(claim, profile, pilot, records: dict[str, pd.DataFrame]) -> 
                 seeds_for_1_point=max(MIN_SEEDS, seeds_for(sd)),
                 seeds_for_equivalence=max(MIN_SEEDS, seeds_for_equivalence(row["difference"], sd, primary)),
                 primary_members=primary,
+                planned_seeds=len(part_seeds(profile, part)),
                 seconds_per_seed=run_seconds(records[section], part),
             )
     return None
@@ -297,6 +300,7 @@ def write_ledger_plan(profile, pilot_seeds: tuple[int, ...], start: float) -> No
                 "pilot_difference",
                 "pilot_sd",
                 "seeds_for_1_point",
+                "planned_seeds",
                 *(["seeds_for_equivalence"] if "seeds_for_equivalence" in table else []),
                 "claim_seeds",
                 "seconds_per_seed",
