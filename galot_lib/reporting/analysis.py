@@ -93,6 +93,22 @@ def paired_test(diff, margin: float = EQUIVALENCE_MARGIN, confidence: float = CO
     return row
 
 
+def half_width(sd: float, seeds: int) -> float:
+    """The half-width of a 95% t interval of a mean over ``seeds`` paired seeds spread by ``sd``."""
+    return float(stats.t.ppf(0.975, seeds - 1) * sd / math.sqrt(seeds)) if seeds > 1 else math.inf
+
+
+def sd_of_interval(low: float, high: float, seeds: int) -> float:
+    """The spread of the per-seed differences behind a 95% t interval over ``seeds`` paired seeds (its inverse)."""
+    return (high - low) / 2 * math.sqrt(seeds) / stats.t.ppf(0.975, seeds - 1)
+
+
+def seeds_for(sd: float, target: float = EQUIVALENCE_MARGIN, most: int = 100) -> int:
+    """The fewest paired seeds whose 95% interval is at most +-``target`` wide (the seed plan's rule: the margin the
+    study treats as mattering; ``most`` + 1: more than ``most``)."""
+    return next((n for n in range(2, most + 1) if half_width(sd, n) <= target), most + 1)
+
+
 def seeds_for_equivalence(difference: float, sd: float, tests: int, most: int = 100) -> int:
     """The fewest paired seeds at which two one-sided tests would show equivalence within ``EQUIVALENCE_MARGIN`` at
     Holm's strictest step over ``tests`` comparisons, if the true difference and spread were ``difference`` and

@@ -713,8 +713,22 @@ def ledger(
             verdict = REPRODUCED
         else:
             verdict = f"not resolved at {int(r.n)} {r.unit}"
-        table.loc[i, ["verdict", "stated"]] = [verdict, stated_after_rerun(r.id, verdict, rerun)]
+        stated = stated_after_rerun(r.id, verdict, rerun)
+        if verdict.startswith("not resolved") and r.unit == "seeds":
+            stated += interval_need(parts[parts.claim == r.id], int(r.n))
+        table.loc[i, ["verdict", "stated"]] = [verdict, stated]
     return table, parts
+
+
+def interval_need(parts: pd.DataFrame, n: int) -> str:
+    """What an unresolved claim's parts would need for a +-1-point interval each, at the run's own spread (the seed
+    plan's rule, as a statement of need beside the verdict: the run's seeds are the profile's, fixed before it)."""
+    spreads = [an.sd_of_interval(p.ci_low, p.ci_high, int(p.n)) for p in parts.itertuples() if p.n >= 2]
+    need = max((an.seeds_for(sd) for sd in spreads), default=0)
+    if need <= n:
+        return ""
+    many = "more than 100" if need > 100 else f"about {need}"
+    return f"; a +-1-point interval on each part needs {many} seeds at this run's spread"
 
 
 def stated_after_rerun(claim_id: str, verdict: str, rerun: pd.DataFrame | None) -> str:

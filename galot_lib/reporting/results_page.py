@@ -21,8 +21,9 @@ from ..core.paths import shown
 from ..experiments.profiles import BASELINES
 from . import analysis as an
 from . import paper_claims
+from .analysis import half_width
 from .family import EQUIVALENCE_MARGIN, FAMILY_TABLE, NO_RERUN, family_table, forest_plot
-from .seed_plan import half_width, plan_path
+from .seed_plan import plan_path
 
 PAGE = "RESULTS.md"
 

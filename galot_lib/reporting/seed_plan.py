@@ -22,7 +22,6 @@ resolution it achieved beside the prediction. The pilot's time goes to a ledger 
 from __future__ import annotations
 
 import argparse
-import math
 import os
 import subprocess
 import sys
@@ -31,31 +30,18 @@ from pathlib import Path
 
 import pandas as pd
 import torch
-from scipy import stats
 
 from ..core.io import save_table
 from ..core.paths import REPO, runs_root
 from ..core.provenance import code_version
 from ..experiments.profiles import PROFILES, get_profile
 from ..experiments.sections import headline_records
-from .analysis import EQUIVALENCE_MARGIN, seeds_for_equivalence
+from .analysis import half_width, sd_of_interval, seeds_for, seeds_for_equivalence
 from .family import computed_comparisons, members, planned_members, planned_seeds, section_plans
-
-TARGET = EQUIVALENCE_MARGIN  # the half-width a comparison should reach
 
 
 def plan_path(profile_name: str) -> Path:
     return REPO / "bench" / "results" / f"seed_plan_{profile_name}.csv"
-
-
-def half_width(sd: float, seeds: int) -> float:
-    """The half-width of a 95% t interval of a mean over ``seeds`` paired seeds spread by ``sd``."""
-    return float(stats.t.ppf(0.975, seeds - 1) * sd / math.sqrt(seeds)) if seeds > 1 else math.inf
-
-
-def seeds_for(sd: float, target: float = TARGET, most: int = 100) -> int:
-    """The fewest paired seeds whose 95% interval is at most +-``target`` wide (``most`` + 1: more than ``most``)."""
-    return next((n for n in range(2, most + 1) if half_width(sd, n) <= target), most + 1)
 
 
 def pilot_profile(profile, pilot_seeds: tuple[int, ...]):
@@ -118,7 +104,7 @@ def ledger_plan(profile, pilot, records: dict[str, pd.DataFrame]) -> pd.DataFram
             if row.get("unit") != "seeds" or row.get("missing") or row.get("n", 0) < 2:
                 continue
             n = int(row["n"])
-            sd = (row["ci_high"] - row["ci_low"]) / 2 * math.sqrt(n) / stats.t.ppf(0.975, n - 1)
+            sd = sd_of_interval(row["ci_low"], row["ci_high"], n)
             rows.append(
                 dict(
                     claim=claim.id,
@@ -158,7 +144,7 @@ def equivalence_row(claim, profile, pilot, records: dict[str, pd.DataFrame]) -> 
             n = int(row["n"])
             if n < 2:
                 return None
-            sd = (row["ci_high"] - row["ci_low"]) / 2 * math.sqrt(n) / stats.t.ppf(0.975, n - 1)
+            sd = sd_of_interval(row["ci_low"], row["ci_high"], n)
             primary = planned_members(profile)
             return dict(
                 claim=claim.id,
