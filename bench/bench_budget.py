@@ -35,18 +35,6 @@ UNITS = {"rendering": "templates x seeds of the unoptimised prompt"}  # the rows
 NAMES = {"4.1": ("method",), "4.2": ("method",), "4.3": ("method",), "4.5": ("study", "setting"), "W": ("arm",)}
 
 
-def named_jobs(profile) -> list[tuple[str, tuple, object]]:
-    """Every AL run the profile's sections compute, as (section, its name in that section's records, job)."""
-    dataset = profile.table1_datasets[0]
-    return (
-        [("4.1", (j.method,), j) for j in sections.table1_jobs(profile, dataset)]
-        + [("4.2", (j.method,), j) for j in sections.figure3_jobs(profile)]
-        + [("4.3", (j.method,), j) for j in sections.table2_jobs(profile)]
-        + [("4.5", (study, setting), j) for study, setting, j in sections.ablation_jobs(profile)]
-        + [("W", (arm,), j) for arm, j in sections.payoff_jobs(profile)]
-    )
-
-
 def committed_records(results: Path) -> pd.DataFrame:
     """Every section's records, each with its ``section``, its ``name`` there (a tuple) and its record ``seconds``;
     the unoptimised prompt's rendering apart (``plain_s``: :func:`plain_streams`)."""
@@ -78,13 +66,13 @@ def plain_streams(records: pd.DataFrame) -> dict[str, tuple[float, dict]]:
     return out
 
 
-def predict(profile, results: Path) -> pd.DataFrame:
-    """Per distinct run of the profile: its section, name, seed, cycles and predicted record seconds; and per template
-    and seed of the unoptimised prompt, its rendering (section "rendering") at its largest reader's share."""
-    records = committed_records(results)
+def predict(profile, records: pd.DataFrame) -> pd.DataFrame:
+    """Per distinct run of the profile: its section, name, seed, cycles and predicted record seconds (from the committed
+    run's ``records``); and per template and seed of the unoptimised prompt, its rendering (section "rendering") at its
+    largest reader's share."""
     rate = {key: float(v) for key, v in records.groupby(["section", "name"]).seconds.mean().items()}
     streams = plain_streams(records)
-    jobs = named_jobs(profile)
+    jobs = sections.named_jobs(profile)
     name_of = {}
     for section, name, job in jobs:
         name_of.setdefault(job, (section, name))
@@ -117,9 +105,9 @@ def predict(profile, results: Path) -> pd.DataFrame:
     return pd.DataFrame(rows)
 
 
-def recorded_seconds(results: Path) -> float:
+def recorded_seconds(records: pd.DataFrame) -> float:
     """The committed run's record seconds, each run's cycle once however many sections report it."""
-    df = committed_records(results).drop_duplicates(["config_hash", "seed", "cycle"])
+    df = records.drop_duplicates(["config_hash", "seed", "cycle"])
     return float(df[list(RECORD_SECONDS)].sum().sum())
 
 
@@ -130,11 +118,12 @@ def main(argv=None):
     p.add_argument("--out", type=Path, default=Path("bench/results/budget_embedded.csv"))
     args = p.parse_args(argv)
     profile = get_profile("embedded", **dict(args.set))
-    runs = predict(profile, args.results)
+    records = committed_records(args.results)
+    runs = predict(profile, records)
     phases = pd.concat(pd.read_csv(f) for f in sorted(args.results.glob("grid/timing_process*.csv")))
     by_phase = phases.groupby("phase").seconds.sum()
     processes = phases.process.nunique()
-    overhead = by_phase[list(GRID_PHASES)].sum() / recorded_seconds(args.results)
+    overhead = by_phase[list(GRID_PHASES)].sum() / recorded_seconds(records)
     fixed = by_phase.drop(list(GRID_PHASES)).sum()
     timings = pd.read_csv(args.results / "timings.csv")
     grid_wall = float(timings.loc[timings.step.str.startswith("grid"), "seconds"].iloc[0])

@@ -149,10 +149,11 @@ def plan(profile: Profile, sections) -> pd.DataFrame:
     for section in sections:
         jobs = []  # runs of this section that no earlier section computes (or only a shorter prefix of)
         for job in distinct(section_jobs(profile, section), profile):
-            cycles, before = job.cycles or profile.cycles, seen.get(run_key(job, profile), 0)
+            key, cycles = run_key(job, profile), job.cycles or profile.cycles
+            before = seen.get(key, 0)
             if cycles > before:
                 jobs.append((job, before))
-                seen[run_key(job, profile)] = cycles
+                seen[key] = cycles
 
         # a run an earlier section made shorter is counted for its further cycles only
         counts = pd.DataFrame([cost_beyond(j, before, profile) for j, before in jobs], columns=list(COUNTS)).sum()

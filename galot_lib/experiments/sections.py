@@ -342,6 +342,19 @@ def claims_records(profile, progress: bool = True) -> dict[str, list[dict]]:
     }
 
 
+def named_jobs(profile: Profile) -> list[tuple[str, tuple[str, ...], RunJob]]:
+    """Every AL run Secs. 4.1-4.3, 4.5 and notebook W compute, as (section, its name in that section's records, job):
+    Sec. 4.5's name is (study, setting), the others' one column (method, or W's arm); Sec. 4.1 on its first data set."""
+    dataset = profile.table1_datasets[0]
+    return (
+        [("4.1", (j.method,), j) for j in table1_jobs(profile, dataset)]
+        + [("4.2", (j.method,), j) for j in figure3_jobs(profile)]
+        + [("4.3", (j.method,), j) for j in table2_jobs(profile)]
+        + [("4.5", (study, setting), j) for study, setting, j in ablation_jobs(profile)]
+        + [("W", (arm,), j) for arm, j in payoff_jobs(profile)]
+    )
+
+
 def run_keys(profile: Profile, section: str, dataset: str | None = None) -> dict[str, tuple[str, int]]:
     """Each run a section compares, by the name its tables give it: (what decides its results but its name, seed
     and length, as a hash; its cycles). Two sections' comparisons with the same keys compare the same runs.

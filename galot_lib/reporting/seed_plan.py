@@ -93,31 +93,13 @@ def ledger_plan(profile, pilot, records: dict[str, pd.DataFrame]) -> pd.DataFram
     records): the pilot's difference and spread, the seeds a +-1-point interval needs (at least ``MIN_SEEDS``), the
     seeds the profile plans for it, and the seconds one seed of the part's two runs took in the pilot; the claim's seeds
     are its parts' most."""
-    from .paper_claims import claims, part_row
+    from .paper_claims import claims
 
     rows = []
     for claim in claims(pilot):
         if claim.equivalence_planned:
             rows.append(equivalence_row(claim, profile, pilot, records))
-        for part in claim.parts:
-            row = part_row(part, records, pilot)
-            if row.get("unit") != "seeds" or row.get("missing") or row.get("n", 0) < 2:
-                continue
-            n = int(row["n"])
-            sd = sd_of_interval(row["ci_low"], row["ci_high"], n)
-            rows.append(
-                dict(
-                    claim=claim.id,
-                    part=row["comparison"],
-                    section=part.section,
-                    pilot_seeds=n,
-                    pilot_difference=row["difference"],
-                    pilot_sd=sd,
-                    seeds_for_1_point=max(MIN_SEEDS, seeds_for(sd)),
-                    planned_seeds=len(part_seeds(profile, part)),
-                    seconds_per_seed=run_seconds(records[part.section], part),
-                )
-            )
+        rows += [part_plan_row(claim.id, part, profile, pilot, records) for part in claim.parts]
     out = pd.DataFrame([r for r in rows if r is not None])
     if out.empty:
         raise ValueError("the pilot's records give no claim of the ledger a spread: were its sections run?")
@@ -128,56 +110,62 @@ def ledger_plan(profile, pilot, records: dict[str, pd.DataFrame]) -> pd.DataFram
     return out.assign(profile=profile.name, code_version=code_version())
 
 
+def part_plan_row(claim_id: str, part, profile, pilot, records: dict[str, pd.DataFrame]) -> dict | None:
+    """One seed-based part's pilot difference and spread, the seeds a +-1-point interval needs, the seeds the profile
+    plans for it and what one seed of its runs cost; None for a part the pilot cannot spread (judged images, a missing
+    run, one seed)."""
+    from .paper_claims import part_row
+
+    row = part_row(part, records, pilot)
+    if row.get("unit") != "seeds" or row.get("missing") or row.get("n", 0) < 2:
+        return None
+    n = int(row["n"])
+    sd = sd_of_interval(row["ci_low"], row["ci_high"], n)
+    return dict(
+        claim=claim_id,
+        part=row["comparison"],
+        section=part.section,
+        pilot_seeds=n,
+        pilot_difference=row["difference"],
+        pilot_sd=sd,
+        seeds_for_1_point=max(MIN_SEEDS, seeds_for(sd)),
+        planned_seeds=len(part_seeds(profile, part)),
+        seconds_per_seed=run_seconds(records[part.section], part),
+    )
+
+
 def equivalence_row(claim, profile, pilot, records: dict[str, pd.DataFrame]) -> dict | None:
-    """A headline member planned for equivalence (the paper's central claim): its pilot difference and spread, and
-    the seeds two one-sided tests within 1 point need at Holm's strictest step over the primary family the profile
-    will have (``family.planned_members``); None where the pilot lacks its runs."""
-    from .paper_claims import Part, part_row
+    """A headline member planned for equivalence (the paper's central claim), as its part's row (:func:`part_plan_row`)
+    with the seeds two one-sided tests within 1 point need at Holm's strictest step over the primary family the
+    profile will have (``family.planned_members``); None where the pilot lacks its runs."""
+    from .paper_claims import Part
 
     comparison, summary = claim.member
     ours, other = comparison.split(" - ", 1)
     for section, (index, _) in section_plans(pilot).items():
         df = records.get(section)
         if df is not None and index in df and {ours, other} <= set(df[index].astype(str)):
-            part = Part(section, ours, other, index, summary)
-            row = part_row(part, records, pilot)
-            n = int(row["n"])
-            if n < 2:
+            row = part_plan_row(claim.id, Part(section, ours, other, index, summary), profile, pilot, records)
+            if row is None:
                 return None
-            sd = sd_of_interval(row["ci_low"], row["ci_high"], n)
             primary = planned_members(profile)
-            return dict(
-                claim=claim.id,
-                part=comparison,
-                section=section,
-                pilot_seeds=n,
-                pilot_difference=row["difference"],
-                pilot_sd=sd,
-                seeds_for_1_point=max(MIN_SEEDS, seeds_for(sd)),
-                seeds_for_equivalence=max(MIN_SEEDS, seeds_for_equivalence(row["difference"], sd, primary)),
-                primary_members=primary,
-                planned_seeds=len(part_seeds(profile, part)),
-                seconds_per_seed=run_seconds(records[section], part),
-            )
+            need = seeds_for_equivalence(row["pilot_difference"], row["pilot_sd"], primary)
+            return dict(row, seeds_for_equivalence=max(MIN_SEEDS, need), primary_members=primary)
     return None
 
 
 def part_seeds(profile, part) -> tuple[int, ...]:
     """The seeds the profile runs both of a ledger part's runs on (its paired test pairs on them), from the sections'
-    own run lists."""
-    from ..experiments import sections
+    own run lists (``sections.named_jobs``)."""
+    from ..experiments.sections import named_jobs
 
-    named = {
-        "4.1": lambda: [(j.method, j.seed) for j in sections.table1_jobs(profile, profile.table1_datasets[0])],
-        "4.2": lambda: [(j.method, j.seed) for j in sections.figure3_jobs(profile)],
-        "4.3": lambda: [(j.method, j.seed) for j in sections.table2_jobs(profile)],
-        "4.5": lambda: [
-            (s, j.seed) for study, s, j in sections.ablation_jobs(profile) if ("study", study) in part.where
-        ],
-    }[part.section]()
-    ours = {seed for name, seed in named if name == part.ours}
-    other = ours if part.other == "chance" else {seed for name, seed in named if name == part.other}
-    return tuple(sorted(ours & other))
+    study = dict(part.where).get("study")
+    seeds = {}
+    for section, name, job in named_jobs(profile):
+        if section == part.section and (study is None or name[0] == study):
+            seeds.setdefault(name[-1], set()).add(job.seed)
+    ours = seeds.get(part.ours, set())
+    return tuple(sorted(ours & (ours if part.other == "chance" else seeds.get(part.other, set()))))
 
 
 def run_seconds(df: pd.DataFrame, part) -> float:
